@@ -1,0 +1,38 @@
+// Package bus defines what registrar needs from an event bus, and the wire
+// format it speaks.
+//
+// # The wire format
+//
+// [Envelope] is the ONEX event envelope: snake_case JSON with RFC 3339
+// timestamps, exactly as the Python ONEX services write it. Unknown fields are
+// ignored on input; onex_version and envelope_version are accepted either as a
+// "1.0.0" string or as a {"major","minor","patch"} object. [DecodeEnvelope]
+// reports a malformed envelope as a [*DecodeError] that names the field.
+//
+// # The bus
+//
+// [EventBus] publishes raw messages ([EventBus.Publish]) or envelopes
+// ([EventBus.PublishEnvelope], with an optional [WithKey]), and runs a handler
+// for a consumer group ([EventBus.Subscribe]). Every implementation keeps the
+// same promises, checked by the conformance suite in package bustest:
+//
+//   - A keyed message lands on partition [KeyPartition](key, n), the partition
+//     that the Java client, aiokafka, franz-go and sarama's murmur2 partitioner
+//     pick, so all messages of one entity stay in order on one partition. A nil
+//     key means "no key": such messages are spread over the partitions.
+//   - Messages of one partition are handled one at a time, in offset order;
+//     different partitions are handled concurrently.
+//   - An offset is committed only after the handler returned nil. A handler
+//     error means redelivery of the same message, after a backoff, never loss.
+//   - A handler that returns a [*ContentError] says the message can never be
+//     processed: the bus publishes it to the dead-letter topic given by
+//     [WithDeadLetterTopic], with the reason and the message's origin in
+//     headers (see [DeadLetter]), commits it, and goes on with the partition.
+//
+// # Implementations
+//
+// Package bus/memory is an in-process bus with real partitions, consumer
+// groups and offsets; package bus/kafka speaks Kafka through IBM/sarama.
+// Package bus/bustest holds the conformance suite and a recording fake for
+// unit tests.
+package bus

@@ -1,0 +1,415 @@
+package bus
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Envelope is the ONEX event envelope. Its JSON form is the one the Python
+// ONEX services read and write: snake_case names, RFC 3339 timestamps.
+type Envelope struct {
+	// EnvelopeID identifies this envelope; consumers deduplicate by it.
+	EnvelopeID uuid.UUID
+	// EnvelopeTimestamp is when the envelope was created.
+	EnvelopeTimestamp time.Time
+	// CorrelationID ties together every message of one workflow run; zero
+	// when the sender set none.
+	CorrelationID uuid.UUID
+	// EventType names the payload's type.
+	EventType string
+	// SourceTool and TargetTool name the sending and the intended receiving
+	// service; both are optional.
+	SourceTool, TargetTool string
+	// Metadata is an optional JSON object, carried through untouched.
+	Metadata json.RawMessage
+	// Priority is 1 (lowest) to 10; [DefaultPriority] when absent.
+	Priority int
+	// RetryCount counts how often the sender retried this envelope.
+	RetryCount int
+	// TraceID, SpanID and RequestID are optional tracing identifiers, carried
+	// through as the sender wrote them.
+	TraceID, SpanID, RequestID string
+	// OnexVersion and EnvelopeVersion are semantic versions; the zero value
+	// is written as [DefaultVersion].
+	OnexVersion, EnvelopeVersion Version
+	// Payload is the event itself, a JSON value.
+	Payload json.RawMessage
+}
+
+// DefaultPriority is the priority of an envelope that names none.
+const DefaultPriority = 5
+
+// DefaultVersion is written for a zero onex_version or envelope_version.
+var DefaultVersion = Version{Major: 1}
+
+// Version is a semantic version. In JSON it is read either as a "1.2.3" string
+// or as a {"major":1,"minor":2,"patch":3} object, and written as the object,
+// the form the Python services' models produce.
+type Version struct {
+	Major, Minor, Patch int
+}
+
+// String returns "major.minor.patch".
+func (v Version) String() string {
+	return strconv.Itoa(v.Major) + "." + strconv.Itoa(v.Minor) + "." + strconv.Itoa(v.Patch)
+}
+
+// IsZero reports whether v is 0.0.0.
+func (v Version) IsZero() bool { return v == Version{} }
+
+// MarshalJSON writes v as a {"major","minor","patch"} object.
+func (v Version) MarshalJSON() ([]byte, error) {
+	return fmt.Appendf(nil, `{"major":%d,"minor":%d,"patch":%d}`, v.Major, v.Minor, v.Patch), nil
+}
+
+// UnmarshalJSON reads a "1.2.3" string or a {"major","minor","patch"} object.
+func (v *Version) UnmarshalJSON(data []byte) error {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return err
+		}
+		p, err := ParseVersion(s)
+		if err != nil {
+			return err
+		}
+		*v = p
+		return nil
+	}
+	var o struct {
+		Major *int `json:"major"`
+		Minor int  `json:"minor"`
+		Patch int  `json:"patch"`
+	}
+	if err := json.Unmarshal(data, &o); err != nil {
+		return errors.New(`want a "1.2.3" string or a {"major","minor","patch"} object`)
+	}
+	if o.Major == nil {
+		return errors.New(`version object has no "major"`)
+	}
+	if *o.Major < 0 || o.Minor < 0 || o.Patch < 0 {
+		return errors.New("version has a negative part")
+	}
+	*v = Version{Major: *o.Major, Minor: o.Minor, Patch: o.Patch}
+	return nil
+}
+
+// ParseVersion parses "major.minor.patch"; minor and patch may be left out.
+func ParseVersion(s string) (Version, error) {
+	parts := strings.Split(s, ".")
+	if len(parts) > 3 || s == "" {
+		return Version{}, fmt.Errorf("version %q is not major.minor.patch", s)
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 {
+			return Version{}, fmt.Errorf("version %q is not major.minor.patch", s)
+		}
+		n[i] = x
+	}
+	return Version{Major: n[0], Minor: n[1], Patch: n[2]}, nil
+}
+
+// DecodeError says which field of an envelope (or of a payload) is wrong.
+type DecodeError struct {
+	// Field is the JSON name of the offending field; empty when the input is
+	// not a JSON object at all.
+	Field string
+	// Reason says what is wrong.
+	Reason string
+}
+
+func (e *DecodeError) Error() string {
+	if e.Field == "" {
+		return "invalid envelope: " + e.Reason
+	}
+	return "invalid envelope: field " + e.Field + ": " + e.Reason
+}
+
+// wireEnvelope is the JSON shape; typed fields are parsed by hand so that an
+// error can name its field.
+type wireEnvelope struct {
+	EnvelopeID        *string         `json:"envelope_id"`
+	EnvelopeTimestamp *string         `json:"envelope_timestamp"`
+	CorrelationID     *string         `json:"correlation_id"`
+	EventType         *string         `json:"event_type"`
+	SourceTool        *string         `json:"source_tool"`
+	TargetTool        *string         `json:"target_tool"`
+	Metadata          json.RawMessage `json:"metadata"`
+	Priority          *int            `json:"priority"`
+	RetryCount        *int            `json:"retry_count"`
+	TraceID           *string         `json:"trace_id"`
+	SpanID            *string         `json:"span_id"`
+	RequestID         *string         `json:"request_id"`
+	OnexVersion       json.RawMessage `json:"onex_version"`
+	EnvelopeVersion   json.RawMessage `json:"envelope_version"`
+	Payload           json.RawMessage `json:"payload"`
+}
+
+// DecodeEnvelope parses and validates an envelope. Unknown fields are
+// ignored. A malformed or invalid envelope is reported as a [*DecodeError]
+// naming the field: envelope_id must be a UUID, envelope_timestamp an RFC 3339
+// time with a zone, priority 1 to 10, retry_count not negative, payload
+// present and not null.
+func DecodeEnvelope(data []byte) (*Envelope, error) {
+	var w wireEnvelope
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, jsonDecodeError(err)
+	}
+	var e Envelope
+	var err error
+	if w.EnvelopeID == nil {
+		return nil, &DecodeError{Field: "envelope_id", Reason: "missing"}
+	}
+	if e.EnvelopeID, err = ParseUUIDField("envelope_id", *w.EnvelopeID); err != nil {
+		return nil, err
+	}
+	if w.EnvelopeTimestamp == nil {
+		return nil, &DecodeError{Field: "envelope_timestamp", Reason: "missing"}
+	}
+	if e.EnvelopeTimestamp, err = ParseTimeField("envelope_timestamp", *w.EnvelopeTimestamp); err != nil {
+		return nil, err
+	}
+	if w.CorrelationID != nil && *w.CorrelationID != "" {
+		if e.CorrelationID, err = ParseUUIDField("correlation_id", *w.CorrelationID); err != nil {
+			return nil, err
+		}
+	}
+	e.EventType = deref(w.EventType)
+	e.SourceTool = deref(w.SourceTool)
+	e.TargetTool = deref(w.TargetTool)
+	e.TraceID = deref(w.TraceID)
+	e.SpanID = deref(w.SpanID)
+	e.RequestID = deref(w.RequestID)
+	if len(w.Metadata) > 0 && !bytes.Equal(w.Metadata, []byte("null")) {
+		if w.Metadata[0] != '{' {
+			return nil, &DecodeError{Field: "metadata", Reason: "not a JSON object"}
+		}
+		e.Metadata = w.Metadata
+	}
+	e.Priority = DefaultPriority
+	if w.Priority != nil {
+		if *w.Priority < 1 || *w.Priority > 10 {
+			return nil, &DecodeError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1..10", *w.Priority)}
+		}
+		e.Priority = *w.Priority
+	}
+	if w.RetryCount != nil {
+		if *w.RetryCount < 0 {
+			return nil, &DecodeError{Field: "retry_count", Reason: "negative"}
+		}
+		e.RetryCount = *w.RetryCount
+	}
+	if e.OnexVersion, err = decodeVersion("onex_version", w.OnexVersion); err != nil {
+		return nil, err
+	}
+	if e.EnvelopeVersion, err = decodeVersion("envelope_version", w.EnvelopeVersion); err != nil {
+		return nil, err
+	}
+	if len(w.Payload) == 0 || bytes.Equal(w.Payload, []byte("null")) {
+		return nil, &DecodeError{Field: "payload", Reason: "missing"}
+	}
+	e.Payload = w.Payload
+	return &e, nil
+}
+
+func decodeVersion(field string, raw json.RawMessage) (Version, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return DefaultVersion, nil
+	}
+	var v Version
+	if err := v.UnmarshalJSON(raw); err != nil {
+		return Version{}, &DecodeError{Field: field, Reason: err.Error()}
+	}
+	return v, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// jsonDecodeError turns an encoding/json error into a DecodeError that names
+// the field where the JSON names one.
+func jsonDecodeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return &DecodeError{Field: te.Field, Reason: "want " + te.Type.String() + ", got JSON " + te.Value}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &DecodeError{Reason: fmt.Sprintf("not valid JSON (offset %d): %v", se.Offset, se)}
+	}
+	return &DecodeError{Reason: err.Error()}
+}
+
+// ParseUUIDField parses a UUID in any of the forms uuid.Parse accepts and
+// reports a failure as a [*DecodeError] naming field. The nil UUID is an error.
+func ParseUUIDField(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is not a UUID", truncate(s))}
+	}
+	if id == uuid.Nil {
+		return uuid.Nil, &DecodeError{Field: field, Reason: "is the nil UUID"}
+	}
+	return id, nil
+}
+
+// ParseTimeField parses an RFC 3339 time, which must carry a zone ("Z" or an
+// offset), and reports a failure as a [*DecodeError] naming field. A time
+// without a zone is an error rather than a guess: the Python services' naive
+// datetimes are ambiguous.
+func ParseTimeField(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is outside the years 1 to 9999 in UTC", truncate(s))}
+		}
+		return t, nil
+	}
+	if _, err2 := time.Parse("2006-01-02T15:04:05.999999999", s); err2 == nil {
+		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q has no time zone", truncate(s))}
+	}
+	return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is not an RFC 3339 time", truncate(s))}
+}
+
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// wireOut is the JSON written for an envelope.
+type wireOut struct {
+	EnvelopeID        uuid.UUID       `json:"envelope_id"`
+	EnvelopeTimestamp string          `json:"envelope_timestamp"`
+	CorrelationID     *uuid.UUID      `json:"correlation_id,omitempty"`
+	EventType         string          `json:"event_type,omitempty"`
+	SourceTool        string          `json:"source_tool,omitempty"`
+	TargetTool        string          `json:"target_tool,omitempty"`
+	Metadata          json.RawMessage `json:"metadata,omitempty"`
+	Priority          int             `json:"priority"`
+	RetryCount        int             `json:"retry_count"`
+	TraceID           string          `json:"trace_id,omitempty"`
+	SpanID            string          `json:"span_id,omitempty"`
+	RequestID         string          `json:"request_id,omitempty"`
+	OnexVersion       Version         `json:"onex_version"`
+	EnvelopeVersion   Version         `json:"envelope_version"`
+	Payload           json.RawMessage `json:"payload"`
+}
+
+// MarshalJSON writes the ONEX wire form. Zero versions are written as
+// [DefaultVersion], a zero priority as [DefaultPriority]; a zero correlation
+// id and empty optional strings are left out.
+func (e *Envelope) MarshalJSON() ([]byte, error) {
+	w := wireOut{
+		EnvelopeID:        e.EnvelopeID,
+		EnvelopeTimestamp: e.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano),
+		EventType:         e.EventType,
+		SourceTool:        e.SourceTool,
+		TargetTool:        e.TargetTool,
+		Metadata:          e.Metadata,
+		Priority:          e.Priority,
+		RetryCount:        e.RetryCount,
+		TraceID:           e.TraceID,
+		SpanID:            e.SpanID,
+		RequestID:         e.RequestID,
+		OnexVersion:       e.OnexVersion,
+		EnvelopeVersion:   e.EnvelopeVersion,
+		Payload:           e.Payload,
+	}
+	if e.CorrelationID != uuid.Nil {
+		w.CorrelationID = &e.CorrelationID
+	}
+	if w.Priority == 0 {
+		w.Priority = DefaultPriority
+	}
+	if w.OnexVersion.IsZero() {
+		w.OnexVersion = DefaultVersion
+	}
+	if w.EnvelopeVersion.IsZero() {
+		w.EnvelopeVersion = DefaultVersion
+	}
+	if len(w.Payload) == 0 {
+		w.Payload = json.RawMessage("null")
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON decodes with [DecodeEnvelope].
+func (e *Envelope) UnmarshalJSON(data []byte) error {
+	d, err := DecodeEnvelope(data)
+	if err != nil {
+		return err
+	}
+	*e = *d
+	return nil
+}
+
+// EncodeEnvelope returns the message value and headers for env: the JSON
+// form, and the headers content_type, correlation_id, message_id, timestamp,
+// event_type and schema_version that the ONEX services write.
+func EncodeEnvelope(env *Envelope) ([]byte, Headers, error) {
+	if env == nil {
+		return nil, nil, errors.New("registrar/bus: nil envelope")
+	}
+	if env.EnvelopeID == uuid.Nil {
+		return nil, nil, errors.New("registrar/bus: envelope has no envelope_id")
+	}
+	if env.EnvelopeTimestamp.IsZero() {
+		return nil, nil, errors.New("registrar/bus: envelope has no envelope_timestamp")
+	}
+	value, err := env.MarshalJSON()
+	if err != nil {
+		return nil, nil, fmt.Errorf("registrar/bus: encode envelope %s: %w", env.EnvelopeID, err)
+	}
+	ver := env.EnvelopeVersion
+	if ver.IsZero() {
+		ver = DefaultVersion
+	}
+	h := Headers{
+		HeaderContentType:   ContentTypeJSON,
+		HeaderMessageID:     env.EnvelopeID.String(),
+		HeaderTimestamp:     env.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano),
+		HeaderSchemaVersion: ver.String(),
+	}
+	if env.CorrelationID != uuid.Nil {
+		h[HeaderCorrelationID] = env.CorrelationID.String()
+	}
+	if env.EventType != "" {
+		h[HeaderEventType] = env.EventType
+	}
+	return value, h, nil
+}
+
+// EnvelopeMessage returns the message that PublishEnvelope publishes for env:
+// [EncodeEnvelope]'s value and headers, with the options' key and headers
+// applied. Bus implementations build PublishEnvelope from it and Publish.
+func EnvelopeMessage(topic string, env *Envelope, opts ...PublishOption) (*Message, error) {
+	if topic == "" {
+		return nil, errors.New("registrar/bus: publish envelope: empty topic")
+	}
+	value, h, err := EncodeEnvelope(env)
+	if err != nil {
+		return nil, err
+	}
+	cfg := NewPublishConfig(opts...)
+	for k, v := range cfg.Headers {
+		h[k] = v
+	}
+	return &Message{Topic: topic, Key: cfg.Key, Value: value, Headers: h}, nil
+}

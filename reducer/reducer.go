@@ -1,0 +1,90 @@
+package reducer
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/intent"
+)
+
+// Reducer decides state transitions for entities of type S (the state as the
+// state store returns it; a pointer type whose nil means "no state yet" is
+// typical). Implementations must be safe for concurrent use.
+type Reducer[S any] interface {
+	// Decode turns an envelope read from topic into the reducer's input. An
+	// envelope it cannot use (an unknown event type, a payload that does not
+	// parse or is invalid) returns an error that says which field is wrong;
+	// the runtime dead-letters the message.
+	Decode(topic string, env *bus.Envelope) (Input, error)
+
+	// Decide returns the decision for in, given the entity's current state
+	// and the time now. It must be pure and deterministic: the same
+	// arguments always give the same decision.
+	Decide(state S, in Input, now time.Time) Decision
+}
+
+// Input is one decoded message.
+type Input struct {
+	// EntityID is the entity the message is about; the runtime loads its
+	// state before calling Decide.
+	EntityID uuid.UUID
+	// Kind names the input type, e.g. "introspection"; for logs and metrics.
+	Kind string
+	// Event is the typed payload, e.g. *registration.Heartbeat.
+	Event any
+	// Envelope is the envelope the input came in; deterministic ids derive
+	// from its EnvelopeID.
+	Envelope *bus.Envelope
+}
+
+// Decision is what a reducer decided for one input.
+type Decision struct {
+	// State is the entity's state after the decision; empty when unchanged.
+	State string
+	// Events are published, in order, after every intent succeeded.
+	Events []Event
+	// Intents are executed in order.
+	Intents []intent.Intent
+	// Reason says why the decision is a no-op (no events and no intents), or
+	// qualifies a partial one; empty otherwise.
+	Reason string
+}
+
+// IsNoop reports whether d changes nothing.
+func (d Decision) IsNoop() bool { return len(d.Events) == 0 && len(d.Intents) == 0 }
+
+// Event is one output event of a decision.
+type Event struct {
+	// Topic is where the event is published.
+	Topic string
+	// Type is the envelope's event_type.
+	Type string
+	// EntityID, NodeID and CorrelationID resolve the partition key: the
+	// first one that is not zero, as the canonical UUID string, so every
+	// event of one entity lands on one partition in order.
+	EntityID, NodeID, CorrelationID uuid.UUID
+	// Payload is marshaled to JSON as the envelope's payload.
+	Payload any
+}
+
+// PartitionKey returns the key the event is published with: entity id, else
+// node id, else correlation id, as the bytes of the canonical UUID string; nil
+// if all three are zero.
+func (e Event) PartitionKey() []byte {
+	for _, id := range [...]uuid.UUID{e.EntityID, e.NodeID, e.CorrelationID} {
+		if id != uuid.Nil {
+			return []byte(id.String())
+		}
+	}
+	return nil
+}
+
+// Evolver is an optional interface of a [Reducer]: it returns the state that
+// results from applying d's intents to state, without I/O. When a reducer
+// implements it, the runtime decides a batch of messages against an
+// in-memory overlay and reads the store once per entity per batch.
+type Evolver[S any] interface {
+	Evolve(state S, in Input, d Decision) S
+}

@@ -20,7 +20,7 @@ type ExecError struct {
 }
 
 func (e *ExecError) Error() string {
-	return fmt.Sprintf("registrar/intent: intent %d (%s %s): %v", e.Index, e.Type, e.Target, e.Err)
+	return fmt.Sprintf("intent %d (%s %s): %v", e.Index, e.Type, e.Target, e.Err)
 }
 
 // Unwrap returns the effect's error.

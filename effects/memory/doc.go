@@ -1,0 +1,15 @@
+// Package memory is registrar's embedded default for the registration
+// workflow's side effects: an in-memory projection store ([Store]) and an
+// in-memory service registry ([Registry]).
+//
+// [Store] serves the runtime's state reads and the sweeper's overdue scans
+// (it implements registration.Store), and executes the postgres.* intents
+// with exactly the guards of the Postgres effects: both follow
+// registration.ApplyUpsert and registration.ApplyUpdate, and both pass the
+// same conformance suite (reducer/registration/registrationtest). [Registry]
+// executes the consul.* intents with the Consul effects' generation guard.
+//
+// Use them for examples, tests, and single-process deployments that need no
+// durability. Both are safe for concurrent use. A fault hook lets tests make
+// intents fail as an unavailable database or agent would.
+package memory

@@ -1,0 +1,158 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// Service is a node's registration in a [Registry], named as the Consul
+// effects name it.
+type Service struct {
+	ID, Name   string
+	Tags       []string
+	Address    string
+	Port       int
+	NodeID     uuid.UUID
+	Generation int64
+	Meta       map[string]string
+	// PassedAt is when the node's TTL check was last marked passing.
+	PassedAt time.Time
+}
+
+// RegistryConfig configures a [Registry].
+type RegistryConfig struct {
+	// Fault, if set, is called before each intent is executed; a non-nil
+	// error fails that intent without touching the registry.
+	Fault func(in intent.Intent) error
+}
+
+// Registry is an in-memory service registry that executes the consul.*
+// intents as the Consul effects do: register (idempotent), deregister only
+// the named generation, pass the TTL check of the named generation.
+type Registry struct {
+	cfg      RegistryConfig
+	mu       sync.RWMutex
+	services map[string]Service
+}
+
+var _ intent.IntentEffect = (*Registry)(nil)
+
+// NewRegistry returns an empty registry.
+func NewRegistry(cfg RegistryConfig) *Registry {
+	return &Registry{cfg: cfg, services: make(map[string]Service)}
+}
+
+// Execute executes a consul.register, consul.deregister or consul.pass_ttl
+// intent.
+func (r *Registry) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return intent.Result{}, intent.Retryable(err)
+	}
+	if r.cfg.Fault != nil {
+		if err := r.cfg.Fault(in); err != nil {
+			return intent.Result{}, err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch pl := in.Payload.(type) {
+	case *registration.ConsulRegister:
+		host, port := registration.ServiceAddress(pl.Endpoints)
+		id := registration.ServiceID(pl.NodeType, pl.NodeID)
+		r.services[id] = Service{
+			ID: id, Name: registration.ServiceName(pl.NodeType), Tags: registration.ServiceTags(pl.NodeType),
+			Address: host, Port: port, NodeID: pl.NodeID, Generation: pl.Generation,
+			Meta: map[string]string{
+				"node_id": pl.NodeID.String(), "node_version": pl.NodeVersion,
+				"generation": strconv.FormatInt(pl.Generation, 10),
+			},
+		}
+		return intent.Result{}, nil
+	case *registration.ConsulDeregister:
+		id := registration.ServiceID(pl.NodeType, pl.NodeID)
+		s, ok := r.services[id]
+		switch {
+		case !ok:
+			return intent.Result{}, nil
+		case s.Generation != pl.Generation:
+			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+				"service %s is registered with generation %d, not %d", id, s.Generation, pl.Generation)}, nil
+		}
+		delete(r.services, id)
+		return intent.Result{}, nil
+	case *registration.ConsulPassTTL:
+		id := registration.ServiceID(pl.NodeType, pl.NodeID)
+		s, ok := r.services[id]
+		if !ok || s.Generation != pl.Generation {
+			return intent.Result{Status: intent.Skipped, Reason: "service " + id + " is not registered with generation " +
+				strconv.FormatInt(pl.Generation, 10)}, nil
+		}
+		if pl.At.After(s.PassedAt) {
+			s.PassedAt = pl.At
+			r.services[id] = s
+		}
+		return intent.Result{}, nil
+	}
+	return intent.Result{}, intent.Permanent(fmt.Errorf(
+		"registrar/memory: intent %q: payload type %T is not a registration.Consul* payload", in.Type, in.Payload))
+}
+
+// Get returns the service with the given id.
+func (r *Registry) Get(id string) (Service, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.services[id]
+	s.Tags, s.Meta = slices.Clone(s.Tags), maps.Clone(s.Meta)
+	return s, ok
+}
+
+// Services returns every registered service, ordered by id.
+func (r *Registry) Services() []Service {
+	r.mu.RLock()
+	out := make([]Service, 0, len(r.services))
+	for _, s := range r.services {
+		s.Tags, s.Meta = slices.Clone(s.Tags), maps.Clone(s.Meta)
+		out = append(out, s)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Service) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Len returns the number of registered services.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.services)
+}
+
+// RegisterEffects registers store for the postgres.* intent types and
+// registry for the consul.* intent types of the registration workflow. A nil
+// registry registers no consul.* effect.
+func RegisterEffects(exec *intent.Executor, store *Store, registry *Registry) error {
+	for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
+		if err := exec.Register(t, store); err != nil {
+			return err
+		}
+	}
+	if registry == nil {
+		return nil
+	}
+	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+		if err := exec.Register(t, registry); err != nil {
+			return err
+		}
+	}
+	return nil
+}

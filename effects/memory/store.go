@@ -1,0 +1,219 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// StoreConfig configures a [Store].
+type StoreConfig struct {
+	// Domain is the domain Load and the scans read; default
+	// registration.DefaultDomain.
+	Domain string
+	// Fault, if set, is called before each intent is executed; a non-nil
+	// error fails that intent (and, in a batch, the whole batch) without
+	// touching the store. Tests use it to simulate a database outage.
+	Fault func(in intent.Intent) error
+}
+
+type key struct {
+	id     uuid.UUID
+	domain string
+}
+
+// Store is an in-memory registration projection store. It implements
+// registration.Store, and intent.IntentEffect and intent.BatchEffect for the
+// postgres.upsert_registration and postgres.update_registration intents.
+type Store struct {
+	cfg  StoreConfig
+	mu   sync.RWMutex
+	rows map[key]*registration.Projection
+}
+
+var (
+	_ registration.Store  = (*Store)(nil)
+	_ intent.BatchEffect  = (*Store)(nil)
+	_ intent.IntentEffect = (*Store)(nil)
+)
+
+// NewStore returns an empty store.
+func NewStore(cfg StoreConfig) *Store {
+	if cfg.Domain == "" {
+		cfg.Domain = registration.DefaultDomain
+	}
+	return &Store{cfg: cfg, rows: make(map[key]*registration.Projection)}
+}
+
+// Load returns a copy of the projection of entityID, or nil.
+func (s *Store) Load(ctx context.Context, entityID uuid.UUID) (*registration.Projection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	p := s.rows[key{entityID, s.cfg.Domain}]
+	s.mu.RUnlock()
+	return p.Clone(), nil
+}
+
+// OverdueAcks implements registration.Store.
+func (s *Store) OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, limit, func(p *registration.Projection) (time.Time, bool) {
+		ok := (p.State == registration.StateAwaitingAck || p.State == registration.StateAccepted) &&
+			p.AckTimeoutEmittedAt.IsZero() && !p.AckDeadline.IsZero() && p.AckDeadline.Before(now)
+		return p.AckDeadline, ok
+	})
+}
+
+// OverdueLiveness implements registration.Store.
+func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, limit, func(p *registration.Projection) (time.Time, bool) {
+		ok := p.State == registration.StateActive && p.LivenessTimeoutEmittedAt.IsZero() &&
+			!p.LivenessDeadline.IsZero() && p.LivenessDeadline.Before(now)
+		return p.LivenessDeadline, ok
+	})
+}
+
+func (s *Store) overdue(ctx context.Context, limit int, due func(*registration.Projection) (time.Time, bool)) ([]registration.Overdue, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/memory: overdue scan: limit %d is not positive", limit)
+	}
+	var out []registration.Overdue
+	s.mu.RLock()
+	for k, p := range s.rows {
+		if k.domain != s.cfg.Domain {
+			continue
+		}
+		if d, ok := due(p); ok {
+			out = append(out, registration.Overdue{EntityID: k.id, Deadline: d})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b registration.Overdue) int {
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.EntityID.String(), b.EntityID.String())
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Execute executes a postgres.upsert_registration or
+// postgres.update_registration intent.
+func (s *Store) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return intent.Result{}, intent.Retryable(err)
+	}
+	if s.cfg.Fault != nil {
+		if err := s.cfg.Fault(in); err != nil {
+			return intent.Result{}, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.applyLocked(in)
+}
+
+// ExecuteBatch executes the intents in order under one lock.
+func (s *Store) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, intent.Retryable(err)
+	}
+	if s.cfg.Fault != nil {
+		for _, in := range ins {
+			if err := s.cfg.Fault(in); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]intent.Result, len(ins))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, in := range ins {
+		r, err := s.applyLocked(in)
+		if err != nil {
+			return out[:i], fmt.Errorf("registrar/memory: batch intent %d: %w", i, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (s *Store) applyLocked(in intent.Intent) (intent.Result, error) {
+	switch pl := in.Payload.(type) {
+	case *registration.UpsertRegistration:
+		k := key{pl.Projection.EntityID, pl.Projection.Domain}
+		next, res, err := registration.ApplyUpsert(s.rows[k], pl)
+		if err != nil {
+			return res, fmt.Errorf("registrar/memory: upsert %s (correlation %s): %w", k.id, in.CorrelationID, err)
+		}
+		if res.Status == intent.Applied {
+			s.rows[k] = next
+		}
+		return res, nil
+	case *registration.UpdateRegistration:
+		k := key{pl.EntityID, pl.Domain}
+		next, res, err := registration.ApplyUpdate(s.rows[k], pl)
+		if err != nil {
+			return res, fmt.Errorf("registrar/memory: update %s (correlation %s): %w", k.id, in.CorrelationID, err)
+		}
+		if res.Status == intent.Applied {
+			s.rows[k] = next
+		}
+		return res, nil
+	}
+	return intent.Result{}, intent.Permanent(fmt.Errorf(
+		"registrar/memory: intent %q: payload type %T is not *registration.UpsertRegistration or *registration.UpdateRegistration",
+		in.Type, in.Payload))
+}
+
+// All returns copies of every projection of the store's domain, ordered by
+// entity id.
+func (s *Store) All() []*registration.Projection {
+	s.mu.RLock()
+	out := make([]*registration.Projection, 0, len(s.rows))
+	for k, p := range s.rows {
+		if k.domain == s.cfg.Domain {
+			out = append(out, p.Clone())
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *registration.Projection) int {
+		return cmp.Compare(a.EntityID.String(), b.EntityID.String())
+	})
+	return out
+}
+
+// CountByState counts the projections of the store's domain by state.
+func (s *Store) CountByState() map[registration.State]int {
+	out := map[registration.State]int{}
+	s.mu.RLock()
+	for k, p := range s.rows {
+		if k.domain == s.cfg.Domain {
+			out[p.State]++
+		}
+	}
+	s.mu.RUnlock()
+	return out
+}
+
+// Len returns the number of projections in all domains.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.rows)
+}

@@ -1,0 +1,128 @@
+package registration
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/intent"
+)
+
+// Validate reports what is wrong with the payload, before any store is
+// touched: a missing key, an invalid state, no node type.
+func (u *UpsertRegistration) Validate() error {
+	var errs []error
+	p := &u.Projection
+	if p.EntityID == uuid.Nil {
+		errs = append(errs, errors.New("entity_id is the nil UUID"))
+	}
+	if p.Domain == "" {
+		errs = append(errs, errors.New("domain is empty"))
+	}
+	if !p.State.Valid() {
+		errs = append(errs, fmt.Errorf("current_state %q is not a registration state", string(p.State)))
+	}
+	if p.NodeType == "" {
+		errs = append(errs, errors.New("node_type is empty"))
+	}
+	if u.ExpectedState != StateNone && !u.ExpectedState.Valid() {
+		errs = append(errs, fmt.Errorf("expected state %q is not a registration state", string(u.ExpectedState)))
+	}
+	if u.Columns&^AllColumns != 0 {
+		errs = append(errs, fmt.Errorf("columns %#x are not writable columns", uint32(u.Columns&^AllColumns)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("registrar/registration: invalid upsert: %w", err)
+	}
+	return nil
+}
+
+// Validate reports what is wrong with the payload, before any store is
+// touched: a missing key, an empty update set, a column outside the allowlist,
+// an invalid state.
+func (u *UpdateRegistration) Validate() error {
+	var errs []error
+	if u.EntityID == uuid.Nil {
+		errs = append(errs, errors.New("entity_id is the nil UUID"))
+	}
+	if u.Domain == "" {
+		errs = append(errs, errors.New("domain is empty"))
+	}
+	if u.Set == 0 {
+		errs = append(errs, errors.New("empty update set"))
+	}
+	if u.Set&^AllColumns != 0 {
+		errs = append(errs, fmt.Errorf("columns %#x are not writable columns", uint32(u.Set&^AllColumns)))
+	}
+	if u.Set.Has(ColCurrentState) && !u.Values.State.Valid() {
+		errs = append(errs, fmt.Errorf("current_state %q is not a registration state", string(u.Values.State)))
+	}
+	if u.ExpectedState != StateNone && !u.ExpectedState.Valid() {
+		errs = append(errs, fmt.Errorf("expected state %q is not a registration state", string(u.ExpectedState)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("registrar/registration: invalid update of %s: %w", u.EntityID, err)
+	}
+	return nil
+}
+
+// ApplyUpsert returns the row that results from u applied to cur (nil: no
+// row), with the guard semantics every store implements: no row inserts the
+// whole projection; an existing row in the expected state gets the columns
+// u.Columns (all if zero); an existing row in another state is a conflict and
+// stays as it is. The result never shares memory with u or cur.
+func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Result, error) {
+	if err := u.Validate(); err != nil {
+		return cur, intent.Result{}, intent.Permanent(err)
+	}
+	if cur == nil {
+		return u.Projection.Clone(), intent.Result{}, nil
+	}
+	if cur.State != u.ExpectedState {
+		return cur, intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}, nil
+	}
+	cols := u.Columns
+	if cols == 0 {
+		cols = AllColumns
+	}
+	next := cur.Clone()
+	next.set(cols, u.Projection.Clone())
+	return next, intent.Result{}, nil
+}
+
+// ApplyUpdate returns the row that results from u applied to cur (nil: no
+// row), with the guard semantics every store implements: no row, or a row
+// not in u.ExpectedState, is a conflict; a stored last_heartbeat_at no older
+// than the update's is skipped; otherwise the columns u.Set are written.
+// The result never shares memory with u or cur.
+func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Result, error) {
+	if err := u.Validate(); err != nil {
+		return cur, intent.Result{}, intent.Permanent(err)
+	}
+	if cur == nil {
+		return nil, intent.Result{Status: intent.Conflict, Reason: "no projection for " + u.EntityID.String()}, nil
+	}
+	if u.ExpectedState != StateNone && cur.State != u.ExpectedState {
+		return cur, intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}, nil
+	}
+	if u.Set.Has(ColLastHeartbeatAt) && !cur.LastHeartbeatAt.IsZero() &&
+		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
+		return cur, intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}, nil
+	}
+	next := cur.Clone()
+	vals := u.Values
+	next.set(u.Set, &vals)
+	if u.Set.Has(ColCapabilities) || u.Set.Has(ColEndpoints) {
+		fresh := vals.Clone()
+		next.Capabilities, next.Endpoints = fresh.Capabilities, fresh.Endpoints
+	}
+	return next, intent.Result{}, nil
+}
+
+func conflictReason(got, want State) string {
+	if want == StateNone {
+		return "projection exists in state " + got.String() + "; the decision saw none"
+	}
+	return "projection is in state " + got.String() + ", not " + want.String()
+}

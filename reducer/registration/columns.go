@@ -1,0 +1,96 @@
+package registration
+
+import (
+	"iter"
+	"math/bits"
+	"strings"
+)
+
+// Columns is a set of the projection's writable columns. It is the allowlist
+// of what an upsert or update may write: a column outside it cannot be named.
+type Columns uint32
+
+// The writable columns of the registration projection. The key columns
+// entity_id and domain are not among them.
+const (
+	ColCurrentState Columns = 1 << iota
+	ColNodeType
+	ColNodeVersion
+	ColCapabilities
+	ColEndpoints
+	ColAckDeadline
+	ColLivenessDeadline
+	ColLastHeartbeatAt
+	ColAckTimeoutEmittedAt
+	ColLivenessTimeoutEmittedAt
+	ColLastAppliedEventID
+	ColRegisteredAt
+	ColUpdatedAt
+	ColCorrelationID
+	ColGeneration
+
+	// AllColumns is every writable column.
+	AllColumns = ColGeneration<<1 - 1
+)
+
+var columnNames = [...]string{
+	"current_state", "node_type", "node_version", "capabilities", "endpoints",
+	"ack_deadline", "liveness_deadline", "last_heartbeat_at", "ack_timeout_emitted_at",
+	"liveness_timeout_emitted_at", "last_applied_event_id", "registered_at", "updated_at",
+	"correlation_id", "generation",
+}
+
+// ColumnByName returns the column with the given SQL name.
+func ColumnByName(name string) (Columns, bool) {
+	for i, n := range columnNames {
+		if n == name {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
+
+// Has reports whether every column of c is in cs.
+func (cs Columns) Has(c Columns) bool { return cs&c == c }
+
+// Len returns the number of columns in cs.
+func (cs Columns) Len() int { return bits.OnesCount32(uint32(cs & AllColumns)) }
+
+// Each yields the single columns of cs in table order.
+func (cs Columns) Each() iter.Seq[Columns] {
+	return func(yield func(Columns) bool) {
+		for c := Columns(1); c <= ColGeneration; c <<= 1 {
+			if cs&c != 0 && !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// Name returns the SQL name of a single column, or "" if c is not exactly one
+// column.
+func (c Columns) Name() string {
+	if bits.OnesCount32(uint32(c)) != 1 || c > ColGeneration {
+		return ""
+	}
+	return columnNames[bits.TrailingZeros32(uint32(c))]
+}
+
+// String lists the column names, comma-separated.
+func (cs Columns) String() string {
+	var b strings.Builder
+	for c := range cs.Each() {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c.Name())
+	}
+	return b.String()
+}
+
+// timeColumns are the timestamptz columns; zero times are NULL.
+const timeColumns = ColAckDeadline | ColLivenessDeadline | ColLastHeartbeatAt | ColAckTimeoutEmittedAt |
+	ColLivenessTimeoutEmittedAt | ColRegisteredAt | ColUpdatedAt
+
+// metadataColumns are what a metadata refresh of an active node writes.
+const metadataColumns = ColNodeType | ColNodeVersion | ColCapabilities | ColEndpoints | ColUpdatedAt

@@ -1,0 +1,132 @@
+package registration
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Default durations of the registration workflow.
+const (
+	DefaultAckTimeout       = 30 * time.Second
+	DefaultLivenessInterval = 60 * time.Second
+	DefaultLivenessWindow   = 90 * time.Second
+)
+
+// Default topics, as the ONEX services name them.
+const (
+	TopicIntrospection   = "onex.evt.platform.node-introspection.v1"
+	TopicAck             = "onex.cmd.platform.node-registration-acked.v1"
+	TopicHeartbeat       = "onex.evt.platform.node-heartbeat.v1"
+	TopicTimeoutCheck    = "onex.cmd.platform.node-registration-timeout-check.v1"
+	TopicInitiated       = "onex.evt.platform.node-registration-initiated.v1"
+	TopicAccepted        = "onex.evt.platform.node-registration-accepted.v1"
+	TopicAckReceived     = "onex.evt.platform.node-registration-ack-received.v1"
+	TopicBecameActive    = "onex.evt.platform.node-became-active.v1"
+	TopicAckTimedOut     = "onex.evt.platform.node-registration-ack-timed-out.v1"
+	TopicLivenessExpired = "onex.evt.platform.node-liveness-expired.v1"
+	TopicDeadLetter      = "onex.dlq.platform.registration.v1"
+)
+
+// Topics names the topics of the workflow: inputs it decodes by topic, and
+// the topic of each output event.
+type Topics struct {
+	Introspection, Ack, Heartbeat, TimeoutCheck                                  string
+	Initiated, Accepted, AckReceived, BecameActive, AckTimedOut, LivenessExpired string
+}
+
+// DefaultTopics returns the ONEX topic names.
+func DefaultTopics() Topics {
+	return Topics{
+		Introspection: TopicIntrospection, Ack: TopicAck, Heartbeat: TopicHeartbeat, TimeoutCheck: TopicTimeoutCheck,
+		Initiated: TopicInitiated, Accepted: TopicAccepted, AckReceived: TopicAckReceived,
+		BecameActive: TopicBecameActive, AckTimedOut: TopicAckTimedOut, LivenessExpired: TopicLivenessExpired,
+	}
+}
+
+// Inputs returns the input topics.
+func (t Topics) Inputs() []string {
+	return []string{t.Introspection, t.Ack, t.Heartbeat, t.TimeoutCheck}
+}
+
+// Config configures the registration [Reducer]. The zero value of a field
+// means its default.
+type Config struct {
+	// AckTimeout is how long a registration waits for its ack; default
+	// [DefaultAckTimeout].
+	AckTimeout time.Duration
+	// LivenessInterval is the liveness deadline after activation; default
+	// [DefaultLivenessInterval].
+	LivenessInterval time.Duration
+	// LivenessWindow is the liveness deadline after a heartbeat; default
+	// [DefaultLivenessWindow].
+	LivenessWindow time.Duration
+	// Domain is the projection's domain; default [DefaultDomain].
+	Domain string
+	// Topics names the topics; zero fields take [DefaultTopics]' names.
+	Topics Topics
+	// DisableConsul leaves out every consul.* intent.
+	DisableConsul bool
+	// ConsulTTL is the TTL of the Consul check; a consul.pass_ttl intent is
+	// emitted when a heartbeat enters a new third of it. Default: the
+	// liveness window. Negative: no TTL passes.
+	ConsulTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.AckTimeout == 0 {
+		c.AckTimeout = DefaultAckTimeout
+	}
+	if c.LivenessInterval == 0 {
+		c.LivenessInterval = DefaultLivenessInterval
+	}
+	if c.LivenessWindow == 0 {
+		c.LivenessWindow = DefaultLivenessWindow
+	}
+	if c.Domain == "" {
+		c.Domain = DefaultDomain
+	}
+	if c.ConsulTTL == 0 {
+		c.ConsulTTL = c.LivenessWindow
+	}
+	d := DefaultTopics()
+	for _, f := range []struct {
+		dst *string
+		def string
+	}{
+		{&c.Topics.Introspection, d.Introspection}, {&c.Topics.Ack, d.Ack}, {&c.Topics.Heartbeat, d.Heartbeat},
+		{&c.Topics.TimeoutCheck, d.TimeoutCheck}, {&c.Topics.Initiated, d.Initiated}, {&c.Topics.Accepted, d.Accepted},
+		{&c.Topics.AckReceived, d.AckReceived}, {&c.Topics.BecameActive, d.BecameActive},
+		{&c.Topics.AckTimedOut, d.AckTimedOut}, {&c.Topics.LivenessExpired, d.LivenessExpired},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.def
+		}
+	}
+	return c
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AckTimeout", c.AckTimeout}, {"LivenessInterval", c.LivenessInterval}, {"LivenessWindow", c.LivenessWindow}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		}
+	}
+	c = c.withDefaults()
+	in := map[string]bool{}
+	for _, t := range c.Topics.Inputs() {
+		if in[t] {
+			errs = append(errs, fmt.Errorf("input topic %q is named twice", t))
+		}
+		in[t] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("registrar/registration: invalid config: %w", err)
+	}
+	return nil
+}

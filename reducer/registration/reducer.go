@@ -1,0 +1,449 @@
+package registration
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer"
+)
+
+// Input event types this reducer decodes, as the envelope's event_type may
+// name them (with or without the Python model's "Model" prefix). An envelope
+// without event_type is decoded by its topic.
+const (
+	EventTypeIntrospection = "NodeIntrospectionEvent"
+	EventTypeAck           = "NodeRegistrationAcked"
+	EventTypeHeartbeat     = "NodeHeartbeatEvent"
+	EventTypeTimeoutCheck  = "NodeRegistrationTimeoutCheck"
+)
+
+// Reducer is the registration state machine; see the package documentation
+// for its table. It is immutable and safe for concurrent use.
+type Reducer struct {
+	cfg Config
+}
+
+var (
+	_ reducer.Reducer[*Projection] = (*Reducer)(nil)
+	_ reducer.Evolver[*Projection] = (*Reducer)(nil)
+)
+
+// New returns a Reducer with cfg's durations and topics (zero fields take
+// their defaults).
+func New(cfg Config) (*Reducer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Reducer{cfg: cfg.withDefaults()}, nil
+}
+
+// Config returns the configuration with defaults filled in.
+func (r *Reducer) Config() Config { return r.cfg }
+
+func (r *Reducer) kindOf(topic, eventType string) (string, error) {
+	if eventType != "" {
+		switch strings.TrimPrefix(eventType, "Model") {
+		case EventTypeIntrospection:
+			return KindIntrospection, nil
+		case EventTypeAck:
+			return KindAck, nil
+		case EventTypeHeartbeat:
+			return KindHeartbeat, nil
+		case EventTypeTimeoutCheck:
+			return KindTimeoutCheck, nil
+		}
+		// The Python services' headers name the topic as event type.
+		if k := r.kindOfTopic(eventType); k != "" {
+			return k, nil
+		}
+		return "", &bus.DecodeError{Field: "event_type", Reason: fmt.Sprintf("unknown event type %q", eventType)}
+	}
+	if k := r.kindOfTopic(topic); k != "" {
+		return k, nil
+	}
+	return "", &bus.DecodeError{Field: "event_type", Reason: fmt.Sprintf("missing, and topic %q carries no known input", topic)}
+}
+
+func (r *Reducer) kindOfTopic(topic string) string {
+	switch topic {
+	case r.cfg.Topics.Introspection:
+		return KindIntrospection
+	case r.cfg.Topics.Ack:
+		return KindAck
+	case r.cfg.Topics.Heartbeat:
+		return KindHeartbeat
+	case r.cfg.Topics.TimeoutCheck:
+		return KindTimeoutCheck
+	}
+	return ""
+}
+
+// Decode decodes an envelope read from topic into an [Introspection], [Ack],
+// [Heartbeat] or [TimeoutCheck], chosen by the envelope's event_type, else by
+// the topic. An unknown event type or an invalid payload is an error naming
+// the field.
+func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error) {
+	kind, err := r.kindOf(topic, env.EventType)
+	if err != nil {
+		return reducer.Input{}, err
+	}
+	in := reducer.Input{Kind: kind, Envelope: env}
+	switch kind {
+	case KindIntrospection:
+		ev, err := DecodeIntrospection(env.Payload)
+		if err != nil {
+			return in, err
+		}
+		in.EntityID, in.Event = ev.NodeID, ev
+	case KindAck:
+		ev, err := DecodeAck(env.Payload)
+		if err != nil {
+			return in, err
+		}
+		in.EntityID, in.Event = ev.NodeID, ev
+	case KindHeartbeat:
+		ev, err := DecodeHeartbeat(env.Payload)
+		if err != nil {
+			return in, err
+		}
+		in.EntityID, in.Event = ev.NodeID, ev
+	case KindTimeoutCheck:
+		ev, err := DecodeTimeoutCheck(env.Payload)
+		if err != nil {
+			return in, err
+		}
+		in.EntityID, in.Event = ev.EntityID, ev
+	}
+	return in, nil
+}
+
+// Decide decides in against the entity's projection p (nil: none) as of now.
+//
+// A message whose envelope id is the projection's last_applied_event_id was
+// decided and applied before (a redelivery after a crash or a retry): Decide
+// then returns the same events again, and the unguarded intents that follow
+// the state change, so that nothing the first delivery may have left undone
+// is lost. The state-changing intent itself is left out: it is known to be
+// applied.
+func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer.Decision {
+	if in.Envelope == nil {
+		return reducer.Decision{Reason: "input has no envelope"}
+	}
+	now = now.UTC()
+	replay := p != nil && p.LastAppliedEventID == in.Envelope.EnvelopeID
+	switch ev := in.Event.(type) {
+	case *Introspection:
+		return r.introspection(p, in.Envelope, ev, now, replay)
+	case *Ack:
+		return r.ack(p, in.Envelope, ev, now, replay)
+	case *Heartbeat:
+		return r.heartbeat(p, in.Envelope, ev, now)
+	case *TimeoutCheck:
+		return r.timeout(p, in.Envelope, ev, now, replay)
+	}
+	return reducer.Decision{Reason: fmt.Sprintf("unknown input %T", in.Event)}
+}
+
+func (r *Reducer) header(nodeID uuid.UUID, env *bus.Envelope, corr uuid.UUID, now time.Time) EventHeader {
+	if corr == uuid.Nil {
+		corr = env.CorrelationID
+	}
+	if corr == uuid.Nil {
+		corr = env.EnvelopeID
+	}
+	return EventHeader{EntityID: nodeID, NodeID: nodeID, CorrelationID: corr, CausationID: env.EnvelopeID, EmittedAt: now}
+}
+
+func (r *Reducer) event(topic, typ string, h EventHeader, payload any) reducer.Event {
+	return reducer.Event{Topic: topic, Type: typ, EntityID: h.EntityID, NodeID: h.NodeID, CorrelationID: h.CorrelationID, Payload: payload}
+}
+
+// RegistrationAttemptID returns the id of the registration attempt started by
+// the introspection envelope env: UUIDv5 of env in the namespace "attempt".
+func RegistrationAttemptID(env uuid.UUID) uuid.UUID {
+	return uuid.NewSHA1(env, []byte("registration-attempt"))
+}
+
+func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspection, now time.Time, replay bool) reducer.Decision {
+	state := StateNone
+	if p != nil {
+		state = p.State
+	}
+	switch {
+	case replay:
+		// The upsert was applied; republish its events.
+		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, now.Add(r.cfg.AckTimeout), now),
+			Reason: "redelivered introspection: republishing its events"}
+	case state != StateNone && state.Retriable() && !now.After(p.RegisteredAt):
+		return reducer.Decision{Reason: "stale introspection: not newer than the registration it would replace"}
+	case state.Retriable():
+		gen := int64(1)
+		if p != nil {
+			gen = p.Generation + 1
+		}
+		proj := Projection{
+			EntityID: ev.NodeID, Domain: r.cfg.Domain, State: StateAwaitingAck,
+			NodeType: ev.NodeType, NodeVersion: ev.NodeVersion.String(),
+			Capabilities: ev.Capabilities, Endpoints: ev.Endpoints,
+			AckDeadline:        now.Add(r.cfg.AckTimeout),
+			LastAppliedEventID: env.EnvelopeID,
+			RegisteredAt:       now, UpdatedAt: now,
+			CorrelationID: ev.CorrelationID, Generation: gen,
+		}
+		return reducer.Decision{
+			State:  string(StateAwaitingAck),
+			Events: r.registrationEvents(env, ev, proj.AckDeadline, now),
+			Intents: []intent.Intent{{
+				Type: IntentUpsert, Target: postgresTarget(ev.NodeID), CorrelationID: ev.CorrelationID,
+				Payload: &UpsertRegistration{Projection: proj, Columns: AllColumns, ExpectedState: state, CorrelationID: ev.CorrelationID},
+			}},
+		}
+	case state == StateActive && !now.After(p.UpdatedAt):
+		return reducer.Decision{Reason: "stale introspection: not newer than the projection"}
+	case state == StateActive:
+		proj := *p
+		proj.NodeType, proj.NodeVersion = ev.NodeType, ev.NodeVersion.String()
+		proj.Capabilities, proj.Endpoints, proj.UpdatedAt = ev.Capabilities, ev.Endpoints, now
+		d := reducer.Decision{
+			Reason: "metadata refresh of an active node",
+			Intents: []intent.Intent{{
+				Type: IntentUpsert, Target: postgresTarget(ev.NodeID), CorrelationID: ev.CorrelationID,
+				Payload: &UpsertRegistration{Projection: proj, Columns: metadataColumns, ExpectedState: StateActive, CorrelationID: ev.CorrelationID},
+			}},
+		}
+		if !r.cfg.DisableConsul {
+			d.Intents = append(d.Intents, r.consulRegister(&proj, ev.CorrelationID))
+		}
+		return d
+	}
+	return reducer.Decision{Reason: "registration in progress: state " + state.String() + " blocks a new registration"}
+}
+
+func (r *Reducer) registrationEvents(env *bus.Envelope, ev *Introspection, ackDeadline, now time.Time) []reducer.Event {
+	h := r.header(ev.NodeID, env, ev.CorrelationID, now)
+	return []reducer.Event{
+		r.event(r.cfg.Topics.Initiated, EventInitiated, h, &RegistrationInitiated{EventHeader: h, RegistrationAttemptID: RegistrationAttemptID(env.EnvelopeID)}),
+		r.event(r.cfg.Topics.Accepted, EventAccepted, h, &RegistrationAccepted{EventHeader: h, AckDeadline: ackDeadline.UTC()}),
+	}
+}
+
+func (r *Reducer) consulRegister(p *Projection, corr uuid.UUID) intent.Intent {
+	return intent.Intent{
+		Type: IntentConsulReg, Target: consulTarget(p.NodeType, p.EntityID), CorrelationID: corr,
+		Payload: &ConsulRegister{NodeID: p.EntityID, NodeType: p.NodeType, NodeVersion: p.NodeVersion,
+			Endpoints: p.Endpoints, Generation: p.Generation, CorrelationID: corr},
+	}
+}
+
+func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, replay bool) reducer.Decision {
+	if p == nil {
+		return reducer.Decision{Reason: "ack for an unknown node"}
+	}
+	switch {
+	case replay && p.State == StateActive:
+		d := reducer.Decision{State: string(StateActive), Events: r.activationEvents(p, env, ev, now.Add(r.cfg.LivenessInterval), now),
+			Reason: "redelivered ack: republishing its events"}
+		if !r.cfg.DisableConsul {
+			d.Intents = []intent.Intent{r.consulRegister(p, ev.CorrelationID)}
+		}
+		return d
+	case p.State.awaitingAck() && now.Before(p.RegisteredAt):
+		return reducer.Decision{Reason: "stale ack: older than the registration it would acknowledge"}
+	case p.State.awaitingAck():
+		deadline := now.Add(r.cfg.LivenessInterval)
+		d := reducer.Decision{
+			State:  string(StateActive),
+			Events: r.activationEvents(p, env, ev, deadline, now),
+			Intents: []intent.Intent{{
+				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: ev.CorrelationID,
+				Payload: &UpdateRegistration{
+					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: p.State, CorrelationID: ev.CorrelationID,
+					Set:    ColCurrentState | ColLivenessDeadline | ColLastAppliedEventID | ColUpdatedAt,
+					Values: Projection{State: StateActive, LivenessDeadline: deadline, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+				},
+			}},
+		}
+		if !r.cfg.DisableConsul {
+			d.Intents = append(d.Intents, r.consulRegister(p, ev.CorrelationID))
+		}
+		return d
+	case p.State == StateActive || p.State == StateAckReceived:
+		return reducer.Decision{Reason: "duplicate ack: node is " + p.State.String()}
+	case p.State == StatePendingRegistration:
+		return reducer.Decision{Reason: "ack too early: registration is pending"}
+	case p.State == StateAckTimedOut:
+		return reducer.Decision{Reason: "ack too late: the ack deadline passed"}
+	}
+	return reducer.Decision{Reason: "ack for a node in terminal state " + p.State.String()}
+}
+
+func (r *Reducer) activationEvents(p *Projection, env *bus.Envelope, ev *Ack, deadline, now time.Time) []reducer.Event {
+	h := r.header(p.EntityID, env, ev.CorrelationID, now)
+	caps := p.Capabilities
+	if len(caps) == 0 {
+		caps = []byte("{}")
+	}
+	return []reducer.Event{
+		r.event(r.cfg.Topics.AckReceived, EventAckReceived, h, &AckReceived{EventHeader: h, LivenessDeadline: deadline.UTC()}),
+		r.event(r.cfg.Topics.BecameActive, EventBecameActive, h, &BecameActive{EventHeader: h, Capabilities: caps}),
+	}
+}
+
+// heartbeatDecision holds everything a heartbeat decision allocates, so that
+// the hot path allocates once.
+type heartbeatDecision struct {
+	intents [2]intent.Intent
+	update  UpdateRegistration
+	pass    ConsulPassTTL
+}
+
+func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now time.Time) reducer.Decision {
+	switch {
+	case p == nil:
+		return reducer.Decision{Reason: "heartbeat from an unknown node"}
+	case p.State != StateActive:
+		return reducer.Decision{Reason: "heartbeat in state " + p.State.String() + ": a heartbeat never revives a node; it must introspect again"}
+	case !p.LastHeartbeatAt.IsZero() && !p.LastHeartbeatAt.Before(ev.Timestamp):
+		return reducer.Decision{Reason: "stale or duplicate heartbeat"}
+	}
+	hb := ev.Timestamp.UTC()
+	corr := ev.CorrelationID
+	if corr == uuid.Nil {
+		corr = env.CorrelationID
+	}
+	deadline := hb.Add(r.cfg.LivenessWindow)
+	if deadline.Before(p.LivenessDeadline) {
+		deadline = p.LivenessDeadline
+	}
+	a := &heartbeatDecision{}
+	a.update = UpdateRegistration{
+		EntityID: p.EntityID, Domain: p.Domain, ExpectedState: StateActive, CorrelationID: corr,
+		Set:    ColLastHeartbeatAt | ColLivenessDeadline | ColUpdatedAt,
+		Values: Projection{LastHeartbeatAt: hb, LivenessDeadline: deadline, UpdatedAt: now},
+	}
+	// One target string for both intents keeps the hot path at two
+	// allocations: this struct and the string.
+	target := p.EntityID.String()
+	a.intents[0] = intent.Intent{Type: IntentUpdate, Target: target, Payload: &a.update, CorrelationID: corr}
+	n := 1
+	if ttl := r.cfg.ConsulTTL; !r.cfg.DisableConsul && ttl > 0 {
+		third := ttl / 3
+		if p.LastHeartbeatAt.IsZero() || hb.Truncate(third) != p.LastHeartbeatAt.Truncate(third) {
+			a.pass = ConsulPassTTL{NodeID: p.EntityID, NodeType: p.NodeType, Generation: p.Generation, At: hb, CorrelationID: corr}
+			a.intents[1] = intent.Intent{Type: IntentConsulPassTTL, Target: target, Payload: &a.pass, CorrelationID: corr}
+			n = 2
+		}
+	}
+	return reducer.Decision{Intents: a.intents[:n:n]}
+}
+
+func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time, replay bool) reducer.Decision {
+	if p == nil {
+		return reducer.Decision{Reason: "timeout check for an unknown entity"}
+	}
+	corr := ev.CorrelationID
+	switch ev.Kind {
+	case TimeoutAck:
+		if replay && p.State == StateAckTimedOut {
+			return reducer.Decision{State: string(StateAckTimedOut), Events: r.ackTimeoutEvents(p, env, corr, now),
+				Reason: "redelivered timeout check: republishing its events"}
+		}
+		switch {
+		case !p.State.awaitingAck():
+			return reducer.Decision{Reason: "no ack timeout: state is " + p.State.String()}
+		case !p.AckTimeoutEmittedAt.IsZero():
+			return reducer.Decision{Reason: "ack timeout already emitted"}
+		case p.AckDeadline.IsZero() || !p.AckDeadline.Before(now):
+			return reducer.Decision{Reason: "ack deadline not passed"}
+		}
+		return reducer.Decision{
+			State:  string(StateAckTimedOut),
+			Events: r.ackTimeoutEvents(p, env, corr, now),
+			Intents: []intent.Intent{{
+				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: corr,
+				Payload: &UpdateRegistration{
+					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: p.State, CorrelationID: corr,
+					Set:    ColCurrentState | ColAckTimeoutEmittedAt | ColLastAppliedEventID | ColUpdatedAt,
+					Values: Projection{State: StateAckTimedOut, AckTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+				},
+			}},
+		}
+	case TimeoutLiveness:
+		if replay && p.State == StateLivenessExpired {
+			d := reducer.Decision{State: string(StateLivenessExpired), Events: r.livenessEvents(p, env, corr, now),
+				Reason: "redelivered timeout check: republishing its events"}
+			if !r.cfg.DisableConsul {
+				d.Intents = []intent.Intent{r.consulDeregister(p, corr)}
+			}
+			return d
+		}
+		switch {
+		case p.State != StateActive:
+			return reducer.Decision{Reason: "no liveness timeout: state is " + p.State.String()}
+		case !p.LivenessTimeoutEmittedAt.IsZero():
+			return reducer.Decision{Reason: "liveness timeout already emitted"}
+		case p.LivenessDeadline.IsZero() || !p.LivenessDeadline.Before(now):
+			return reducer.Decision{Reason: "liveness deadline not passed"}
+		}
+		d := reducer.Decision{
+			State:  string(StateLivenessExpired),
+			Events: r.livenessEvents(p, env, corr, now),
+			Intents: []intent.Intent{{
+				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: corr,
+				Payload: &UpdateRegistration{
+					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: StateActive, CorrelationID: corr,
+					Set:    ColCurrentState | ColLivenessTimeoutEmittedAt | ColLastAppliedEventID | ColUpdatedAt,
+					Values: Projection{State: StateLivenessExpired, LivenessTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+				},
+			}},
+		}
+		if !r.cfg.DisableConsul {
+			d.Intents = append(d.Intents, r.consulDeregister(p, corr))
+		}
+		return d
+	}
+	return reducer.Decision{Reason: "unknown timeout kind " + string(ev.Kind)}
+}
+
+func (r *Reducer) ackTimeoutEvents(p *Projection, env *bus.Envelope, corr uuid.UUID, now time.Time) []reducer.Event {
+	h := r.header(p.EntityID, env, corr, now)
+	return []reducer.Event{r.event(r.cfg.Topics.AckTimedOut, EventAckTimedOut, h, &AckTimedOut{EventHeader: h, DeadlineAt: p.AckDeadline.UTC()})}
+}
+
+func (r *Reducer) livenessEvents(p *Projection, env *bus.Envelope, corr uuid.UUID, now time.Time) []reducer.Event {
+	h := r.header(p.EntityID, env, corr, now)
+	var last *time.Time
+	if !p.LastHeartbeatAt.IsZero() {
+		t := p.LastHeartbeatAt.UTC()
+		last = &t
+	}
+	return []reducer.Event{r.event(r.cfg.Topics.LivenessExpired, EventLivenessExpired, h, &LivenessExpired{EventHeader: h, LastHeartbeatAt: last})}
+}
+
+func (r *Reducer) consulDeregister(p *Projection, corr uuid.UUID) intent.Intent {
+	return intent.Intent{
+		Type: IntentConsulDereg, Target: consulTarget(p.NodeType, p.EntityID), CorrelationID: corr,
+		Payload: &ConsulDeregister{NodeID: p.EntityID, NodeType: p.NodeType, Generation: p.Generation, CorrelationID: corr},
+	}
+}
+
+// Evolve returns the projection after d's postgres intents are applied to p
+// with the stores' guard semantics ([ApplyUpsert], [ApplyUpdate]); p is not
+// modified. The runtime uses it to decide a batch of messages against an
+// in-memory overlay.
+func (r *Reducer) Evolve(p *Projection, _ reducer.Input, d reducer.Decision) *Projection {
+	for _, in := range d.Intents {
+		switch pl := in.Payload.(type) {
+		case *UpsertRegistration:
+			p, _, _ = ApplyUpsert(p, pl)
+		case *UpdateRegistration:
+			p, _, _ = ApplyUpdate(p, pl)
+		}
+	}
+	return p
+}

@@ -28,14 +28,18 @@ func (e *ExecError) Unwrap() error { return e.Err }
 
 type retryableError struct{ err error }
 
-func (e *retryableError) Error() string   { return e.err.Error() }
-func (e *retryableError) Unwrap() error   { return e.err }
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
+
+// Retryable reports true: the error is transient.
 func (e *retryableError) Retryable() bool { return true }
 
 type permanentError struct{ err error }
 
-func (e *permanentError) Error() string   { return e.err.Error() }
-func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent reports true: no retry can fix the error.
 func (e *permanentError) Permanent() bool { return true }
 
 // Retryable marks err as transient: the same intent may succeed if tried

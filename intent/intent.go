@@ -26,14 +26,14 @@ type Intent struct {
 type Status uint8
 
 const (
-	// Applied: the intent took effect (or had already taken effect
+	// Applied means the intent took effect (or had already taken effect
 	// identically, for idempotent writes).
 	Applied Status = iota
-	// Skipped: nothing changed because an idempotence guard held, for
+	// Skipped means nothing changed because an idempotence guard held, for
 	// example a heartbeat no newer than the one stored. Not an error, not
 	// retried.
 	Skipped
-	// Conflict: nothing changed because the entity is not in the state the
+	// Conflict means nothing changed because the entity is not in the state the
 	// intent expected; the decision was made on state that has since moved.
 	// The runtime does not publish the decision's events; it decides the
 	// message again against the current state.
@@ -64,6 +64,8 @@ type Result struct {
 
 // IntentEffect performs the intents of one or more types. Implementations
 // must be idempotent and safe for concurrent use.
+//
+//nolint:revive // The name is the one the ONEX services and the design use.
 type IntentEffect interface {
 	// Execute performs in. It returns an error only if the effect did not
 	// take place; see [Retryable] and [Permanent].

@@ -1,6 +1,7 @@
 package registration
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -25,6 +26,9 @@ func (u *UpsertRegistration) Validate() error {
 	}
 	if p.NodeType == "" {
 		errs = append(errs, errors.New("node_type is empty"))
+	}
+	if len(p.Capabilities) > 0 && !json.Valid(p.Capabilities) {
+		errs = append(errs, errors.New("capabilities is not valid JSON"))
 	}
 	if u.ExpectedState != StateNone && !u.ExpectedState.Valid() {
 		errs = append(errs, fmt.Errorf("expected state %q is not a registration state", string(u.ExpectedState)))
@@ -55,6 +59,9 @@ func (u *UpdateRegistration) Validate() error {
 	if u.Set&^AllColumns != 0 {
 		errs = append(errs, fmt.Errorf("columns %#x are not writable columns", uint32(u.Set&^AllColumns)))
 	}
+	if u.Set.Has(ColCapabilities) && len(u.Values.Capabilities) > 0 && !json.Valid(u.Values.Capabilities) {
+		errs = append(errs, errors.New("capabilities is not valid JSON"))
+	}
 	if u.Set.Has(ColCurrentState) && !u.Values.State.Valid() {
 		errs = append(errs, fmt.Errorf("current_state %q is not a registration state", string(u.Values.State)))
 	}
@@ -67,6 +74,17 @@ func (u *UpdateRegistration) Validate() error {
 	return nil
 }
 
+// normalize gives the JSON columns the values a database returns for them:
+// an empty object rather than nothing.
+func (p *Projection) normalize() {
+	if len(p.Capabilities) == 0 {
+		p.Capabilities = json.RawMessage("{}")
+	}
+	if p.Endpoints == nil {
+		p.Endpoints = map[string]string{}
+	}
+}
+
 // ApplyUpsert returns the row that results from u applied to cur (nil: no
 // row), with the guard semantics every store implements: no row inserts the
 // whole projection; an existing row in the expected state gets the columns
@@ -77,7 +95,9 @@ func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Re
 		return cur, intent.Result{}, intent.Permanent(err)
 	}
 	if cur == nil {
-		return u.Projection.Clone(), intent.Result{}, nil
+		next := u.Projection.Clone()
+		next.normalize()
+		return next, intent.Result{}, nil
 	}
 	if cur.State != u.ExpectedState {
 		return cur, intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}, nil
@@ -88,6 +108,7 @@ func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Re
 	}
 	next := cur.Clone()
 	next.set(cols, u.Projection.Clone())
+	next.normalize()
 	return next, intent.Result{}, nil
 }
 
@@ -111,12 +132,9 @@ func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Re
 		return cur, intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}, nil
 	}
 	next := cur.Clone()
-	vals := u.Values
-	next.set(u.Set, &vals)
-	if u.Set.Has(ColCapabilities) || u.Set.Has(ColEndpoints) {
-		fresh := vals.Clone()
-		next.Capabilities, next.Endpoints = fresh.Capabilities, fresh.Endpoints
-	}
+	fresh := u.Values.Clone()
+	next.set(u.Set, fresh)
+	next.normalize()
 	return next, intent.Result{}, nil
 }
 

@@ -92,5 +92,10 @@ func (cs Columns) String() string {
 const timeColumns = ColAckDeadline | ColLivenessDeadline | ColLastHeartbeatAt | ColAckTimeoutEmittedAt |
 	ColLivenessTimeoutEmittedAt | ColRegisteredAt | ColUpdatedAt
 
+// registrationColumns are what a new registration overwrites of an existing
+// row: everything but last_heartbeat_at, which never decreases; the timeout
+// markers and the liveness deadline are cleared.
+const registrationColumns = AllColumns &^ ColLastHeartbeatAt
+
 // metadataColumns are what a metadata refresh of an active node writes.
 const metadataColumns = ColNodeType | ColNodeVersion | ColCapabilities | ColEndpoints | ColUpdatedAt

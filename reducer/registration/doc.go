@@ -21,10 +21,12 @@
 //	timeout (liv.) active, deadline passed, unmarked      -> liveness_expired: LivenessExpired;
 //	                                                      update {state, marker}, consul.deregister
 //
-// A message older than what it would change is stale and a no-op: an
-// introspection not newer than the registration it would replace (or, for an
-// active node, than the projection), an ack older than the registration. So
-// a replay of old messages leaves the projections as they are.
+// Introspections, acks and heartbeats come from the node, and the reducer
+// orders them by the node's clock: one that is not newer than the
+// projection's updated_at (the time of the node's last message that changed
+// it; timeouts leave it alone) is stale and a no-op. So a replay of old
+// messages leaves the projections as they are, and no comparison mixes the
+// node's clock with the sweeper's.
 //
 // Every no-op carries a reason. Durations are [Config] fields: AckTimeout
 // (30 s), LivenessInterval (60 s, the deadline after activation) and

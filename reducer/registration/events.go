@@ -30,16 +30,16 @@ type EventHeader struct {
 	EmittedAt   time.Time `json:"emitted_at"`
 }
 
-// RegistrationInitiated says a registration started
+// Initiated says a registration started
 // (ModelNodeRegistrationInitiated).
-type RegistrationInitiated struct {
+type Initiated struct {
 	EventHeader
-	RegistrationAttemptID uuid.UUID `json:"registration_attempt_id"`
+	AttemptID uuid.UUID `json:"registration_attempt_id"`
 }
 
-// RegistrationAccepted says the registration waits for an ack until
+// Accepted says the registration waits for an ack until
 // AckDeadline (ModelNodeRegistrationAccepted).
-type RegistrationAccepted struct {
+type Accepted struct {
 	EventHeader
 	AckDeadline time.Time `json:"ack_deadline"`
 }

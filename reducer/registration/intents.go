@@ -16,7 +16,7 @@ const (
 	IntentUpdate        = "postgres.update_registration"
 	IntentConsulReg     = "consul.register"
 	IntentConsulDereg   = "consul.deregister"
-	IntentConsulPassTTL = "consul.pass_ttl"
+	IntentConsulPassTTL = "consul.pass_ttl" //nolint:gosec // An intent type, not a credential.
 )
 
 // IntentTypes lists every intent type the reducer emits.

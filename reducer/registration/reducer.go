@@ -136,6 +136,12 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 	}
 	now = now.UTC()
 	replay := p != nil && p.LastAppliedEventID == in.Envelope.EnvelopeID
+	if _, check := in.Event.(*TimeoutCheck); !check && p != nil && !replay && !now.After(p.UpdatedAt) {
+		// Introspections, acks and heartbeats come from the node and are
+		// ordered by its clock; updated_at is the time of the node's last
+		// message that changed the projection (timeouts do not touch it).
+		return reducer.Decision{Reason: "stale " + in.Kind + ": not newer than the node's last change (updated_at)"}
+	}
 	switch ev := in.Event.(type) {
 	case *Introspection:
 		return r.introspection(p, in.Envelope, ev, now, replay)
@@ -163,9 +169,9 @@ func (r *Reducer) event(topic, typ string, h EventHeader, payload any) reducer.E
 	return reducer.Event{Topic: topic, Type: typ, EntityID: h.EntityID, NodeID: h.NodeID, CorrelationID: h.CorrelationID, Payload: payload}
 }
 
-// RegistrationAttemptID returns the id of the registration attempt started by
+// AttemptID returns the id of the registration attempt started by
 // the introspection envelope env: UUIDv5 of env in the namespace "attempt".
-func RegistrationAttemptID(env uuid.UUID) uuid.UUID {
+func AttemptID(env uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(env, []byte("registration-attempt"))
 }
 
@@ -175,12 +181,16 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 		state = p.State
 	}
 	switch {
+	case !replay && state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
+		// Sent before the timeout that ended the registration: it belongs
+		// to that registration and must not start a new one. (The only
+		// comparison of the node's clock with the sweeper's; skew delays a
+		// re-registration by at most the skew.)
+		return reducer.Decision{Reason: "stale introspection: not newer than the timeout that ended the registration"}
 	case replay:
 		// The upsert was applied; republish its events.
 		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, now.Add(r.cfg.AckTimeout), now),
 			Reason: "redelivered introspection: republishing its events"}
-	case state != StateNone && state.Retriable() && !now.After(p.RegisteredAt):
-		return reducer.Decision{Reason: "stale introspection: not newer than the registration it would replace"}
 	case state.Retriable():
 		gen := int64(1)
 		if p != nil {
@@ -200,11 +210,9 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			Events: r.registrationEvents(env, ev, proj.AckDeadline, now),
 			Intents: []intent.Intent{{
 				Type: IntentUpsert, Target: postgresTarget(ev.NodeID), CorrelationID: ev.CorrelationID,
-				Payload: &UpsertRegistration{Projection: proj, Columns: AllColumns, ExpectedState: state, CorrelationID: ev.CorrelationID},
+				Payload: &UpsertRegistration{Projection: proj, Columns: registrationColumns, ExpectedState: state, CorrelationID: ev.CorrelationID},
 			}},
 		}
-	case state == StateActive && !now.After(p.UpdatedAt):
-		return reducer.Decision{Reason: "stale introspection: not newer than the projection"}
 	case state == StateActive:
 		proj := *p
 		proj.NodeType, proj.NodeVersion = ev.NodeType, ev.NodeVersion.String()
@@ -224,11 +232,18 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 	return reducer.Decision{Reason: "registration in progress: state " + state.String() + " blocks a new registration"}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 func (r *Reducer) registrationEvents(env *bus.Envelope, ev *Introspection, ackDeadline, now time.Time) []reducer.Event {
 	h := r.header(ev.NodeID, env, ev.CorrelationID, now)
 	return []reducer.Event{
-		r.event(r.cfg.Topics.Initiated, EventInitiated, h, &RegistrationInitiated{EventHeader: h, RegistrationAttemptID: RegistrationAttemptID(env.EnvelopeID)}),
-		r.event(r.cfg.Topics.Accepted, EventAccepted, h, &RegistrationAccepted{EventHeader: h, AckDeadline: ackDeadline.UTC()}),
+		r.event(r.cfg.Topics.Initiated, EventInitiated, h, &Initiated{EventHeader: h, AttemptID: AttemptID(env.EnvelopeID)}),
+		r.event(r.cfg.Topics.Accepted, EventAccepted, h, &Accepted{EventHeader: h, AckDeadline: ackDeadline.UTC()}),
 	}
 }
 
@@ -252,8 +267,6 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, 
 			d.Intents = []intent.Intent{r.consulRegister(p, ev.CorrelationID)}
 		}
 		return d
-	case p.State.awaitingAck() && now.Before(p.RegisteredAt):
-		return reducer.Decision{Reason: "stale ack: older than the registration it would acknowledge"}
 	case p.State.awaitingAck():
 		deadline := now.Add(r.cfg.LivenessInterval)
 		d := reducer.Decision{
@@ -309,7 +322,7 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	case p.State != StateActive:
 		return reducer.Decision{Reason: "heartbeat in state " + p.State.String() + ": a heartbeat never revives a node; it must introspect again"}
 	case !p.LastHeartbeatAt.IsZero() && !p.LastHeartbeatAt.Before(ev.Timestamp):
-		return reducer.Decision{Reason: "stale or duplicate heartbeat"}
+		return reducer.Decision{Reason: "stale heartbeat: not newer than last_heartbeat_at"}
 	}
 	hb := ev.Timestamp.UTC()
 	corr := ev.CorrelationID
@@ -368,8 +381,8 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: corr,
 				Payload: &UpdateRegistration{
 					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: p.State, CorrelationID: corr,
-					Set:    ColCurrentState | ColAckTimeoutEmittedAt | ColLastAppliedEventID | ColUpdatedAt,
-					Values: Projection{State: StateAckTimedOut, AckTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+					Set:    ColCurrentState | ColAckTimeoutEmittedAt | ColLastAppliedEventID,
+					Values: Projection{State: StateAckTimedOut, AckTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID},
 				},
 			}},
 		}
@@ -397,8 +410,8 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: corr,
 				Payload: &UpdateRegistration{
 					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: StateActive, CorrelationID: corr,
-					Set:    ColCurrentState | ColLivenessTimeoutEmittedAt | ColLastAppliedEventID | ColUpdatedAt,
-					Values: Projection{State: StateLivenessExpired, LivenessTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+					Set:    ColCurrentState | ColLivenessTimeoutEmittedAt | ColLastAppliedEventID,
+					Values: Projection{State: StateLivenessExpired, LivenessTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID},
 				},
 			}},
 		}

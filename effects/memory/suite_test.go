@@ -1,0 +1,17 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/registrar-go/registrar/effects/memory"
+	"github.com/registrar-go/registrar/reducer/registration/registrationtest"
+)
+
+// TestStoreConformance runs the store suite that the Postgres store passes
+// too: the same guards, the same scans, batches equal to one-by-one.
+func TestStoreConformance(t *testing.T) {
+	registrationtest.RunStore(t, func(t *testing.T) registrationtest.Subject {
+		s := memory.NewStore(memory.StoreConfig{})
+		return registrationtest.Subject{Store: s, Upsert: s, Update: s}
+	})
+}

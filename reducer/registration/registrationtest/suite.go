@@ -1,0 +1,555 @@
+package registrationtest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// Subject is one store under test: the store the workflow reads, and the
+// effects that write it. Store reads registration.DefaultDomain. Upsert
+// executes postgres.upsert_registration intents and Update
+// postgres.update_registration intents; they may be one value (as
+// effects/memory's Store is). If both also implement intent.BatchEffect,
+// the suite checks their batches too.
+type Subject struct {
+	Store  registration.Store
+	Upsert intent.IntentEffect
+	Update intent.IntentEffect
+}
+
+// RunStore runs the conformance suite. newStore must return an empty
+// store each time it is called; it may register cleanups on t.
+//
+// Every check compares with registration.ApplyUpsert and
+// registration.ApplyUpdate, which define the guards: inserts and
+// re-registrations, metadata refreshes of some columns, the expected-state
+// guard (conflict), the heartbeat guard (skip), missing rows (conflict),
+// invalid payloads (permanent errors), Load of every column (NULL and zoned
+// times, JSON), the overdue scans (filters, order, limit), batches against
+// one-by-one execution on a random workload with repeated entities, and a
+// property test against [Model] (pgregory.net/rapid; -rapid.checks sets
+// how many runs).
+func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
+	t.Helper()
+	t.Run("Upsert", func(t *testing.T) { testUpsert(t, newStore) })
+	t.Run("Update", func(t *testing.T) { testUpdate(t, newStore) })
+	t.Run("Overdue", func(t *testing.T) { testOverdue(t, newStore) })
+	t.Run("InvalidPayloads", func(t *testing.T) { testInvalid(t, newStore) })
+	t.Run("Batch", func(t *testing.T) { testBatch(t, newStore) })
+	t.Run("Model", func(t *testing.T) { testModel(t, newStore) })
+}
+
+// harness runs intents on a subject and fails the test on errors.
+type harness struct {
+	t   *testing.T
+	s   Subject
+	ctx context.Context
+}
+
+func newHarness(t *testing.T, newStore func(t *testing.T) Subject) *harness {
+	s := newStore(t)
+	if s.Store == nil || s.Upsert == nil || s.Update == nil {
+		t.Fatal("registrationtest: newStore returned a Subject without Store, Upsert or Update")
+	}
+	return &harness{t: t, s: s, ctx: t.Context()}
+}
+
+func (h *harness) corr() uuid.UUID { return uuid.New() }
+
+func (h *harness) upsertIntent(p registration.Projection, cols registration.Columns, expected registration.State) intent.Intent {
+	c := h.corr()
+	return intent.Intent{Type: registration.IntentUpsert, Target: p.EntityID.String(), CorrelationID: c,
+		Payload: &registration.UpsertRegistration{Projection: p, Columns: cols, ExpectedState: expected, CorrelationID: c}}
+}
+
+func (h *harness) updateIntent(u registration.UpdateRegistration) intent.Intent {
+	u.CorrelationID = h.corr()
+	if u.Domain == "" {
+		u.Domain = registration.DefaultDomain
+	}
+	return intent.Intent{Type: registration.IntentUpdate, Target: u.EntityID.String(), CorrelationID: u.CorrelationID, Payload: &u}
+}
+
+func (h *harness) upsert(p registration.Projection, cols registration.Columns, expected registration.State) intent.Result {
+	h.t.Helper()
+	r, err := h.s.Upsert.Execute(h.ctx, h.upsertIntent(p, cols, expected))
+	if err != nil {
+		h.t.Fatalf("upsert %s: %v", p.EntityID, err)
+	}
+	return r
+}
+
+func (h *harness) update(u registration.UpdateRegistration) intent.Result {
+	h.t.Helper()
+	r, err := h.s.Update.Execute(h.ctx, h.updateIntent(u))
+	if err != nil {
+		h.t.Fatalf("update %s: %v", u.EntityID, err)
+	}
+	return r
+}
+
+func (h *harness) load(id uuid.UUID) *registration.Projection {
+	h.t.Helper()
+	p, err := h.s.Store.Load(h.ctx, id)
+	if err != nil {
+		h.t.Fatalf("load %s: %v", id, err)
+	}
+	return p
+}
+
+// insert writes p as a new row and fails the test if that does not apply.
+func (h *harness) insert(p registration.Projection) {
+	h.t.Helper()
+	if r := h.upsert(p, 0, registration.StateNone); r.Status != intent.Applied {
+		h.t.Fatalf("insert %s: %v (%s)", p.EntityID, r.Status, r.Reason)
+	}
+}
+
+func (h *harness) wantRow(id uuid.UUID, want *registration.Projection) {
+	h.t.Helper()
+	if d := Diff(want, h.load(id)); d != "" {
+		h.t.Errorf("row %s: %s", id, d)
+	}
+}
+
+func wantStatus(t *testing.T, what string, got intent.Result, want intent.Status) {
+	t.Helper()
+	if got.Status != want {
+		t.Errorf("%s: status %v (%q), want %v", what, got.Status, got.Reason, want)
+	}
+	if want != intent.Applied && got.Reason == "" {
+		t.Errorf("%s: status %v without a reason", what, got.Status)
+	}
+}
+
+// full returns a projection with every column set, times in two zones.
+func full(id uuid.UUID, st registration.State) registration.Projection {
+	return registration.Projection{
+		EntityID: id, Domain: registration.DefaultDomain, State: st,
+		NodeType: "effect", NodeVersion: "1.2.3",
+		Capabilities: json.RawMessage(`{"postgres": true, "nested": {"b": [1, 2.5, "x"], "a": null}, "ü": "✓"}`),
+		Endpoints:    map[string]string{"api": "http://node:8080/api", "health": "http://node:8080/health"},
+		AckDeadline:  baseTime.Add(30 * time.Second), LivenessDeadline: baseTime.Add(60 * time.Second).In(otherZone),
+		LastHeartbeatAt: baseTime.Add(10 * time.Second), AckTimeoutEmittedAt: baseTime.Add(31 * time.Second),
+		LivenessTimeoutEmittedAt: baseTime.Add(61 * time.Second), LastAppliedEventID: idPool[1],
+		RegisteredAt: baseTime.In(otherZone), UpdatedAt: baseTime.Add(5 * time.Second), CorrelationID: idPool[0],
+		Generation: 3,
+	}
+}
+
+// minimal returns a projection with only the required columns set.
+func minimal(id uuid.UUID, st registration.State) registration.Projection {
+	return registration.Projection{EntityID: id, Domain: registration.DefaultDomain, State: st, NodeType: "compute"}
+}
+
+func testUpsert(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	t.Run("insert round-trips every column", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		p := full(id, registration.StateAwaitingAck)
+		wantStatus(t, "insert", h.upsert(p, 0, registration.StateNone), intent.Applied)
+		h.wantRow(id, &p)
+	})
+	t.Run("insert round-trips NULL times and empty JSON", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		p := minimal(id, registration.StatePendingRegistration)
+		wantStatus(t, "insert", h.upsert(p, registration.AllColumns, registration.StateNone), intent.Applied)
+		got := h.load(id)
+		if d := Diff(&p, got); d != "" {
+			t.Errorf("row: %s", d)
+		}
+		if got != nil && (!got.AckDeadline.IsZero() || !got.UpdatedAt.IsZero() || got.CorrelationID != uuid.Nil) {
+			t.Errorf("NULL columns loaded as %v, %v, %v", got.AckDeadline, got.UpdatedAt, got.CorrelationID)
+		}
+	})
+	t.Run("load of a missing row is nil", func(t *testing.T) {
+		h := *h
+		h.t = t
+		if p := h.load(uuid.New()); p != nil {
+			t.Errorf("load of a missing row: %+v", p)
+		}
+	})
+	t.Run("existing row when the decision saw none is a conflict", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		p := full(id, registration.StateAwaitingAck)
+		h.insert(p)
+		q := minimal(id, registration.StateAwaitingAck)
+		wantStatus(t, "second insert", h.upsert(q, 0, registration.StateNone), intent.Conflict)
+		h.wantRow(id, &p)
+	})
+	t.Run("wrong expected state is a conflict", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		p := full(id, registration.StateAwaitingAck)
+		h.insert(p)
+		q := full(id, registration.StateActive)
+		q.NodeVersion = "9.9.9"
+		wantStatus(t, "upsert expecting active", h.upsert(q, 0, registration.StateActive), intent.Conflict)
+		wantStatus(t, "upsert expecting liveness_expired", h.upsert(q, registration.ColNodeVersion, registration.StateLivenessExpired), intent.Conflict)
+		h.wantRow(id, &p)
+	})
+	for _, cols := range []registration.Columns{0, registration.AllColumns} {
+		t.Run("re-registration clears the timeout markers/columns="+cols.String(), func(t *testing.T) {
+			h := *h
+			h.t = t
+			id := uuid.New()
+			old := full(id, registration.StateAckTimedOut)
+			old.Generation = 1
+			h.insert(old)
+			next := full(id, registration.StateAwaitingAck)
+			next.AckTimeoutEmittedAt, next.LivenessTimeoutEmittedAt, next.LastHeartbeatAt = time.Time{}, time.Time{}, time.Time{}
+			next.Generation = 2
+			next.AckDeadline = baseTime.Add(time.Hour)
+			wantStatus(t, "re-registration", h.upsert(next, cols, registration.StateAckTimedOut), intent.Applied)
+			h.wantRow(id, &next)
+		})
+	}
+	t.Run("metadata refresh writes only its columns", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		old := full(id, registration.StateActive)
+		h.insert(old)
+		cols := registration.ColNodeType | registration.ColNodeVersion | registration.ColCapabilities |
+			registration.ColEndpoints | registration.ColUpdatedAt
+		refresh := minimal(id, registration.StateRejected) // columns outside cols must not be written
+		refresh.NodeType, refresh.NodeVersion = "reducer", "2.0.0"
+		refresh.Capabilities = json.RawMessage(`{"new":[true]}`)
+		refresh.Endpoints = map[string]string{"api": "http://other:1"}
+		refresh.UpdatedAt = baseTime.Add(time.Hour)
+		wantStatus(t, "refresh", h.upsert(refresh, cols, registration.StateActive), intent.Applied)
+		want := old
+		want.NodeType, want.NodeVersion, want.Capabilities = refresh.NodeType, refresh.NodeVersion, refresh.Capabilities
+		want.Endpoints, want.UpdatedAt = refresh.Endpoints, refresh.UpdatedAt
+		h.wantRow(id, &want)
+	})
+	t.Run("rows of another domain are separate and invisible to Load", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		other := full(id, registration.StateActive)
+		other.Domain = "registrationtest-other"
+		wantStatus(t, "insert in another domain", h.upsert(other, 0, registration.StateNone), intent.Applied)
+		if p := h.load(id); p != nil {
+			t.Fatalf("Load returned a row of domain %q", p.Domain)
+		}
+		mine := minimal(id, registration.StateAwaitingAck)
+		wantStatus(t, "insert in the store's domain", h.upsert(mine, 0, registration.StateNone), intent.Applied)
+		h.wantRow(id, &mine)
+	})
+}
+
+func testUpdate(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	sub := func(name string, f func(h *harness)) {
+		t.Run(name, func(t *testing.T) {
+			h := *h
+			h.t = t
+			f(&h)
+		})
+	}
+	sub("state change in the expected state writes its columns", func(h *harness) {
+		id := uuid.New()
+		old := full(id, registration.StateAwaitingAck)
+		h.insert(old)
+		set := registration.ColCurrentState | registration.ColLivenessDeadline | registration.ColLastAppliedEventID | registration.ColUpdatedAt
+		v := registration.Projection{State: registration.StateActive, LivenessDeadline: baseTime.Add(2 * time.Hour),
+			LastAppliedEventID: idPool[2], UpdatedAt: baseTime.Add(time.Hour), NodeType: "not written"}
+		wantStatus(h.t, "ack", h.update(registration.UpdateRegistration{EntityID: id, Set: set, Values: v, ExpectedState: registration.StateAwaitingAck}), intent.Applied)
+		want := old
+		want.State, want.LivenessDeadline, want.LastAppliedEventID, want.UpdatedAt = v.State, v.LivenessDeadline, v.LastAppliedEventID, v.UpdatedAt
+		h.wantRow(id, &want)
+	})
+	sub("no expected state applies in any state", func(h *harness) {
+		id := uuid.New()
+		old := full(id, registration.StateRejected)
+		h.insert(old)
+		wantStatus(h.t, "update", h.update(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion,
+			Values: registration.Projection{NodeVersion: "3.0.0"}}), intent.Applied)
+		want := old
+		want.NodeVersion = "3.0.0"
+		h.wantRow(id, &want)
+	})
+	sub("wrong expected state is a conflict", func(h *harness) {
+		id := uuid.New()
+		old := full(id, registration.StateActive)
+		h.insert(old)
+		wantStatus(h.t, "update", h.update(registration.UpdateRegistration{EntityID: id,
+			Set:           registration.ColCurrentState | registration.ColAckTimeoutEmittedAt,
+			Values:        registration.Projection{State: registration.StateAckTimedOut, AckTimeoutEmittedAt: baseTime.Add(time.Hour)},
+			ExpectedState: registration.StateAwaitingAck}), intent.Conflict)
+		h.wantRow(id, &old)
+	})
+	sub("missing row is a conflict", func(h *harness) {
+		id := uuid.New()
+		wantStatus(h.t, "update", h.update(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion,
+			Values: registration.Projection{NodeVersion: "1"}}), intent.Conflict)
+		wantStatus(h.t, "heartbeat", h.update(registration.UpdateRegistration{EntityID: id, Set: heartbeatColumns,
+			Values: registration.Projection{LastHeartbeatAt: baseTime}, ExpectedState: registration.StateActive}), intent.Conflict)
+		h.wantRow(id, nil)
+	})
+	hb := baseTime.Add(10 * time.Second)
+	for _, c := range []struct {
+		name     string
+		stored   time.Time
+		next     time.Time
+		expected registration.State
+		want     intent.Status
+	}{
+		{"heartbeat onto NULL applies", time.Time{}, hb, registration.StateActive, intent.Applied},
+		{"newer heartbeat applies", hb, hb.Add(time.Microsecond), registration.StateActive, intent.Applied},
+		{"equal heartbeat is skipped", hb, hb, registration.StateActive, intent.Skipped},
+		{"equal heartbeat in another zone is skipped", hb, hb.In(otherZone), registration.StateActive, intent.Skipped},
+		{"older heartbeat is skipped", hb, hb.Add(-time.Second), registration.StateActive, intent.Skipped},
+		{"older heartbeat without expected state is skipped", hb, hb.Add(-time.Second), registration.StateNone, intent.Skipped},
+		{"NULL heartbeat onto a stored one is skipped", hb, time.Time{}, registration.StateActive, intent.Skipped},
+		{"NULL heartbeat onto NULL applies", time.Time{}, time.Time{}, registration.StateActive, intent.Applied},
+		{"failed state guard wins over a failed heartbeat guard", hb, hb.Add(-time.Second), registration.StateAwaitingAck, intent.Conflict},
+		{"failed state guard with a newer heartbeat", hb, hb.Add(time.Second), registration.StateAckReceived, intent.Conflict},
+	} {
+		sub(c.name, func(h *harness) {
+			id := uuid.New()
+			old := full(id, registration.StateActive)
+			old.LastHeartbeatAt = c.stored
+			h.insert(old)
+			v := registration.Projection{LastHeartbeatAt: c.next, LivenessDeadline: c.next.Add(90 * time.Second), UpdatedAt: baseTime.Add(time.Hour)}
+			u := registration.UpdateRegistration{EntityID: id, Set: heartbeatColumns, Values: v, ExpectedState: c.expected}
+			wantStatus(h.t, "heartbeat", h.update(u), c.want)
+			want := old
+			if c.want == intent.Applied {
+				want.LastHeartbeatAt, want.LivenessDeadline, want.UpdatedAt = v.LastHeartbeatAt, v.LivenessDeadline, v.UpdatedAt
+			}
+			h.wantRow(id, &want)
+		})
+	}
+	sub("columns set to NULL and empty", func(h *harness) {
+		id := uuid.New()
+		old := full(id, registration.StateActive)
+		h.insert(old)
+		set := registration.ColAckDeadline | registration.ColLivenessTimeoutEmittedAt | registration.ColCorrelationID |
+			registration.ColLastAppliedEventID | registration.ColCapabilities | registration.ColEndpoints | registration.ColNodeVersion
+		wantStatus(h.t, "update", h.update(registration.UpdateRegistration{EntityID: id, Set: set, ExpectedState: registration.StateActive}), intent.Applied)
+		want := old
+		want.AckDeadline, want.LivenessTimeoutEmittedAt, want.CorrelationID, want.LastAppliedEventID = time.Time{}, time.Time{}, uuid.Nil, uuid.Nil
+		want.Capabilities, want.Endpoints, want.NodeVersion = nil, nil, ""
+		h.wantRow(id, &want)
+	})
+	sub("every column", func(h *harness) {
+		id := uuid.New()
+		h.insert(minimal(id, registration.StateAwaitingAck))
+		v := full(uuid.Nil, registration.StateActive)
+		v.Domain = ""
+		wantStatus(h.t, "update", h.update(registration.UpdateRegistration{EntityID: id, Set: registration.AllColumns, Values: v,
+			ExpectedState: registration.StateAwaitingAck}), intent.Applied)
+		want := v
+		want.EntityID, want.Domain = id, registration.DefaultDomain
+		h.wantRow(id, &want)
+	})
+	sub("an update writes only its JSON column", func(h *harness) {
+		id := uuid.New()
+		old := full(id, registration.StateActive)
+		h.insert(old)
+		v := registration.Projection{Capabilities: json.RawMessage(`{"only":"capabilities"}`), Endpoints: map[string]string{"not": "written"}}
+		wantStatus(h.t, "update capabilities", h.update(registration.UpdateRegistration{EntityID: id, Set: registration.ColCapabilities, Values: v}), intent.Applied)
+		want := old
+		want.Capabilities = v.Capabilities
+		h.wantRow(id, &want)
+		v = registration.Projection{Capabilities: json.RawMessage(`{"not":"written"}`), Endpoints: map[string]string{"only": "http://endpoints"}}
+		wantStatus(h.t, "update endpoints", h.update(registration.UpdateRegistration{EntityID: id, Set: registration.ColEndpoints, Values: v}), intent.Applied)
+		want.Endpoints = v.Endpoints
+		h.wantRow(id, &want)
+	})
+	sub("JSON columns round-trip", func(h *harness) {
+		id := uuid.New()
+		old := minimal(id, registration.StateActive)
+		h.insert(old)
+		for _, caps := range capsPool {
+			v := registration.Projection{Capabilities: caps, Endpoints: map[string]string{"api": "http://x:1", "ws": "ws://y/z?q=1&r=ü"}}
+			wantStatus(h.t, "update "+string(caps), h.update(registration.UpdateRegistration{EntityID: id,
+				Set: registration.ColCapabilities | registration.ColEndpoints, Values: v}), intent.Applied)
+			want := old
+			want.Capabilities, want.Endpoints = v.Capabilities, v.Endpoints
+			h.wantRow(id, &want)
+		}
+	})
+}
+
+func testOverdue(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	now := baseTime.Add(time.Hour)
+	row := func(st registration.State, mut func(p *registration.Projection)) uuid.UUID {
+		id := uuid.New()
+		p := minimal(id, st)
+		mut(&p)
+		if p.Domain != registration.DefaultDomain {
+			wantStatus(t, "insert", h.upsert(p, 0, registration.StateNone), intent.Applied)
+		} else {
+			h.insert(p)
+		}
+		return id
+	}
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	a1 := row(registration.StateAwaitingAck, func(p *registration.Projection) { p.AckDeadline = ago(10 * time.Minute) })
+	a2 := row(registration.StateAccepted, func(p *registration.Projection) { p.AckDeadline = ago(20 * time.Minute).In(otherZone) })
+	a3 := row(registration.StateAwaitingAck, func(p *registration.Projection) { p.AckDeadline = ago(time.Microsecond) })
+	for _, mut := range []struct {
+		st  registration.State
+		mut func(p *registration.Projection)
+	}{
+		{registration.StateAwaitingAck, func(p *registration.Projection) {
+			p.AckDeadline, p.AckTimeoutEmittedAt = ago(time.Minute), ago(time.Second)
+		}},
+		{registration.StateAwaitingAck, func(p *registration.Projection) { p.AckDeadline = now }},
+		{registration.StateAwaitingAck, func(p *registration.Projection) { p.AckDeadline = now.Add(time.Minute) }},
+		{registration.StateActive, func(p *registration.Projection) { p.AckDeadline = ago(30 * time.Minute) }},
+		{registration.StateAckTimedOut, func(p *registration.Projection) { p.AckDeadline = ago(50 * time.Minute) }},
+		{registration.StateAckReceived, func(p *registration.Projection) { p.AckDeadline = ago(50 * time.Minute) }},
+		{registration.StateAwaitingAck, func(p *registration.Projection) {}},
+		{registration.StateAwaitingAck, func(p *registration.Projection) {
+			p.AckDeadline, p.Domain = ago(40*time.Minute), "registrationtest-other"
+		}},
+	} {
+		row(mut.st, mut.mut)
+	}
+	l1 := row(registration.StateActive, func(p *registration.Projection) { p.LivenessDeadline = ago(3 * time.Minute) })
+	l2 := row(registration.StateActive, func(p *registration.Projection) {
+		p.LivenessDeadline, p.AckDeadline = ago(7*time.Minute), ago(time.Hour)
+	})
+	l3 := row(registration.StateActive, func(p *registration.Projection) { p.LivenessDeadline = ago(time.Second).In(otherZone) })
+	for _, mut := range []struct {
+		st  registration.State
+		mut func(p *registration.Projection)
+	}{
+		{registration.StateActive, func(p *registration.Projection) {
+			p.LivenessDeadline, p.LivenessTimeoutEmittedAt = ago(time.Minute), ago(time.Second)
+		}},
+		{registration.StateLivenessExpired, func(p *registration.Projection) { p.LivenessDeadline = ago(time.Hour) }},
+		{registration.StateAwaitingAck, func(p *registration.Projection) { p.LivenessDeadline = ago(time.Hour) }},
+		{registration.StateActive, func(p *registration.Projection) { p.LivenessDeadline = now }},
+		{registration.StateActive, func(p *registration.Projection) { p.LivenessDeadline = now.Add(time.Second) }},
+		{registration.StateActive, func(p *registration.Projection) {}},
+		{registration.StateActive, func(p *registration.Projection) {
+			p.LivenessDeadline, p.Domain = ago(time.Hour), "registrationtest-other"
+		}},
+	} {
+		row(mut.st, mut.mut)
+	}
+	type scan func(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
+	check := func(name string, f scan, want []registration.Overdue) {
+		for limit := 1; limit <= len(want)+1; limit++ {
+			got, err := f(h.ctx, now, limit)
+			if err != nil {
+				t.Fatalf("%s(limit %d): %v", name, limit, err)
+			}
+			w := want[:min(limit, len(want))]
+			if len(got) != len(w) {
+				t.Errorf("%s(limit %d): got %d entities %v, want %d %v", name, limit, len(got), got, len(w), w)
+				continue
+			}
+			for i := range w {
+				if got[i].EntityID != w[i].EntityID || !got[i].Deadline.Equal(w[i].Deadline) {
+					t.Errorf("%s(limit %d)[%d] = %s at %s, want %s at %s", name, limit, i,
+						got[i].EntityID, fmtTime(got[i].Deadline), w[i].EntityID, fmtTime(w[i].Deadline))
+				}
+			}
+		}
+	}
+	check("OverdueAcks", h.s.Store.OverdueAcks, []registration.Overdue{
+		{EntityID: a2, Deadline: ago(20 * time.Minute)}, {EntityID: a1, Deadline: ago(10 * time.Minute)},
+		{EntityID: a3, Deadline: ago(time.Microsecond)},
+	})
+	check("OverdueLiveness", h.s.Store.OverdueLiveness, []registration.Overdue{
+		{EntityID: l2, Deadline: ago(7 * time.Minute)}, {EntityID: l1, Deadline: ago(3 * time.Minute)},
+		{EntityID: l3, Deadline: ago(time.Second)},
+	})
+	t.Run("a heartbeat moves the entity out of the liveness scan", func(t *testing.T) {
+		h := *h
+		h.t = t
+		hb := now.Add(-time.Second)
+		wantStatus(t, "heartbeat", h.update(registration.UpdateRegistration{EntityID: l2, Set: heartbeatColumns, ExpectedState: registration.StateActive,
+			Values: registration.Projection{LastHeartbeatAt: hb, LivenessDeadline: hb.Add(90 * time.Second), UpdatedAt: hb}}), intent.Applied)
+		got, err := h.s.Store.OverdueLiveness(h.ctx, now, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].EntityID != l1 || got[1].EntityID != l3 {
+			t.Errorf("OverdueLiveness after a heartbeat of %s: %v, want %s then %s", l2, got, l1, l3)
+		}
+	})
+	t.Run("an emitted timeout leaves the scan", func(t *testing.T) {
+		h := *h
+		h.t = t
+		wantStatus(t, "ack timeout", h.update(registration.UpdateRegistration{EntityID: a2,
+			Set: registration.ColCurrentState | registration.ColAckTimeoutEmittedAt, ExpectedState: registration.StateAccepted,
+			Values: registration.Projection{State: registration.StateAckTimedOut, AckTimeoutEmittedAt: now}}), intent.Applied)
+		got, err := h.s.Store.OverdueAcks(h.ctx, now, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].EntityID != a1 || got[1].EntityID != a3 {
+			t.Errorf("OverdueAcks after the timeout of %s: %v, want %s then %s", a2, got, a1, a3)
+		}
+	})
+}
+
+func testInvalid(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	id := uuid.New()
+	old := full(id, registration.StateActive)
+	h.insert(old)
+	bad := func(name string, eff intent.IntentEffect, in intent.Intent) {
+		t.Run(name, func(t *testing.T) {
+			r, err := eff.Execute(h.ctx, in)
+			if err == nil {
+				t.Fatalf("no error; result %v (%s)", r.Status, r.Reason)
+			}
+			if !intent.IsPermanent(err) {
+				t.Errorf("error is not permanent: %v", err)
+			}
+			if intent.IsRetryable(err) {
+				t.Errorf("error is retryable: %v", err)
+			}
+			h := *h
+			h.t = t
+			h.wantRow(id, &old)
+		})
+	}
+	bad("upsert with a payload of another type", h.s.Upsert,
+		intent.Intent{Type: registration.IntentUpsert, Target: id.String(), Payload: "not a payload"})
+	bad("update with a payload of another type", h.s.Update,
+		intent.Intent{Type: registration.IntentUpdate, Target: id.String(), Payload: struct{ ID uuid.UUID }{id}})
+	bad("update with a nil payload", h.s.Update, intent.Intent{Type: registration.IntentUpdate, Target: id.String()})
+	bad("update with an empty column set", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, ExpectedState: registration.StateActive}))
+	bad("update with a column outside the allowlist", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.AllColumns + 1, Values: full(id, registration.StateActive)}))
+	bad("update to an invalid state", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColCurrentState,
+			Values: registration.Projection{State: "asleep"}, ExpectedState: registration.StateActive}))
+	bad("update expecting an invalid state", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion, ExpectedState: "ACTIVE"}))
+	bad("update of the nil entity", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{Set: registration.ColNodeVersion}))
+	noType := full(id, registration.StateActive)
+	noType.NodeType = ""
+	bad("upsert without node type", h.s.Upsert, h.upsertIntent(noType, 0, registration.StateActive))
+	noDomain := full(id, registration.StateActive)
+	noDomain.Domain = ""
+	bad("upsert without domain", h.s.Upsert, h.upsertIntent(noDomain, 0, registration.StateActive))
+	badState := full(id, "sleeping")
+	bad("upsert of an invalid state", h.s.Upsert, h.upsertIntent(badState, 0, registration.StateActive))
+}

@@ -268,7 +268,9 @@ func ParseUUIDField(field, s string) (uuid.UUID, error) {
 }
 
 // ParseTimeField parses an RFC 3339 time, which must carry a zone ("Z" or an
-// offset), and reports a failure as a [*DecodeError] naming field. A time
+// offset), truncated to microseconds (the precision of PostgreSQL and of
+// Python's datetime, so every store compares times alike), and reports a
+// failure as a [*DecodeError] naming field. A time
 // without a zone is an error rather than a guess: the Python services' naive
 // datetimes are ambiguous.
 func ParseTimeField(field, s string) (time.Time, error) {
@@ -277,7 +279,7 @@ func ParseTimeField(field, s string) (time.Time, error) {
 		if y := t.UTC().Year(); y < 1 || y > 9999 {
 			return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is outside the years 1 to 9999 in UTC", truncate(s))}
 		}
-		return t, nil
+		return t.Truncate(time.Microsecond), nil
 	}
 	if _, err2 := time.Parse("2006-01-02T15:04:05.999999999", s); err2 == nil {
 		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q has no time zone", truncate(s))}

@@ -1,0 +1,75 @@
+// Package postgres keeps the registration projection in PostgreSQL (pgx v5):
+// the postgres.upsert_registration and postgres.update_registration effects,
+// the store the runtime and the sweeper read, the schema and its migrations.
+//
+// # Where it fits
+//
+// The reducer decides; its intents say what to write. The runtime executes
+// them through an intent.Executor, in which [RegisterEffects] routes the two
+// postgres.* intent types to an [Upsert] and an [Update]. Before deciding
+// the next message of an entity, the runtime reads its projection back with
+// [Store.Load]; the sweeper finds overdue entities with
+// [Store.OverdueAcks] and [Store.OverdueLiveness]. [Store] implements
+// registration.Store, and the effects and the store together pass the
+// shared suite in reducer/registration/registrationtest, as effects/memory
+// does: the two are interchangeable.
+//
+// # Setting up
+//
+//	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: dsn})
+//	// or: any *pgxpool.Pool the caller built; the caller closes it
+//	err = postgres.Migrate(ctx, pool, postgres.MigrateConfig{Schema: "registrar"})
+//	err = postgres.RegisterEffects(exec, pool, postgres.EffectConfig{Schema: "registrar"})
+//	store, err := postgres.NewStore(pool, postgres.StoreConfig{Schema: "registrar"})
+//
+// Everything takes a [DB]: the methods that *pgxpool.Pool and pgx.Tx share.
+// Given a transaction, the effects write inside it, and their writes are
+// durable only when the caller commits.
+//
+// # Schema and migrations
+//
+// Table registration_projections, primary key (entity_id, domain), with the
+// registration_state enum (the eight states, lowercase) and two partial
+// indexes, one per overdue scan. [Migrate] applies the embedded, versioned
+// SQL files it has not applied yet, recorded in schema_migrations, under a
+// transaction-scoped advisory lock: several instances may start at once,
+// and running it twice changes nothing. The schema is configurable (a
+// plain identifier, always quoted), so tests and tenants can each have
+// their own.
+//
+// # Guards and results
+//
+// Every write is guarded exactly as registration.ApplyUpsert and
+// registration.ApplyUpdate define: an upsert inserts, or overwrites the
+// listed columns of a row in the state the decision saw; an update carries
+// AND current_state = $expected when the intent names a state, and the
+// monotonic heartbeat guard (last_heartbeat_at IS NULL OR
+// last_heartbeat_at < $hb) when it writes last_heartbeat_at. A write that
+// changes no row is not an error: the rows affected are parsed, and the
+// result says intent.Conflict (no row, or another state) or intent.Skipped
+// (only the heartbeat guard held). Such results are logged at debug and not
+// retried. Column names come from the allowlist (registration.Columns) and
+// are quoted; every value is a bind parameter. An [UpdateMap] payload takes
+// the columns as a map, as the Python services send them, normalized by
+// registration.UpdatesFromMap.
+//
+// # Batches
+//
+// Both effects implement intent.BatchEffect. A batch is one round trip (a
+// pgx.Batch) and, outside a caller's transaction, one implicit
+// transaction. [BatchArrays], the default, sends each run of same-shaped
+// intents on distinct rows as one statement over unnest()ed arrays
+// (heartbeats from many nodes become one UPDATE); an entity that appears
+// again starts a new run, so it sees its earlier write. [BatchStatements]
+// queues one statement per intent. BenchmarkHeartbeat compares them with
+// one UPDATE per intent and with a hand-written UPDATE ... FROM unnest.
+//
+// # Errors
+//
+// Errors say what failed, with the entity and the intent's correlation id:
+// "registrar/postgres: update <entity> (correlation <id>): ...". Transient
+// failures (connection refused or lost, SQLSTATE class 08, 40001, 40P01,
+// 53300, 55P03, 57P01, 57P02, 57P03) are marked intent.Retryable; data
+// errors (SQLSTATE classes 22 and 23) and invalid payloads intent.Permanent.
+// No error or log line carries the DSN or its password.
+package postgres

@@ -1,0 +1,34 @@
+package postgres_test
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/registrar-go/registrar/effects/postgres"
+	"github.com/registrar-go/registrar/intent"
+)
+
+// Wiring the Postgres side of the registration workflow: a pool, the
+// schema, the two effects in the executor, the store for the runtime and
+// the sweeper.
+func Example() {
+	ctx := context.Background()
+	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: os.Getenv("REGISTRAR_PG"), MaxConns: 8})
+	if err != nil {
+		log.Fatal(err) // names user and database, never the password
+	}
+	defer pool.Close()
+	if err := postgres.Migrate(ctx, pool, postgres.MigrateConfig{Schema: "registrar"}); err != nil {
+		log.Fatal(err)
+	}
+	exec := intent.NewExecutor()
+	if err := postgres.RegisterEffects(exec, pool, postgres.EffectConfig{Schema: "registrar"}); err != nil {
+		log.Fatal(err)
+	}
+	store, err := postgres.NewStore(pool, postgres.StoreConfig{Schema: "registrar"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = store // registration.Store: Load for the runtime, the overdue scans for the sweeper
+}

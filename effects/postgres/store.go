@@ -1,0 +1,231 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// StoreConfig configures a [Store]. The zero value of a field means its
+// default.
+type StoreConfig struct {
+	// Schema is the schema [Migrate] created the tables in; default
+	// [DefaultSchema].
+	Schema string
+	// Domain is the domain Load and the scans read; default
+	// registration.DefaultDomain.
+	Domain string
+	// Logger receives a debug line per overdue scan; nil is silent.
+	Logger *slog.Logger
+}
+
+// Store reads the registration projection: it implements
+// registration.Store for the runtime (Load) and the sweeper (the overdue
+// scans). It is safe for concurrent use.
+type Store struct {
+	db     DB
+	domain string
+	log    *slog.Logger
+	load   string
+	all    string
+	count  string
+	acks   string
+	live   string
+}
+
+var _ registration.Store = (*Store)(nil)
+
+// loadColumns are the columns Load reads, in scan order.
+const loadColumns = "domain, current_state::text, node_type, node_version, capabilities, endpoints, " +
+	"ack_deadline, liveness_deadline, last_heartbeat_at, ack_timeout_emitted_at, liveness_timeout_emitted_at, " +
+	"last_applied_event_id, registered_at, updated_at, correlation_id, generation"
+
+// NewStore returns a store that reads through db.
+func NewStore(db DB, cfg StoreConfig) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("registrar/postgres: nil DB")
+	}
+	n, err := newNames(cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	dom := cfg.Domain
+	if dom == "" {
+		dom = registration.DefaultDomain
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		db: db, domain: dom, log: log,
+		load:  "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
+		all:   "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
+		count: "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
+		acks:  overdueAcksSQL(n),
+		live:  overdueLivenessSQL(n),
+	}, nil
+}
+
+// overdueAcksSQL is the overdue-ack scan. Its state and marker predicates
+// repeat the partial index's literally, so that the planner can prove the
+// index applies; the deadline, domain and limit are parameters.
+func overdueAcksSQL(n names) string {
+	return "SELECT entity_id, ack_deadline FROM " + n.table +
+		" WHERE ack_timeout_emitted_at IS NULL AND current_state IN ('awaiting_ack', 'accepted')" +
+		" AND ack_deadline < $1 AND domain = $2 ORDER BY ack_deadline, entity_id LIMIT $3"
+}
+
+// overdueLivenessSQL is the overdue-liveness scan; see overdueAcksSQL.
+func overdueLivenessSQL(n names) string {
+	return "SELECT entity_id, liveness_deadline FROM " + n.table +
+		" WHERE liveness_timeout_emitted_at IS NULL AND current_state = 'active'" +
+		" AND liveness_deadline < $1 AND domain = $2 ORDER BY liveness_deadline, entity_id LIMIT $3"
+}
+
+// Load returns the projection of entityID in the store's domain, or nil if
+// there is none. Times are in UTC, NULL times are zero; stored times have
+// microsecond precision.
+func (s *Store) Load(ctx context.Context, entityID uuid.UUID) (*registration.Projection, error) {
+	p, err := scanProjection(s.db.QueryRow(ctx, s.load, pgUUID(entityID), s.domain))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: load %s: %w", entityID, classify(err))
+	}
+	return p, nil
+}
+
+// All returns every projection of the store's domain, ordered by entity id.
+// It reads the whole table: for tools, tests and small deployments.
+func (s *Store) All(ctx context.Context) ([]*registration.Projection, error) {
+	rows, err := s.db.Query(ctx, s.all, s.domain)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: list projections: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []*registration.Projection
+	for rows.Next() {
+		p, err := scanProjection(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/postgres: list projections: %w", classify(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: list projections: %w", classify(err))
+	}
+	return out, nil
+}
+
+// CountByState counts the projections of the store's domain by state.
+func (s *Store) CountByState(ctx context.Context) (map[registration.State]int, error) {
+	rows, err := s.db.Query(ctx, s.count, s.domain)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: count projections: %w", classify(err))
+	}
+	defer rows.Close()
+	out := map[registration.State]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("registrar/postgres: count projections: %w", classify(err))
+		}
+		out[registration.State(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: count projections: %w", classify(err))
+	}
+	return out, nil
+}
+
+// scanProjection reads entity_id and then loadColumns.
+func scanProjection(row pgx.Row) (*registration.Projection, error) {
+	var (
+		p           registration.Projection
+		id          pgtype.UUID
+		state       string
+		caps, eps   []byte
+		times       [7]pgtype.Timestamptz
+		event, corr pgtype.UUID
+	)
+	err := row.Scan(&id, &p.Domain, &state, &p.NodeType, &p.NodeVersion, &caps, &eps,
+		&times[0], &times[1], &times[2], &times[3], &times[4],
+		&event, &times[5], &times[6], &corr, &p.Generation)
+	if err != nil {
+		return nil, err
+	}
+	p.EntityID = id.Bytes
+	p.State = registration.State(state)
+	p.Capabilities = json.RawMessage(caps)
+	if err := json.Unmarshal(eps, &p.Endpoints); err != nil {
+		return nil, fmt.Errorf("endpoints of %s: %w", p.EntityID, err)
+	}
+	utc := func(t pgtype.Timestamptz) time.Time {
+		if !t.Valid {
+			return time.Time{}
+		}
+		return t.Time.UTC()
+	}
+	p.AckDeadline, p.LivenessDeadline, p.LastHeartbeatAt = utc(times[0]), utc(times[1]), utc(times[2])
+	p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt = utc(times[3]), utc(times[4])
+	p.RegisteredAt, p.UpdatedAt = utc(times[5]), utc(times[6])
+	if event.Valid {
+		p.LastAppliedEventID = event.Bytes
+	}
+	if corr.Valid {
+		p.CorrelationID = corr.Bytes
+	}
+	return &p, nil
+}
+
+// OverdueAcks implements registration.Store. It reads the partial index
+// of the overdue-ack scan; ties are ordered by entity id. A limit below 1
+// is an error.
+func (s *Store) OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, "overdue acks", s.acks, now, limit)
+}
+
+// OverdueLiveness implements registration.Store. It reads the partial
+// index of the overdue-liveness scan; ties are ordered by entity id. A
+// limit below 1 is an error.
+func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, "overdue liveness", s.live, now, limit)
+}
+
+func (s *Store) overdue(ctx context.Context, what, sql string, now time.Time, limit int) ([]registration.Overdue, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/postgres: %s: limit %d is not positive", what, limit)
+	}
+	rows, err := s.db.Query(ctx, sql, now, s.domain, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: %s: %w", what, classify(err))
+	}
+	defer rows.Close()
+	var out []registration.Overdue
+	for rows.Next() {
+		var o registration.Overdue
+		if err := rows.Scan(&o.EntityID, &o.Deadline); err != nil {
+			return nil, fmt.Errorf("registrar/postgres: %s: %w", what, classify(err))
+		}
+		o.Deadline = o.Deadline.UTC()
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: %s: %w", what, classify(err))
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "registrar/postgres: "+what+" scanned",
+		slog.Time("now", now), slog.Int("limit", limit), slog.Int("found", len(out)))
+	return out, nil
+}

@@ -1,0 +1,21 @@
+package postgres
+
+import (
+	"testing"
+
+	"github.com/registrar-go/registrar/reducer/registration/registrationtest"
+)
+
+// TestStoreSuite runs the shared store suite on PostgreSQL, once per batch
+// strategy.
+func TestStoreSuite(t *testing.T) {
+	for _, strategy := range []BatchStrategy{BatchStatements, BatchArrays} {
+		t.Run(strategy.String(), func(t *testing.T) {
+			registrationtest.RunStore(t, func(t *testing.T) registrationtest.Subject {
+				db := newTestDB(t)
+				up, upd := db.effects(t, EffectConfig{Batch: strategy})
+				return registrationtest.Subject{Store: db.store(t), Upsert: up, Update: upd}
+			})
+		})
+	}
+}

@@ -1,0 +1,298 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// UpdateMap is an update payload built from a column → value map, as JSON
+// or the Python services produce it. [Update] normalizes it with
+// registration.UpdatesFromMap: column names from the allowlist, UUID
+// strings to UUIDs, RFC 3339 strings to times (zone-less as UTC), JSON
+// numbers to integers, nil to NULL. Pass it as the intent's Payload, by
+// value or by pointer.
+type UpdateMap struct {
+	// EntityID and Domain are the row's key; an empty Domain means
+	// registration.DefaultDomain.
+	EntityID uuid.UUID
+	Domain   string
+	// ExpectedState, if not empty, is the state the row must be in.
+	ExpectedState registration.State
+	// Updates maps column names to their new values. Empty is an error.
+	Updates map[string]any
+	// CorrelationID is used when the intent has none.
+	CorrelationID uuid.UUID
+}
+
+// Update is the postgres.update_registration effect: a guarded UPDATE of
+// one row.
+//
+//	UPDATE registration_projections SET <columns of Set> = <bind parameters>
+//	 WHERE entity_id = $e AND domain = $d
+//	   AND current_state = $expected                              -- if ExpectedState is set
+//	   AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $hb) -- if Set has last_heartbeat_at
+//
+// It takes a *registration.UpdateRegistration or an [UpdateMap] payload.
+// Results follow registration.ApplyUpdate: one row changed is
+// [intent.Applied]; no row, or a row in another state, is [intent.Conflict];
+// a row whose stored heartbeat is not older is [intent.Skipped]. Zero rows
+// is never an error and is not retried; it is logged at debug.
+//
+// A payload of another type, an unknown column, an empty update set or an
+// invalid value is an [intent.Permanent] error that names it, returned
+// before any SQL runs. Update is safe for concurrent use.
+type Update struct {
+	effect
+	stateSQL            string   // reads what classifies zero rows
+	single, cte         sync.Map // updateShape → SQL text
+	arrays, arraysPlain sync.Map
+}
+
+var _ intent.BatchEffect = (*Update)(nil)
+
+// NewUpdate returns the update effect on db.
+func NewUpdate(db DB, cfg EffectConfig) (*Update, error) {
+	e, err := newEffect(db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Update{effect: e, stateSQL: "SELECT current_state::text, last_heartbeat_at FROM " + e.n.table +
+		" WHERE entity_id = $1 AND domain = $2"}, nil
+}
+
+// updateShape is what the SQL text of an update depends on.
+type updateShape struct {
+	set         registration.Columns
+	hasExpected bool
+}
+
+// updateReq is one validated update.
+type updateReq struct {
+	u    *registration.UpdateRegistration
+	corr uuid.UUID
+}
+
+func (r *updateReq) shape() updateShape {
+	return updateShape{set: r.u.Set, hasExpected: r.u.ExpectedState != registration.StateNone}
+}
+
+// parse checks an update intent's payload, before any SQL.
+func (e *Update) parse(in intent.Intent) (updateReq, error) {
+	var u *registration.UpdateRegistration
+	switch p := in.Payload.(type) {
+	case *registration.UpdateRegistration:
+		u = p
+	case registration.UpdateRegistration:
+		u = &p
+	case *UpdateMap:
+		if p == nil {
+			break
+		}
+		m, err := fromMap(p)
+		if err != nil {
+			return updateReq{}, intent.Permanent(fmt.Errorf("registrar/postgres: update %s (correlation %s): %w",
+				p.EntityID, correlation(in, p.CorrelationID), err))
+		}
+		u = m
+	case UpdateMap:
+		m, err := fromMap(&p)
+		if err != nil {
+			return updateReq{}, intent.Permanent(fmt.Errorf("registrar/postgres: update %s (correlation %s): %w",
+				p.EntityID, correlation(in, p.CorrelationID), err))
+		}
+		u = m
+	}
+	if u == nil {
+		return updateReq{}, intent.Permanent(fmt.Errorf(
+			"registrar/postgres: update: intent %q (correlation %s): payload type %T is not *registration.UpdateRegistration or postgres.UpdateMap",
+			in.Type, in.CorrelationID, in.Payload))
+	}
+	corr := correlation(in, u.CorrelationID)
+	if err := u.Validate(); err != nil {
+		return updateReq{}, intent.Permanent(fmt.Errorf("registrar/postgres: update %s (correlation %s): %w", u.EntityID, corr, err))
+	}
+	if err := checkJSON(u.Set, &u.Values); err != nil {
+		return updateReq{}, intent.Permanent(fmt.Errorf("registrar/postgres: update %s (correlation %s): %w", u.EntityID, corr, err))
+	}
+	return updateReq{u: u, corr: corr}, nil
+}
+
+func fromMap(m *UpdateMap) (*registration.UpdateRegistration, error) {
+	set, vals, err := registration.UpdatesFromMap(m.Updates)
+	if err != nil {
+		return nil, err
+	}
+	dom := m.Domain
+	if dom == "" {
+		dom = registration.DefaultDomain
+	}
+	return &registration.UpdateRegistration{
+		EntityID: m.EntityID, Domain: dom, Set: set, Values: vals,
+		ExpectedState: m.ExpectedState, CorrelationID: m.CorrelationID,
+	}, nil
+}
+
+// checkJSON rejects capabilities that are not JSON before the server does,
+// so that one bad intent names itself instead of failing a whole batch.
+func checkJSON(cols registration.Columns, p *registration.Projection) error {
+	if cols.Has(registration.ColCapabilities) && len(p.Capabilities) > 0 && !json.Valid(p.Capabilities) {
+		return errors.New(`column "capabilities": not valid JSON`)
+	}
+	return nil
+}
+
+// args are the bind parameters of the single statement: entity, domain,
+// the Set columns in table order, then the expected state if any.
+func (r *updateReq) args() []any {
+	u := r.u
+	args := make([]any, 0, 3+u.Set.Len())
+	args = append(args, pgUUID(u.EntityID), u.Domain)
+	for c := range u.Set.Each() {
+		args = append(args, arg(u.Values.Value(c)))
+	}
+	if u.ExpectedState != registration.StateNone {
+		args = append(args, string(u.ExpectedState))
+	}
+	return args
+}
+
+// updateStatement writes the guarded UPDATE of one row (no RETURNING).
+func (e *Update) updateStatement(b *strings.Builder, s updateShape) {
+	b.WriteString("UPDATE ")
+	b.WriteString(e.n.table)
+	b.WriteString(" SET ")
+	i, hb := 3, 0
+	for c := range s.set.Each() {
+		if i > 3 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteColumn(c.Name()))
+		b.WriteString(" = $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(columnCast(c, e.n))
+		if c == registration.ColLastHeartbeatAt {
+			hb = i
+		}
+		i++
+	}
+	b.WriteString(" WHERE entity_id = $1 AND domain = $2")
+	if s.hasExpected {
+		b.WriteString(" AND current_state = $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString("::text::")
+		b.WriteString(e.n.stateType)
+	}
+	if hb > 0 {
+		b.WriteString(" AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $")
+		b.WriteString(strconv.Itoa(hb))
+		b.WriteString("::timestamptz)")
+	}
+}
+
+// columnCast is the cast a bind parameter of column c gets, so that the
+// parameter's type is one pgx knows (text, not the schema's enum).
+func columnCast(c registration.Columns, n names) string {
+	switch c {
+	case registration.ColCurrentState:
+		return "::text::" + n.stateType
+	case registration.ColCapabilities, registration.ColEndpoints:
+		return "::jsonb"
+	case registration.ColNodeType, registration.ColNodeVersion:
+		return "::text"
+	case registration.ColLastAppliedEventID, registration.ColCorrelationID:
+		return "::uuid"
+	case registration.ColGeneration:
+		return "::bigint"
+	}
+	return "::timestamptz"
+}
+
+func (e *Update) singleSQL(s updateShape) string {
+	if v, ok := e.single.Load(s); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	e.updateStatement(&b, s)
+	sql := b.String()
+	e.single.Store(s, sql)
+	return sql
+}
+
+// cteSQL is the single statement that also reports, in the same snapshot,
+// what it needs to classify zero rows: (rows updated, state before,
+// heartbeat before). Batches use it, so that each intent is classified
+// against the row as the intents before it left it.
+func (e *Update) cteSQL(s updateShape) string {
+	if v, ok := e.cte.Load(s); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.WriteString("WITH cur AS (SELECT current_state, last_heartbeat_at FROM ")
+	b.WriteString(e.n.table)
+	b.WriteString(" WHERE entity_id = $1 AND domain = $2), upd AS (")
+	e.updateStatement(&b, s)
+	b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM upd), (SELECT current_state::text FROM cur), (SELECT last_heartbeat_at FROM cur)")
+	sql := b.String()
+	e.cte.Store(s, sql)
+	return sql
+}
+
+// Execute performs one update intent: one UPDATE, and on zero rows one
+// SELECT to tell a conflict from a skip.
+func (e *Update) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	req, err := e.parse(in)
+	if err != nil {
+		return intent.Result{}, err
+	}
+	u := req.u
+	tag, err := e.db.Exec(ctx, e.singleSQL(req.shape()), req.args()...)
+	if err != nil {
+		return intent.Result{}, opError("update", u.EntityID, req.corr, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return intent.Result{}, nil
+	}
+	var st pgtype.Text
+	var hb pgtype.Timestamptz
+	err = e.db.QueryRow(ctx, e.stateSQL, pgUUID(u.EntityID), u.Domain).Scan(&st, &hb)
+	found := true
+	if errors.Is(err, pgx.ErrNoRows) {
+		found, err = false, nil
+	}
+	if err != nil {
+		return intent.Result{}, opError("update", u.EntityID, req.corr, err)
+	}
+	r := classifyUpdate(u, found, registration.State(st.String), hb)
+	e.logNoChange(ctx, "update", u.EntityID, req.corr, r)
+	return r, nil
+}
+
+// classifyUpdate says why an update changed no row, from the row as it was:
+// the reasons of registration.ApplyUpdate, checked in its order. If none
+// holds, the row moved between the statement and the look, and the result
+// is a conflict: the caller decides again against the current row.
+func classifyUpdate(u *registration.UpdateRegistration, found bool, st registration.State, hb pgtype.Timestamptz) intent.Result {
+	switch {
+	case !found:
+		return intent.Result{Status: intent.Conflict, Reason: reasonNoRow(u.EntityID)}
+	case u.ExpectedState != registration.StateNone && st != u.ExpectedState:
+		return intent.Result{Status: intent.Conflict, Reason: reasonState(st, u.ExpectedState)}
+	case u.Set.Has(registration.ColLastHeartbeatAt) && hb.Valid &&
+		!hb.Time.Before(u.Values.LastHeartbeatAt.Truncate(time.Microsecond)):
+		return intent.Result{Status: intent.Skipped, Reason: reasonHeartbeat}
+	}
+	return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
+}

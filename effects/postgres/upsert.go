@@ -1,0 +1,225 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// Upsert is the postgres.upsert_registration effect: insert the projection,
+// or overwrite the payload's Columns of the existing row if it is in the
+// state the decision saw.
+//
+//	INSERT INTO registration_projections (<every column>) VALUES (<bind parameters>)
+//	ON CONFLICT (entity_id, domain) DO UPDATE SET <Columns> = EXCLUDED.<Columns>
+//	 WHERE registration_projections.current_state = $expected
+//
+// ExpectedState registration.StateNone means the decision saw no row, so an
+// existing row is a conflict (ON CONFLICT DO NOTHING). Columns zero means
+// every column, as in registration.ApplyUpsert; a re-registration from a
+// terminal state writes all of them, which clears the timeout markers.
+// One row written is [intent.Applied]; zero rows is [intent.Conflict], never
+// an error, logged at debug and not retried.
+//
+// The payload is a *registration.UpsertRegistration; another type or an
+// invalid payload is an [intent.Permanent] error returned before any SQL
+// runs. Upsert is safe for concurrent use.
+type Upsert struct {
+	effect
+	stateSQL    string   // reads the state a conflict reports
+	single, cte sync.Map // upsertShape → SQL text
+	arrays      sync.Map
+}
+
+var _ intent.BatchEffect = (*Upsert)(nil)
+
+// NewUpsert returns the upsert effect on db.
+func NewUpsert(db DB, cfg EffectConfig) (*Upsert, error) {
+	e, err := newEffect(db, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Upsert{effect: e, stateSQL: "SELECT current_state::text FROM " + e.n.table + " WHERE entity_id = $1 AND domain = $2"}, nil
+}
+
+// upsertShape is what the SQL text of an upsert depends on.
+type upsertShape struct {
+	cols        registration.Columns // never zero: zero is AllColumns
+	hasExpected bool
+}
+
+type upsertReq struct {
+	u    *registration.UpsertRegistration
+	corr uuid.UUID
+}
+
+func (r *upsertReq) shape() upsertShape {
+	cols := r.u.Columns
+	if cols == 0 {
+		cols = registration.AllColumns
+	}
+	return upsertShape{cols: cols, hasExpected: r.u.ExpectedState != registration.StateNone}
+}
+
+func (e *Upsert) parse(in intent.Intent) (upsertReq, error) {
+	var u *registration.UpsertRegistration
+	switch p := in.Payload.(type) {
+	case *registration.UpsertRegistration:
+		u = p
+	case registration.UpsertRegistration:
+		u = &p
+	}
+	if u == nil {
+		return upsertReq{}, intent.Permanent(fmt.Errorf(
+			"registrar/postgres: upsert: intent %q (correlation %s): payload type %T is not *registration.UpsertRegistration",
+			in.Type, in.CorrelationID, in.Payload))
+	}
+	corr := correlation(in, u.CorrelationID)
+	err := u.Validate()
+	if err == nil {
+		err = checkJSON(registration.AllColumns, &u.Projection)
+	}
+	if err != nil {
+		return upsertReq{}, intent.Permanent(fmt.Errorf("registrar/postgres: upsert %s (correlation %s): %w",
+			u.Projection.EntityID, corr, err))
+	}
+	return upsertReq{u: u, corr: corr}, nil
+}
+
+// args: entity, domain, every column in table order, then the expected
+// state if any.
+func (r *upsertReq) args() []any {
+	p := &r.u.Projection
+	args := make([]any, 0, 3+registration.AllColumns.Len())
+	args = append(args, pgUUID(p.EntityID), p.Domain)
+	for c := range registration.AllColumns.Each() {
+		args = append(args, arg(p.Value(c)))
+	}
+	if r.u.ExpectedState != registration.StateNone {
+		args = append(args, string(r.u.ExpectedState))
+	}
+	return args
+}
+
+// insertColumns writes "entity_id, domain, <every column>".
+func insertColumns(b *strings.Builder) {
+	b.WriteString("entity_id, domain")
+	for c := range registration.AllColumns.Each() {
+		b.WriteString(", ")
+		b.WriteString(quoteColumn(c.Name()))
+	}
+}
+
+// onConflict writes the ON CONFLICT clause; expected is the SQL of the
+// expected state's value.
+func (e *Upsert) onConflict(b *strings.Builder, s upsertShape, expected string) {
+	b.WriteString(" ON CONFLICT (entity_id, domain) DO ")
+	if !s.hasExpected {
+		b.WriteString("NOTHING")
+		return
+	}
+	b.WriteString("UPDATE SET ")
+	first := true
+	for c := range s.cols.Each() {
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		q := quoteColumn(c.Name())
+		b.WriteString(q)
+		b.WriteString(" = EXCLUDED.")
+		b.WriteString(q)
+	}
+	b.WriteString(" WHERE t.current_state = ")
+	b.WriteString(expected)
+	b.WriteString("::text::")
+	b.WriteString(e.n.stateType)
+}
+
+func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
+	b.WriteString("INSERT INTO ")
+	b.WriteString(e.n.table)
+	b.WriteString(" AS t (")
+	insertColumns(b)
+	b.WriteString(") VALUES ($1, $2")
+	i := 3
+	for c := range registration.AllColumns.Each() {
+		b.WriteString(", $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(columnCast(c, e.n))
+		i++
+	}
+	b.WriteString(")")
+	e.onConflict(b, s, "$"+strconv.Itoa(i))
+}
+
+func (e *Upsert) singleSQL(s upsertShape) string {
+	if v, ok := e.single.Load(s); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	e.upsertStatement(&b, s)
+	sql := b.String()
+	e.single.Store(s, sql)
+	return sql
+}
+
+// cteSQL reports (rows written, state before) in one statement.
+func (e *Upsert) cteSQL(s upsertShape) string {
+	if v, ok := e.cte.Load(s); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	b.WriteString("WITH prev AS (SELECT current_state FROM ")
+	b.WriteString(e.n.table)
+	b.WriteString(" WHERE entity_id = $1 AND domain = $2), ins AS (")
+	e.upsertStatement(&b, s)
+	b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT current_state::text FROM prev)")
+	sql := b.String()
+	e.cte.Store(s, sql)
+	return sql
+}
+
+// Execute performs one upsert intent: one INSERT ... ON CONFLICT, and on
+// zero rows one SELECT for the conflict's reason.
+func (e *Upsert) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	req, err := e.parse(in)
+	if err != nil {
+		return intent.Result{}, err
+	}
+	p := &req.u.Projection
+	tag, err := e.db.Exec(ctx, e.singleSQL(req.shape()), req.args()...)
+	if err != nil {
+		return intent.Result{}, opError("upsert", p.EntityID, req.corr, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return intent.Result{}, nil
+	}
+	var st pgtype.Text
+	err = e.db.QueryRow(ctx, e.stateSQL, pgUUID(p.EntityID), p.Domain).Scan(&st)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return intent.Result{}, opError("upsert", p.EntityID, req.corr, err)
+	}
+	r := classifyUpsert(req.u, st)
+	e.logNoChange(ctx, "upsert", p.EntityID, req.corr, r)
+	return r, nil
+}
+
+// classifyUpsert words the conflict of an upsert that wrote nothing, from
+// the state the row had; an invalid st means the row was gone by then.
+func classifyUpsert(u *registration.UpsertRegistration, st pgtype.Text) intent.Result {
+	if !st.Valid {
+		return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
+	}
+	return intent.Result{Status: intent.Conflict, Reason: reasonState(registration.State(st.String), u.ExpectedState)}
+}

@@ -36,8 +36,8 @@ type Envelope struct {
 	// TraceID, SpanID and RequestID are optional tracing identifiers, carried
 	// through as the sender wrote them.
 	TraceID, SpanID, RequestID string
-	// OnexVersion and EnvelopeVersion are semantic versions; the zero value
-	// is written as [DefaultVersion].
+	// OnexVersion and EnvelopeVersion are semantic versions; a zero value
+	// is written as [DefaultVersion] and [DefaultEnvelopeVersion].
 	OnexVersion, EnvelopeVersion Version
 	// Payload is the event itself, a JSON value.
 	Payload json.RawMessage
@@ -46,8 +46,14 @@ type Envelope struct {
 // DefaultPriority is the priority of an envelope that names none.
 const DefaultPriority = 5
 
-// DefaultVersion is written for a zero onex_version or envelope_version.
+// DefaultVersion is the onex_version written for a zero OnexVersion and read
+// for a missing one: 1.0.0, the ONEX models' default.
 var DefaultVersion = Version{Major: 1}
+
+// DefaultEnvelopeVersion is the envelope_version written for a zero
+// EnvelopeVersion and read for a missing one: 2.0.0, the ONEX envelope
+// model's default.
+var DefaultEnvelopeVersion = Version{Major: 2}
 
 // Version is a semantic version. In JSON it is read either as a "1.2.3" string
 // or as a {"major":1,"minor":2,"patch":3} object, and written as the object,
@@ -209,10 +215,10 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 		}
 		e.RetryCount = *w.RetryCount
 	}
-	if e.OnexVersion, err = decodeVersion("onex_version", w.OnexVersion); err != nil {
+	if e.OnexVersion, err = decodeVersion("onex_version", w.OnexVersion, DefaultVersion); err != nil {
 		return nil, err
 	}
-	if e.EnvelopeVersion, err = decodeVersion("envelope_version", w.EnvelopeVersion); err != nil {
+	if e.EnvelopeVersion, err = decodeVersion("envelope_version", w.EnvelopeVersion, DefaultEnvelopeVersion); err != nil {
 		return nil, err
 	}
 	if len(w.Payload) == 0 || bytes.Equal(w.Payload, []byte("null")) {
@@ -222,9 +228,9 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	return &e, nil
 }
 
-func decodeVersion(field string, raw json.RawMessage) (Version, error) {
+func decodeVersion(field string, raw json.RawMessage, def Version) (Version, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
-		return DefaultVersion, nil
+		return def, nil
 	}
 	var v Version
 	if err := v.UnmarshalJSON(raw); err != nil {
@@ -315,7 +321,7 @@ type wireOut struct {
 }
 
 // MarshalJSON writes the ONEX wire form. Zero versions are written as
-// [DefaultVersion], a zero priority as [DefaultPriority]; a zero correlation
+// [DefaultVersion] and [DefaultEnvelopeVersion], a zero priority as [DefaultPriority]; a zero correlation
 // id and empty optional strings are left out.
 func (e *Envelope) MarshalJSON() ([]byte, error) {
 	w := wireOut{
@@ -344,7 +350,7 @@ func (e *Envelope) MarshalJSON() ([]byte, error) {
 		w.OnexVersion = DefaultVersion
 	}
 	if w.EnvelopeVersion.IsZero() {
-		w.EnvelopeVersion = DefaultVersion
+		w.EnvelopeVersion = DefaultEnvelopeVersion
 	}
 	if len(w.Payload) == 0 {
 		w.Payload = json.RawMessage("null")
@@ -361,6 +367,10 @@ func (e *Envelope) UnmarshalJSON(data []byte) error {
 	*e = *d
 	return nil
 }
+
+// HeadersSchemaVersion is the schema_version header registrar writes: the
+// version of the ONEX header schema, "1.0.0", as the Python services write it.
+const HeadersSchemaVersion = "1.0.0"
 
 // EncodeEnvelope returns the message value and headers for env: the JSON
 // form, and the headers content_type, correlation_id, message_id, timestamp,
@@ -379,15 +389,11 @@ func EncodeEnvelope(env *Envelope) ([]byte, Headers, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("registrar/bus: encode envelope %s: %w", env.EnvelopeID, err)
 	}
-	ver := env.EnvelopeVersion
-	if ver.IsZero() {
-		ver = DefaultVersion
-	}
 	h := Headers{
 		HeaderContentType:   ContentTypeJSON,
 		HeaderMessageID:     env.EnvelopeID.String(),
 		HeaderTimestamp:     env.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano),
-		HeaderSchemaVersion: ver.String(),
+		HeaderSchemaVersion: HeadersSchemaVersion,
 	}
 	if env.CorrelationID != uuid.Nil {
 		h[HeaderCorrelationID] = env.CorrelationID.String()

@@ -148,7 +148,7 @@ func (a *ResultApplier) Envelope(cause *bus.Envelope, i int, ev reducer.Event) (
 		SourceTool:        a.cfg.SourceTool,
 		Priority:          bus.DefaultPriority,
 		OnexVersion:       bus.DefaultVersion,
-		EnvelopeVersion:   bus.DefaultVersion,
+		EnvelopeVersion:   bus.DefaultEnvelopeVersion,
 		Payload:           payload,
 	}, nil
 }

@@ -1,0 +1,58 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/bus/memory"
+)
+
+// Publish an event keyed by its entity and handle it in a consumer group,
+// on the in-process bus.
+func ExampleEventBus_PublishEnvelope() {
+	b, err := memory.New(memory.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+
+	const topic = "onex.evt.platform.node-introspection.v1"
+	nodeID := "6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60"
+	env := &bus.Envelope{
+		EnvelopeID:        uuid.MustParse("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"),
+		EnvelopeTimestamp: time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC),
+		EventType:         "node.introspection",
+		Payload:           json.RawMessage(`{"node_id":"` + nodeID + `","node_type":"effect"}`),
+	}
+	ctx := context.Background()
+	// Every event of one node lands on the node's partition, in order.
+	if err := b.PublishEnvelope(ctx, topic, env, bus.WithKey([]byte(nodeID))); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	ctx, stop := context.WithCancel(ctx)
+	err = b.Subscribe(ctx, "registrar", []string{topic}, func(ctx context.Context, msg *bus.Message) error {
+		in, err := bus.DecodeEnvelope(msg.Value)
+		if err != nil {
+			return bus.NewContentError(err) // dead-letter it, never retry
+		}
+		fmt.Printf("partition %d (KeyPartition %d), offset %d\n", msg.Partition, bus.KeyPartition(msg.Key, 12), msg.Offset)
+		fmt.Printf("%s %s: %s\n", in.EventType, in.EnvelopeID, in.Payload)
+		fmt.Println("headers:", msg.Headers[bus.HeaderContentType], msg.Headers[bus.HeaderMessageID])
+		stop() // one message is enough for the example
+		return nil
+	})
+	fmt.Println("Subscribe returned", err)
+	// Output:
+	// partition 3 (KeyPartition 3), offset 0
+	// node.introspection 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d: {"node_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","node_type":"effect"}
+	// headers: application/json 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+	// Subscribe returned <nil>
+}

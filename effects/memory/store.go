@@ -64,6 +64,22 @@ func (s *Store) Load(ctx context.Context, entityID uuid.UUID) (*registration.Pro
 	return p.Clone(), nil
 }
 
+// LoadMany returns copies of the projections of the entities that have one.
+func (s *Store) LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.UUID]*registration.Projection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]*registration.Projection, len(entityIDs))
+	s.mu.RLock()
+	for _, id := range entityIDs {
+		if p := s.rows[key{id, s.cfg.Domain}]; p != nil {
+			out[id] = p.Clone()
+		}
+	}
+	s.mu.RUnlock()
+	return out, nil
+}
+
 // OverdueAcks implements registration.Store.
 func (s *Store) OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
 	return s.overdue(ctx, limit, func(p *registration.Projection) (time.Time, bool) {

@@ -32,14 +32,15 @@ type StoreConfig struct {
 // registration.Store for the runtime (Load) and the sweeper (the overdue
 // scans). It is safe for concurrent use.
 type Store struct {
-	db     DB
-	domain string
-	log    *slog.Logger
-	load   string
-	all    string
-	count  string
-	acks   string
-	live   string
+	db       DB
+	domain   string
+	log      *slog.Logger
+	load     string
+	loadMany string
+	all      string
+	count    string
+	acks     string
+	live     string
 }
 
 var _ registration.Store = (*Store)(nil)
@@ -68,11 +69,12 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	}
 	return &Store{
 		db: db, domain: dom, log: log,
-		load:  "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
-		all:   "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
-		count: "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
-		acks:  overdueAcksSQL(n),
-		live:  overdueLivenessSQL(n),
+		load:     "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
+		loadMany: "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
+		all:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
+		count:    "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
+		acks:     overdueAcksSQL(n),
+		live:     overdueLivenessSQL(n),
 	}, nil
 }
 
@@ -104,6 +106,32 @@ func (s *Store) Load(ctx context.Context, entityID uuid.UUID) (*registration.Pro
 		return nil, fmt.Errorf("registrar/postgres: load %s: %w", entityID, classify(err))
 	}
 	return p, nil
+}
+
+// LoadMany returns the projections of the entities that have one, in one
+// round trip.
+func (s *Store) LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.UUID]*registration.Projection, error) {
+	ids := make([]pgtype.UUID, len(entityIDs))
+	for i, id := range entityIDs {
+		ids[i] = pgUUID(id)
+	}
+	rows, err := s.db.Query(ctx, s.loadMany, ids, s.domain)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: load %d projections: %w", len(entityIDs), classify(err))
+	}
+	defer rows.Close()
+	out := make(map[uuid.UUID]*registration.Projection, len(entityIDs))
+	for rows.Next() {
+		p, err := scanProjection(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/postgres: load %d projections: %w", len(entityIDs), classify(err))
+		}
+		out[p.EntityID] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: load %d projections: %w", len(entityIDs), classify(err))
+	}
+	return out, nil
 }
 
 // All returns every projection of the store's domain, ordered by entity id.

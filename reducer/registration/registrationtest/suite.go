@@ -44,6 +44,41 @@ func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
 	t.Run("InvalidPayloads", func(t *testing.T) { testInvalid(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, newStore) })
 	t.Run("Model", func(t *testing.T) { testModel(t, newStore) })
+	t.Run("LoadMany", func(t *testing.T) { testLoadMany(t, newStore) })
+}
+
+// ManyLoader is the optional batch read a store may offer (the runtime's
+// BatchLoader for registration projections).
+type ManyLoader interface {
+	LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.UUID]*registration.Projection, error)
+}
+
+// testLoadMany checks, if the store loads in batches, that LoadMany
+// returns what Load returns, for present, absent and repeated ids.
+func testLoadMany(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	ml, ok := h.s.Store.(ManyLoader)
+	if !ok {
+		t.Skip("the store does not implement LoadMany")
+	}
+	a, b, missing := uuid.New(), uuid.New(), uuid.New()
+	h.insert(full(a, registration.StateActive))
+	h.insert(minimal(b, registration.StateAwaitingAck))
+	got, err := ml.LoadMany(h.ctx, []uuid.UUID{a, missing, b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("LoadMany returned %d projections, want 2", len(got))
+	}
+	if _, ok := got[missing]; ok {
+		t.Error("LoadMany returned a projection for an entity without one")
+	}
+	for _, id := range []uuid.UUID{a, b} {
+		if d := Diff(h.load(id), got[id]); d != "" {
+			t.Errorf("LoadMany and Load differ for %s: %s", id, d)
+		}
+	}
 }
 
 // harness runs intents on a subject and fails the test on errors.

@@ -1,0 +1,411 @@
+package registrar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer"
+)
+
+// BatchLoader is an optional interface of a [StateStore]: it loads many
+// entities in one round trip. The runtime uses it for micro-batches.
+type BatchLoader[S any] interface {
+	// LoadMany returns the states of the entities that have one; entities
+	// without state are absent from the map.
+	LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.UUID]S, error)
+}
+
+// HandleBatch processes the messages of one partition, in order, as one
+// micro-batch: it decodes them, loads the states of their entities at once,
+// decides them in order against an in-memory overlay of the batch's own
+// writes (when the reducer implements reducer.Evolver), hands all intents of
+// one type to the effect's batch path, publishes the events in one call, and
+// returns nil so the bus commits once. Per-entity order and at-least-once
+// hold as for single messages:
+//
+//   - A batch is cut into segments so that no entity has more than one
+//     decision with events per segment; a segment's writes are applied and
+//     its events published before the next is decided. (A redelivery
+//     recognizes only an entity's last state change, so a crash between
+//     writes and publish must leave at most one change unannounced.)
+//   - An entity whose write met a conflict has its messages of the segment
+//     decided again one by one, against the current state, and its events
+//     from the batch decision are not published.
+//   - An infrastructure error retries the rest of the batch with backoff; a
+//     permanent effect error makes the runtime process the segment message
+//     by message, so that only the message that caused it is dead-lettered.
+//   - A content error at message i processes the messages before it, then
+//     returns a *bus.BatchError so the bus dead-letters message i and goes on.
+func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	ins := make([]reducer.Input, 0, len(msgs))
+	for i, m := range msgs {
+		in, err := r.decode(m)
+		if err != nil {
+			if err := r.processBatch(ctx, msgs[:i], ins); err != nil {
+				return err
+			}
+			r.stats.deadLettered.Add(1)
+			r.log.WarnContext(ctx, "dead-lettering message",
+				slog.String("topic", m.Topic), slog.Int("partition", int(m.Partition)),
+				slog.Int64("offset", m.Offset), slog.String("reason", err.Error()))
+			return &bus.BatchError{Index: i, Err: bus.NewContentError(err)}
+		}
+		ins = append(ins, in)
+	}
+	return r.processBatch(ctx, msgs, ins)
+}
+
+// processBatch applies ins (decoded from msgs) segment by segment, retrying
+// infrastructure errors until ctx ends; it returns nil or a *bus.BatchError.
+func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) error {
+	if len(ins) == 0 {
+		return nil
+	}
+	if len(ins) == 1 {
+		if err := r.process(ctx, msgs[0], ins[0]); err != nil {
+			return &bus.BatchError{Index: 0, Err: err}
+		}
+		return nil
+	}
+	var bo *backoff.ExponentialBackOff
+	done := 0 // messages before done are applied and published
+	for attempt := 1; done < len(ins); attempt++ {
+		n, err := r.applyBatch(ctx, msgs[done:], ins[done:])
+		done += n
+		if err == nil {
+			continue
+		}
+		if intent.IsPermanent(err) {
+			// Find the culprit: process the failed segment one by one.
+			for i := done; i < len(ins); i++ {
+				if err := r.process(ctx, msgs[i], ins[i]); err != nil {
+					return &bus.BatchError{Index: i, Err: err}
+				}
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return &bus.BatchError{Index: done, Err: err}
+		}
+		if bo == nil {
+			bo = backoff.NewExponentialBackOff()
+			bo.InitialInterval, bo.MaxInterval = r.cfg.retryMin, r.cfg.retryMax
+		}
+		wait := bo.NextBackOff()
+		r.stats.retries.Add(1)
+		r.log.WarnContext(ctx, "batch failed; retrying",
+			slog.Int("messages", len(ins)-done), slog.Int("attempt", attempt),
+			slog.Duration("backoff", wait), slog.String("error", err.Error()))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &bus.BatchError{Index: done, Err: err}
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// decided is one message's decision in a segment.
+type decided struct {
+	in      reducer.Input
+	d       reducer.Decision
+	results []intent.Result
+	skipped bool // its entity conflicted: handled one by one instead
+}
+
+// applyBatch decides and applies segments of ins until all are done or one
+// fails, and returns how many messages it finished.
+func (r *Runtime[S]) applyBatch(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) (int, error) {
+	ids := make([]uuid.UUID, len(ins))
+	for i, in := range ins {
+		ids[i] = in.EntityID
+	}
+	defer r.locks.lock(ids)()
+	states, err := r.loadMany(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	evolver, canEvolve := r.red.(reducer.Evolver[S])
+	done := 0
+	for done < len(ins) {
+		// Decide one segment.
+		seg := make([]decided, 0, len(ins)-done)
+		seen := map[uuid.UUID]bool{}    // entities decided in this segment
+		evented := map[uuid.UUID]bool{} // entities with a decision with events
+		ranks := intentRanks{}
+		for _, in := range ins[done:] {
+			id := in.EntityID
+			if seen[id] && !canEvolve {
+				break
+			}
+			st := states[id]
+			d := r.red.Decide(st, in, in.Envelope.EnvelopeTimestamp)
+			if len(d.Events) > 0 && evented[id] {
+				break
+			}
+			if !ranks.fits(id, d.Intents) {
+				break
+			}
+			ranks.add(id, d.Intents)
+			if len(d.Events) > 0 {
+				evented[id] = true
+			}
+			if canEvolve {
+				states[id] = evolver.Evolve(st, in, d)
+			}
+			seen[id] = true
+			seg = append(seg, decided{in: in, d: d})
+		}
+		if err := r.executeSegment(ctx, seg); err != nil {
+			return done, err
+		}
+		// Entities that conflicted: decide their messages again, one by
+		// one, against what the store holds now.
+		conflicted := map[uuid.UUID]bool{}
+		for i := range seg {
+			for _, res := range seg[i].results {
+				if res.Status == intent.Conflict {
+					conflicted[seg[i].in.EntityID] = true
+				}
+			}
+		}
+		for i := range seg {
+			seg[i].skipped = conflicted[seg[i].in.EntityID]
+		}
+		if err := r.publishSegment(ctx, seg); err != nil {
+			return done, err
+		}
+		for i := range seg {
+			if !seg[i].skipped {
+				continue
+			}
+			r.stats.conflicts.Add(1)
+			if err := r.decideAndApplyLocked(ctx, seg[i].in); err != nil {
+				// Messages before it are done; it and the rest retry.
+				return done + i, err
+			}
+		}
+		for id := range conflicted {
+			delete(states, id) // reloaded below if a later segment needs it
+		}
+		r.stats.handled.Add(int64(len(seg)))
+		done += len(seg)
+		if len(conflicted) > 0 && done < len(ins) {
+			rest := make([]uuid.UUID, 0, len(conflicted))
+			for id := range conflicted {
+				rest = append(rest, id)
+			}
+			fresh, err := r.loadMany(ctx, rest)
+			if err != nil {
+				return done, err
+			}
+			for id, st := range fresh {
+				states[id] = st
+			}
+		}
+	}
+	return done, nil
+}
+
+func (r *Runtime[S]) loadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]S, error) {
+	if bl, ok := r.store.(BatchLoader[S]); ok {
+		m, err := bl.LoadMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: load %d states: %w", len(ids), err)
+		}
+		return m, nil
+	}
+	m := make(map[uuid.UUID]S, len(ids))
+	for _, id := range ids {
+		if _, ok := m[id]; ok {
+			continue
+		}
+		st, err := r.store.Load(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: load state of %s: %w", id, err)
+		}
+		m[id] = st
+	}
+	return m, nil
+}
+
+// intentRanks orders the intent types of a segment by first appearance.
+// The segment executes its intents a type at a time in that order, so an
+// entity's intents, across all its decisions in the segment, must come in
+// non-decreasing rank: otherwise one of its writes would overtake another.
+type intentRanks struct {
+	order []string
+	rank  map[string]int
+	last  map[uuid.UUID]int // the highest rank each entity used
+}
+
+func (r *intentRanks) rankOf(typ string, pending []string) int {
+	if k, ok := r.rank[typ]; ok {
+		return k
+	}
+	for i, p := range pending {
+		if p == typ {
+			return len(r.order) + i
+		}
+	}
+	return -1
+}
+
+// fits reports whether entity id's next decision, with ins, keeps its
+// intents in non-decreasing rank.
+func (r *intentRanks) fits(id uuid.UUID, ins []intent.Intent) bool {
+	last, ok := r.last[id]
+	if !ok {
+		last = -1
+	}
+	var pending []string
+	for _, in := range ins {
+		k := r.rankOf(in.Type, pending)
+		if k < 0 {
+			pending = append(pending, in.Type)
+			k = len(r.order) + len(pending) - 1
+		}
+		if k < last {
+			return false
+		}
+		last = k
+	}
+	return true
+}
+
+func (r *intentRanks) add(id uuid.UUID, ins []intent.Intent) {
+	if r.rank == nil {
+		r.rank, r.last = map[string]int{}, map[uuid.UUID]int{}
+	}
+	for _, in := range ins {
+		k, ok := r.rank[in.Type]
+		if !ok {
+			k = len(r.order)
+			r.rank[in.Type] = k
+			r.order = append(r.order, in.Type)
+		}
+		r.last[id] = k
+	}
+}
+
+// executeSegment executes the segment's intents grouped by type, in the
+// order the types first appear (see intentRanks), each group through the
+// effect's batch path when it has one. An intent after a conflict of the
+// same decision is not executed.
+func (r *Runtime[S]) executeSegment(ctx context.Context, seg []decided) error {
+	var order []string
+	seenType := map[string]bool{}
+	for i := range seg {
+		for _, in := range seg[i].d.Intents {
+			if !seenType[in.Type] {
+				seenType[in.Type] = true
+				order = append(order, in.Type)
+			}
+		}
+		seg[i].results = make([]intent.Result, 0, len(seg[i].d.Intents))
+	}
+	for _, typ := range order {
+		var batch []intent.Intent
+		var owners []int
+		for i := range seg {
+			rs := seg[i].results
+			if len(rs) > 0 && rs[len(rs)-1].Status == intent.Conflict {
+				continue
+			}
+			for _, in := range seg[i].d.Intents[len(rs):] {
+				if in.Type != typ {
+					break
+				}
+				batch = append(batch, in)
+				owners = append(owners, i)
+			}
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		res, err := r.executeGroup(ctx, typ, batch)
+		r.countResults(res)
+		for j, rr := range res {
+			seg[owners[j]].results = append(seg[owners[j]].results, rr)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runtime[S]) executeGroup(ctx context.Context, typ string, batch []intent.Intent) ([]intent.Result, error) {
+	eff, ok := r.exec.Effect(typ)
+	if be, isBatch := eff.(intent.BatchEffect); ok && isBatch && len(batch) > 1 {
+		res, err := be.ExecuteBatch(ctx, batch)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: execute %d %s intents: %w", len(batch), typ, err)
+		}
+		if len(res) != len(batch) {
+			return nil, fmt.Errorf("registrar: effect for %s returned %d results for %d intents", typ, len(res), len(batch))
+		}
+		return res, nil
+	}
+	res := make([]intent.Result, 0, len(batch))
+	for _, in := range batch {
+		rr, err := r.exec.Execute(ctx, in)
+		if err != nil {
+			return res, fmt.Errorf("registrar: execute %s %s: %w", in.Type, in.Target, err)
+		}
+		res = append(res, rr)
+	}
+	return res, nil
+}
+
+func (r *Runtime[S]) countResults(res []intent.Result) {
+	r.stats.intents.Add(int64(len(res)))
+	for _, rr := range res {
+		if rr.Status != intent.Applied {
+			r.stats.skipped.Add(1)
+		}
+	}
+}
+
+// publishSegment publishes the events of the segment's decisions that did
+// not conflict, in decision order, in one call.
+func (r *Runtime[S]) publishSegment(ctx context.Context, seg []decided) error {
+	var out []*bus.Message
+	for i := range seg {
+		if seg[i].skipped {
+			continue
+		}
+		d := seg[i].d
+		if d.IsNoop() {
+			r.stats.noops.Add(1)
+		}
+		for j, ev := range d.Events {
+			env, err := r.applier.Envelope(seg[i].in.Envelope, j, ev)
+			if err != nil {
+				return err
+			}
+			m, err := bus.EnvelopeMessage(ev.Topic, env, bus.WithKey(ev.PartitionKey()))
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if err := r.bus.Publish(ctx, out...); err != nil {
+		return fmt.Errorf("registrar: publish %d events: %w", len(out), err)
+	}
+	r.stats.events.Add(int64(len(out)))
+	return nil
+}

@@ -1,0 +1,97 @@
+package registrar
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// RegistrationRuntime is a Runtime of the registration workflow.
+type RegistrationRuntime = Runtime[*registration.Projection]
+
+// NewRegistration returns a Runtime that runs the registration workflow of
+// contract c (nil: [contract.Default]) on bus b, with state from store and
+// effects from exec, and a timeout [Sweeper] beside it.
+//
+// The reducer's durations come from the contract's timeouts, its topics from
+// the contract's consumed and published events, and Consul intents are
+// emitted only if the contract routes consul.register. [WithReducerConfig]
+// edits the result; [WithSweepInterval] overrides the sweep interval. New's
+// checks apply: every routed intent type needs an effect in exec.
+func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.Store, exec *intent.Executor, opts ...Option) (*RegistrationRuntime, error) {
+	if c == nil {
+		c = contract.Default()
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("registrar: new registration runtime: %w", err)
+	}
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	rc := ReducerConfig(c)
+	for _, edit := range cfg.reducerEdits {
+		edit(&rc)
+	}
+	red, err := registration.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("registrar: new registration runtime: %w", err)
+	}
+	rc = red.Config()
+	all := []Option{WithContract(c)}
+	interval := cfg.sweepInterval
+	if interval == 0 {
+		interval = c.Timeouts.SweepInterval.Duration()
+	}
+	if interval >= 0 && store != nil && b != nil {
+		sw, err := NewSweeper(store, b, SweeperConfig{
+			Topic: rc.Topics.TimeoutCheck, Interval: interval, Clock: cfg.clock, Logger: cfg.logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("registrar: new registration runtime: %w", err)
+		}
+		all = append(all, WithTask("sweeper", sw.Run))
+	}
+	return New[*registration.Projection](b, red, store, exec, append(all, opts...)...)
+}
+
+// ReducerConfig derives the registration reducer's configuration from c: its
+// timeouts, the topics of its consumed and published events (by event type),
+// and whether it routes Consul intents.
+func ReducerConfig(c *contract.Contract) registration.Config {
+	rc := registration.Config{
+		AckTimeout:       c.Timeouts.AckTimeout.Duration(),
+		LivenessInterval: c.Timeouts.LivenessInterval.Duration(),
+		LivenessWindow:   c.Timeouts.LivenessWindow.Duration(),
+		DisableConsul:    !slices.Contains(c.RoutedIntents(), registration.IntentConsulReg),
+	}
+	consumed := map[string]*string{
+		registration.EventTypeIntrospection: &rc.Topics.Introspection,
+		registration.EventTypeAck:           &rc.Topics.Ack,
+		registration.EventTypeHeartbeat:     &rc.Topics.Heartbeat,
+		registration.EventTypeTimeoutCheck:  &rc.Topics.TimeoutCheck,
+	}
+	for _, e := range c.ConsumedEvents {
+		if dst, ok := consumed[e.EventType]; ok {
+			*dst = e.Topic
+		}
+	}
+	published := map[string]*string{
+		registration.EventInitiated:       &rc.Topics.Initiated,
+		registration.EventAccepted:        &rc.Topics.Accepted,
+		registration.EventAckReceived:     &rc.Topics.AckReceived,
+		registration.EventBecameActive:    &rc.Topics.BecameActive,
+		registration.EventAckTimedOut:     &rc.Topics.AckTimedOut,
+		registration.EventLivenessExpired: &rc.Topics.LivenessExpired,
+	}
+	for typ, dst := range published {
+		if t, ok := c.TopicFor(typ); ok {
+			*dst = t
+		}
+	}
+	return rc
+}

@@ -1,0 +1,42 @@
+package registrar
+
+import "sync/atomic"
+
+// Stats counts what a Runtime did. Counts include work that was later
+// retried: an intent executed twice is counted twice.
+type Stats struct {
+	// Handled counts messages processed to completion and acknowledged.
+	Handled int64 `json:"handled"`
+	// NoOps counts decisions that changed nothing.
+	NoOps int64 `json:"noops"`
+	// IntentsExecuted counts intents executed without error, and
+	// IntentsSkipped those of them whose guard held.
+	IntentsExecuted int64 `json:"intents_executed"`
+	IntentsSkipped  int64 `json:"intents_skipped"`
+	// EventsPublished counts events published.
+	EventsPublished int64 `json:"events_published"`
+	// DeadLettered counts messages handed to the dead-letter topic.
+	DeadLettered int64 `json:"dead_lettered"`
+	// Retries counts attempts repeated after an infrastructure error.
+	Retries int64 `json:"retries"`
+	// Conflicts counts decisions made again because the state moved between
+	// reading it and writing the decision.
+	Conflicts int64 `json:"conflicts"`
+}
+
+type counters struct {
+	handled, noops, intents, skipped, events, deadLettered, retries, conflicts atomic.Int64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Handled:         c.handled.Load(),
+		NoOps:           c.noops.Load(),
+		IntentsExecuted: c.intents.Load(),
+		IntentsSkipped:  c.skipped.Load(),
+		EventsPublished: c.events.Load(),
+		DeadLettered:    c.deadLettered.Load(),
+		Retries:         c.retries.Load(),
+		Conflicts:       c.conflicts.Load(),
+	}
+}

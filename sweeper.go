@@ -1,0 +1,193 @@
+package registrar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// OverdueScanner is the part of registration.Store the sweeper reads.
+type OverdueScanner interface {
+	OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
+	OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
+}
+
+// Publisher is the part of bus.EventBus the sweeper uses.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...*bus.Message) error
+}
+
+// SweeperConfig configures a [Sweeper].
+type SweeperConfig struct {
+	// Topic receives the timeout checks; it must be an input topic of the
+	// runtime. Default registration.TopicTimeoutCheck.
+	Topic string
+	// Interval is the time between sweeps; default [DefaultSweepInterval].
+	Interval time.Duration
+	// Limit bounds the entities of each kind one sweep checks; default
+	// [DefaultSweepLimit].
+	Limit int
+	// Resend is how long the sweeper waits before it publishes another check
+	// for the same entity and deadline, if the first did not resolve it;
+	// default 30 intervals.
+	Resend time.Duration
+	// Clock returns the sweep time; default time.Now.
+	Clock func() time.Time
+	// Logger; nil is silent.
+	Logger *slog.Logger
+}
+
+// Sweeper defaults.
+const (
+	DefaultSweepInterval = time.Second
+	DefaultSweepLimit    = 1000
+)
+
+// Sweeper finds entities whose ack or liveness deadline passed and publishes
+// a timeout check for each, keyed by the entity, so that the partition owner
+// decides it in order with the entity's other messages. Any number of
+// instances may sweep: duplicate checks are no-ops. A Sweeper is not safe for
+// concurrent use; run one Run or Sweep at a time.
+type Sweeper struct {
+	scan   OverdueScanner
+	pub    Publisher
+	cfg    SweeperConfig
+	log    *slog.Logger
+	recent map[sweepKey]time.Time
+}
+
+type sweepKey struct {
+	id       uuid.UUID
+	kind     registration.TimeoutKind
+	deadline int64
+}
+
+// NewSweeper returns a sweeper that scans scan and publishes to pub.
+func NewSweeper(scan OverdueScanner, pub Publisher, cfg SweeperConfig) (*Sweeper, error) {
+	var errs []error
+	if scan == nil {
+		errs = append(errs, errors.New("nil overdue scanner"))
+	}
+	if pub == nil {
+		errs = append(errs, errors.New("nil publisher"))
+	}
+	if cfg.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval %v is negative", cfg.Interval))
+	}
+	if cfg.Limit < 0 {
+		errs = append(errs, fmt.Errorf("limit %d is negative", cfg.Limit))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("registrar: new sweeper: %w", err)
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = registration.TopicTimeoutCheck
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultSweepInterval
+	}
+	if cfg.Limit == 0 {
+		cfg.Limit = DefaultSweepLimit
+	}
+	if cfg.Resend <= 0 {
+		cfg.Resend = 30 * cfg.Interval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Sweeper{scan: scan, pub: pub, cfg: cfg, log: log, recent: map[sweepKey]time.Time{}}, nil
+}
+
+// Run sweeps every interval until ctx ends, and returns nil then. A sweep that
+// fails is logged and tried again at the next tick.
+func (s *Sweeper) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep failed", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep runs one sweep as of the clock's time and returns how many timeout
+// checks it published.
+func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
+	now := s.cfg.Clock().UTC()
+	for k, at := range s.recent {
+		if now.Sub(at) >= s.cfg.Resend {
+			delete(s.recent, k)
+		}
+	}
+	var msgs []*bus.Message
+	var keys []sweepKey
+	for _, kind := range [...]registration.TimeoutKind{registration.TimeoutAck, registration.TimeoutLiveness} {
+		scan := s.scan.OverdueAcks
+		if kind == registration.TimeoutLiveness {
+			scan = s.scan.OverdueLiveness
+		}
+		due, err := scan(ctx, now, s.cfg.Limit)
+		if err != nil {
+			return 0, fmt.Errorf("registrar: sweep %s deadlines: %w", kind, err)
+		}
+		for _, o := range due {
+			k := sweepKey{o.EntityID, kind, o.Deadline.UnixNano()}
+			if _, seen := s.recent[k]; seen {
+				continue
+			}
+			m, err := TimeoutCheckMessage(s.cfg.Topic, o.EntityID, kind, o.Deadline, now)
+			if err != nil {
+				return 0, err
+			}
+			msgs = append(msgs, m)
+			keys = append(keys, k)
+		}
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if err := s.pub.Publish(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("registrar: publish %d timeout checks: %w", len(msgs), err)
+	}
+	for _, k := range keys {
+		s.recent[k] = now
+	}
+	s.log.DebugContext(ctx, "published timeout checks", slog.Int("count", len(msgs)))
+	return len(msgs), nil
+}
+
+// TimeoutCheckMessage returns the message of a timeout check of entity's
+// deadline of the given kind, as of now: keyed by the entity, its envelope id
+// derived from all four, so two sweeps publish distinct checks and a
+// redelivery of one check is recognized.
+func TimeoutCheckMessage(topic string, entity uuid.UUID, kind registration.TimeoutKind, deadline, now time.Time) (*bus.Message, error) {
+	id := uuid.NewSHA1(entity, fmt.Appendf(nil, "timeout-check/%s/%d/%d", kind, deadline.UnixNano(), now.UnixNano()))
+	payload, err := json.Marshal(&registration.TimeoutCheck{
+		EntityID: entity, Kind: kind, DeadlineAt: deadline.UTC(), CheckedAt: now.UTC(), CorrelationID: id,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registrar: encode timeout check: %w", err)
+	}
+	env := &bus.Envelope{
+		EnvelopeID: id, EnvelopeTimestamp: now.UTC(), CorrelationID: id,
+		EventType: registration.EventTypeTimeoutCheck, SourceTool: "registrar-sweeper", Payload: payload,
+	}
+	return bus.EnvelopeMessage(topic, env, bus.WithKey([]byte(entity.String())))
+}

@@ -1,0 +1,169 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/IBM/sarama"
+
+	"github.com/registrar-go/registrar/bus"
+)
+
+// Bus is a [bus.EventBus] and [bus.BatchSubscriber] on Kafka. Create it with
+// [New]; its methods are safe for concurrent use.
+type Bus struct {
+	cfg Config
+	sc  *sarama.Config
+	log *slog.Logger
+
+	client   sarama.Client
+	producer sarama.AsyncProducer
+	admin    sarama.ClusterAdmin // nil unless cfg.CreateTopics
+	demuxed  chan struct{}       // closed when the demux goroutine returned
+
+	// Publish queues its messages for the feed goroutine, the only sender
+	// to the producer's input: publishers never wait for the producer's
+	// pipeline, only for their acknowledgements.
+	qmu     sync.Mutex
+	queue   []*sarama.ProducerMessage // to send, in order
+	spare   []*sarama.ProducerMessage // the feeder's last batch, for reuse
+	qclosed bool                      // set by Close: nothing more is queued
+	wake    chan struct{}             // cap 1: the queue became non-empty, or closed
+	fed     chan struct{}             // closed when the feed goroutine returned
+
+	// ctx ends when Close starts; every subscription derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards closed and subs.Add
+	closed atomic.Bool
+	subs   sync.WaitGroup // Subscribe calls in progress
+
+	closeOnce sync.Once
+
+	topicMu sync.Mutex // serializes topic creation
+	known   sync.Map   // topic name → struct{}: exists (only with CreateTopics)
+}
+
+var (
+	_ bus.EventBus        = (*Bus)(nil)
+	_ bus.BatchSubscriber = (*Bus)(nil)
+)
+
+// New validates cfg, connects to the brokers and returns a bus ready to
+// publish and subscribe. It starts the goroutines of a sarama client and an
+// async producer, and three of its own that feed the producer and hand its
+// answers back to the publishers; [Bus.Close] ends them all.
+func New(cfg Config) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	sc, err := cfg.saramaConfig()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.SASL.Mechanism == SASLPlain && cfg.TLS == nil {
+		log.Warn("registrar/kafka: SASL PLAIN without TLS sends the password in the clear")
+	}
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/kafka: connect to %v: %w", cfg.Brokers, err)
+	}
+	producer, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("registrar/kafka: start producer: %w", err)
+	}
+	b := &Bus{cfg: cfg, sc: sc, log: log, client: client, producer: producer,
+		demuxed: make(chan struct{}), wake: make(chan struct{}, 1), fed: make(chan struct{})}
+	if cfg.CreateTopics {
+		// The admin shares the client; closing the client releases it.
+		if b.admin, err = sarama.NewClusterAdminFromClient(client); err != nil {
+			_ = producer.Close()
+			_ = client.Close()
+			return nil, fmt.Errorf("registrar/kafka: start cluster admin: %w", err)
+		}
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	go b.feed()
+	go b.demux()
+	log.Debug("registrar/kafka: connected", "brokers", cfg.Brokers, "client_id", cfg.ClientID, "version", sc.Version.String())
+	return b, nil
+}
+
+// Close stops every subscription (their handlers see their contexts
+// canceled; a handler that returns nil still has its offset committed, and
+// each member leaves its group), waits for them to return, flushes the
+// producer (publish calls in progress get their results) and closes the
+// connections. It waits for every goroutine the bus started. Close is safe
+// to call more than once; afterwards every other method returns
+// [bus.ErrClosed]. It must not be called from a handler, which it would wait
+// for.
+func (b *Bus) Close() error {
+	var err error
+	b.closeOnce.Do(func() {
+		b.mu.Lock()
+		b.closed.Store(true)
+		b.mu.Unlock()
+		b.cancel()
+		b.subs.Wait()
+
+		b.qmu.Lock()
+		b.qclosed = true
+		b.qmu.Unlock()
+		b.signal()
+		<-b.fed
+		b.producer.AsyncClose()
+		<-b.demuxed
+		if e := b.client.Close(); e != nil && !errors.Is(e, sarama.ErrClosedClient) {
+			err = fmt.Errorf("registrar/kafka: close: %w", e)
+		}
+		b.log.Debug("registrar/kafka: closed")
+	})
+	return err
+}
+
+// ensureTopics creates the topics that do not exist yet, if the bus creates
+// topics.
+func (b *Bus) ensureTopics(topics ...string) error {
+	if b.admin == nil {
+		return nil
+	}
+	var missing []string
+	for _, t := range topics {
+		if _, ok := b.known.Load(t); !ok && !slices.Contains(missing, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	b.topicMu.Lock()
+	defer b.topicMu.Unlock()
+	for _, t := range missing {
+		if _, ok := b.known.Load(t); ok {
+			continue
+		}
+		detail := &sarama.TopicDetail{NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor}
+		err := b.admin.CreateTopic(t, detail, false)
+		switch {
+		case err == nil:
+			b.log.Info("registrar/kafka: topic created", "topic", t, "partitions", b.cfg.Partitions, "replication_factor", b.cfg.ReplicationFactor)
+		case errors.Is(err, sarama.ErrTopicAlreadyExists):
+		default:
+			return fmt.Errorf("registrar/kafka: create topic %q: %w", t, err)
+		}
+		b.known.Store(t, struct{}{})
+	}
+	return nil
+}

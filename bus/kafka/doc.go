@@ -1,0 +1,86 @@
+// Package kafka is a [bus.EventBus] (and [bus.BatchSubscriber]) on Apache
+// Kafka, through the IBM/sarama client. It is registrar's production bus:
+// the Runtime, the registration workflow and the example run on it
+// unchanged, with the same guarantees as on the in-process bus of package
+// bus/memory, which the conformance suite in package bus/bustest checks.
+//
+// # Configuration
+//
+// [New] takes a [Config]: the brokers, a client id, the Kafka version,
+// optional TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), whether to
+// create missing topics (for tests and demos), a logger, and an escape
+// hatch, [Config.Sarama], to edit the *sarama.Config the bus builds.
+// [Config.Validate] reports every problem at once. Passwords never appear in
+// errors, logs, or a printed Config.
+//
+// # Publishing
+//
+// Publish hands messages to one sarama AsyncProducer shared by all callers,
+// so that concurrent publishers share produce requests, and returns once the
+// brokers acknowledged every message (or failed some), with Partition,
+// Offset and Timestamp set. The producer is idempotent: acks from all
+// in-sync replicas, one request in flight per broker, retries with backoff;
+// a retried request is never stored twice and never overtakes a later one,
+// so the messages of a key stay in publish order. Keys are hashed with
+// sarama's murmur2 partitioner: a keyed message lands on
+// [bus.KeyPartition](key, partitions), where the Java client, aiokafka and
+// franz-go put it too. A nil key spreads messages at random. Headers travel
+// as UTF-8 bytes.
+//
+// If Publish's context ends while it waits, it returns the context's error;
+// the messages may still be stored.
+//
+// # Consuming
+//
+// Subscribe and SubscribeBatch join a sarama consumer group and block until
+// their context ends or the bus closes. Each call is one group member with
+// its own connections; a new group starts at the oldest retained message.
+// Each assigned partition is served by one goroutine: its messages are
+// handled one at a time (or one batch at a time), in offset order, while
+// different partitions run concurrently.
+//
+// An offset is marked only after the handler returned nil for its message
+// (or dead-lettered it), and marked offsets are committed synchronously
+// whenever the partition's goroutine has caught up with the messages
+// fetched so far or is about to wait out a retry backoff, at least every
+// 500 ms or 1000 messages under load, and always before the partition is
+// given up. A handler error delays the partition by the
+// subscription's backoff ([bus.SubscribeConfig.RetryDelay]) and delivers the
+// same message again, without committing; nothing after it is delivered
+// before it succeeds. A [*bus.ContentError] with a dead-letter topic
+// ([bus.WithDeadLetterTopic]) publishes [bus.DeadLetter] (reason, original
+// topic, partition, offset and group in headers) and then commits.
+//
+// Rebalances use the eager protocol: when members join or leave, every
+// member's handlers see their contexts canceled, each partition goroutine
+// finishes or abandons its message (a handler that returns nil is committed;
+// one that returns an error is not) and commits before the member rejoins, so
+// the next owner of a partition starts right after the last acknowledged
+// message: a clean handover delivers nothing twice. Delivery is at least
+// once: a member that dies without leaving, or a commit lost with a broken
+// connection, makes the next owner handle again the messages after the
+// last committed offset. [bus.WithOnAssign] sees the assigned partitions
+// after every rebalance, and an empty assignment when they are released.
+//
+// Delivered messages share their Key and Value with the consumer's buffers:
+// a handler must not modify them, and must [bus.Message.Clone] a message it
+// keeps after it returned.
+//
+// # Lifecycle
+//
+// [New] connects and starts the goroutines of a sarama client, an async
+// producer, and three that feed the producer and hand its answers back to
+// the publishers.
+// Subscribe runs sarama's consumer group goroutines until it returns.
+// [Bus.Close] ends every subscription (members leave their groups after
+// committing), flushes the producer so that publish calls in progress get
+// their answers, and closes every connection; it waits for every goroutine
+// the bus started, is safe to call twice, and afterwards every other method
+// returns [bus.ErrClosed].
+//
+// # Testing
+//
+// Package bus/kafka/kafkatest starts an in-process Kafka cluster (the real
+// wire protocol, served by franz-go's kfake) and builds buses for it with
+// test timings.
+package kafka

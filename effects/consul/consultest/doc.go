@@ -1,0 +1,16 @@
+// Package consultest runs a real Consul agent for tests.
+//
+// [Start] starts "consul agent -dev" on free loopback ports, waits until it
+// has elected itself leader, and stops it when the test ends, so no agent
+// process outlives the test. [Agent.Stop] and [Agent.Restart] simulate an
+// outage of the agent. The consul binary comes from internal/testenv
+// (REGISTRAR_CONSUL_BIN, which make test sets from scripts/consul.sh): without
+// it the test is skipped, or fails under CI=true.
+//
+//	func TestRegister(t *testing.T) {
+//		agent := consultest.Start(t)
+//		eff, err := consul.New(consul.Config{Address: agent.Addr})
+//		...
+//		svc, _, err := agent.Client.Agent().Service(id, nil)
+//	}
+package consultest

@@ -1,0 +1,340 @@
+package consul
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
+
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// The service meta keys the effect writes.
+const (
+	// MetaNodeID holds the node's id.
+	MetaNodeID = "node_id"
+	// MetaNodeVersion holds the node's version.
+	MetaNodeVersion = "node_version"
+	// MetaGeneration holds the registration generation, in decimal: the
+	// deregister and pass_ttl intents act only on the generation they name.
+	MetaGeneration = "generation"
+)
+
+// ErrClosed is returned (wrapped) by [Effect.Execute] after [Effect.Close].
+// It is neither retryable nor permanent, so a runtime retries the intent:
+// close the effect only after the runtime stopped.
+var ErrClosed = errors.New("registrar/consul: effect closed")
+
+// Agent is the part of the Consul agent HTTP API the effect calls.
+// *api.Agent (client.Agent() of an *api.Client) implements it; the
+// effect passes a context through the options of every call.
+//
+// Failed requests return an api.StatusError carrying the HTTP status; an
+// unknown service or check is a StatusError with code 404. Any other error is
+// taken for a transport error.
+type Agent interface {
+	// Service returns the service registered with the agent under serviceID.
+	Service(serviceID string, q *api.QueryOptions) (*api.AgentService, *api.QueryMeta, error)
+	// ServiceRegisterOpts registers service with the agent, replacing any
+	// service of the same id.
+	ServiceRegisterOpts(service *api.AgentServiceRegistration, opts api.ServiceRegisterOpts) error
+	// ServiceDeregisterOpts removes the service serviceID and its checks.
+	ServiceDeregisterOpts(serviceID string, q *api.QueryOptions) error
+	// UpdateTTLOpts sets the status ("pass", "warn", "fail") and output of
+	// the TTL check checkID, restarting its TTL.
+	UpdateTTLOpts(checkID, output, status string, q *api.QueryOptions) error
+}
+
+var _ Agent = (*api.Agent)(nil)
+
+// Effect executes the registration workflow's consul.register,
+// consul.deregister and consul.pass_ttl intents against a Consul agent. It is
+// safe for concurrent use and starts no goroutines.
+type Effect struct {
+	agent     Agent
+	cfg       Config
+	log       *slog.Logger
+	closeIdle func() // nil when the caller owns the client
+	closed    atomic.Bool
+}
+
+var _ intent.IntentEffect = (*Effect)(nil)
+
+// New returns an effect configured by cfg. Unless cfg.Agent is set, it builds
+// a client from cfg's connection fields (no request is made yet); a TLS file
+// that cannot be read is an error here.
+func New(cfg Config) (*Effect, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Effect{agent: cfg.Agent, cfg: cfg, log: log}
+	if e.agent == nil {
+		ac := cfg.apiConfig()
+		if cfg.EditAPIConfig != nil {
+			cfg.EditAPIConfig(ac)
+		}
+		client, err := api.NewClient(ac)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/consul: new client: %w", redact(err, cfg.Token))
+		}
+		// NewClient completed ac with the HTTP client it uses.
+		if hc := ac.HttpClient; hc != nil {
+			e.closeIdle = hc.CloseIdleConnections
+		}
+		e.agent = client.Agent()
+	}
+	e.cfg.Agent, e.cfg.EditAPIConfig = nil, nil
+	return e, nil
+}
+
+// Register registers e with exec for the intent types
+// [registration.IntentConsulReg], [registration.IntentConsulDereg] and
+// [registration.IntentConsulPassTTL].
+func (e *Effect) Register(exec *intent.Executor) error {
+	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+		if err := exec.Register(t, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the idle connections of the client New built (a
+// caller-built Agent is left alone). Execute then fails with [ErrClosed].
+// Close is idempotent and always returns nil.
+func (e *Effect) Close() error {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	if e.closeIdle != nil {
+		e.closeIdle()
+	}
+	return nil
+}
+
+// CheckID returns the id of the TTL check the effect registers with the
+// service serviceID: "service:{service id}", Consul's own name for a
+// service's single check.
+func CheckID(serviceID string) string { return "service:" + serviceID }
+
+// Execute performs a consul.register, consul.deregister or consul.pass_ttl
+// intent, chosen by its payload type (*registration.ConsulRegister,
+// *registration.ConsulDeregister, *registration.ConsulPassTTL):
+//
+//   - register: registers the node's service with its TTL check passing;
+//     Skipped if a newer generation of the node is registered.
+//   - deregister: removes the service if it is registered with the intent's
+//     generation; Skipped if another generation is registered; Applied if
+//     no service is registered.
+//   - pass_ttl: marks the service's check passing if the service is
+//     registered with the intent's generation; Skipped otherwise.
+//
+// Errors name the service id: transport errors, timeouts and 408, 429 and
+// 5xx responses are [intent.Retryable]; other 4xx responses and a payload of
+// another type are [intent.Permanent].
+func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	if e.closed.Load() {
+		return intent.Result{}, fmt.Errorf("registrar/consul: %s %s: %w", in.Type, in.Target, ErrClosed)
+	}
+	start := time.Now()
+	var (
+		nodeType string
+		nodeID   uuid.UUID
+		gen      int64
+		op       func(ctx context.Context, id string) (intent.Result, error)
+	)
+	switch p := in.Payload.(type) {
+	case *registration.ConsulRegister:
+		if p != nil {
+			nodeType, nodeID, gen = p.NodeType, p.NodeID, p.Generation
+			op = func(ctx context.Context, id string) (intent.Result, error) { return e.register(ctx, id, p) }
+		}
+	case *registration.ConsulDeregister:
+		if p != nil {
+			nodeType, nodeID, gen = p.NodeType, p.NodeID, p.Generation
+			op = func(ctx context.Context, id string) (intent.Result, error) { return e.deregister(ctx, id, p) }
+		}
+	case *registration.ConsulPassTTL:
+		if p != nil {
+			nodeType, nodeID, gen = p.NodeType, p.NodeID, p.Generation
+			op = func(ctx context.Context, id string) (intent.Result, error) { return e.passTTL(ctx, id, p) }
+		}
+	default:
+		err := intent.Permanent(fmt.Errorf(
+			"registrar/consul: intent %q: payload type %T is not a *registration.ConsulRegister, *registration.ConsulDeregister or *registration.ConsulPassTTL",
+			in.Type, in.Payload))
+		e.logResult(ctx, in, "", 0, intent.Result{}, err, time.Since(start))
+		return intent.Result{}, err
+	}
+	var (
+		id  string
+		res intent.Result
+		err error
+	)
+	switch {
+	case op == nil:
+		err = intent.Permanent(fmt.Errorf("registrar/consul: intent %q: nil %T payload", in.Type, in.Payload))
+	case nodeType == "":
+		err = intent.Permanent(fmt.Errorf("registrar/consul: intent %q for node %s: empty node type", in.Type, nodeID))
+	default:
+		id = registration.ServiceID(nodeType, nodeID)
+		res, err = op(ctx, id)
+	}
+	e.logResult(ctx, in, id, gen, res, err, time.Since(start))
+	return res, err
+}
+
+func (e *Effect) register(ctx context.Context, id string, p *registration.ConsulRegister) (intent.Result, error) {
+	cur, err := e.service(ctx, id)
+	if err != nil {
+		return intent.Result{}, e.fail("register", id, err)
+	}
+	if g, ok := generation(cur); ok && g > p.Generation {
+		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+			"service %s is registered with the newer generation %d, not replaced by generation %d", id, g, p.Generation)}, nil
+	}
+	host, port := registration.ServiceAddress(p.Endpoints)
+	reg := &api.AgentServiceRegistration{
+		ID:      id,
+		Name:    registration.ServiceName(p.NodeType),
+		Tags:    registration.ServiceTags(p.NodeType),
+		Address: host,
+		Port:    port,
+		Meta: map[string]string{
+			MetaNodeID:      p.NodeID.String(),
+			MetaNodeVersion: p.NodeVersion,
+			MetaGeneration:  strconv.FormatInt(p.Generation, 10),
+		},
+		Check: &api.AgentServiceCheck{
+			CheckID:                        CheckID(id),
+			Name:                           "registrar liveness",
+			Notes:                          "passed by registrar on the node's heartbeats",
+			TTL:                            e.cfg.CheckTTL.String(),
+			Status:                         api.HealthPassing,
+			DeregisterCriticalServiceAfter: e.cfg.DeregisterCriticalServiceAfter.String(),
+		},
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.agent.ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)); err != nil {
+		return intent.Result{}, e.fail("register", id, err)
+	}
+	return intent.Result{}, nil
+}
+
+func (e *Effect) deregister(ctx context.Context, id string, p *registration.ConsulDeregister) (intent.Result, error) {
+	cur, err := e.service(ctx, id)
+	switch {
+	case err != nil:
+		return intent.Result{}, e.fail("deregister", id, err)
+	case cur == nil:
+		return intent.Result{}, nil
+	}
+	if g, ok := generation(cur); !ok || g != p.Generation {
+		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
+		return intent.Result{}, e.fail("deregister", id, err)
+	}
+	return intent.Result{}, nil
+}
+
+func (e *Effect) passTTL(ctx context.Context, id string, p *registration.ConsulPassTTL) (intent.Result, error) {
+	cur, err := e.service(ctx, id)
+	switch {
+	case err != nil:
+		return intent.Result{}, e.fail("pass TTL of", id, err)
+	case cur == nil:
+		return intent.Result{Status: intent.Skipped, Reason: "service " + id + " is not registered"}, nil
+	}
+	if g, ok := generation(cur); !ok || g != p.Generation {
+		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
+	}
+	output := "heartbeat at " + p.At.UTC().Format(time.RFC3339Nano) + ", generation " + strconv.FormatInt(p.Generation, 10)
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	if err := e.agent.UpdateTTLOpts(CheckID(id), output, "pass", (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		if notFound(err) {
+			return intent.Result{Status: intent.Skipped, Reason: "service " + id + " has no check " + CheckID(id)}, nil
+		}
+		return intent.Result{}, e.fail("pass TTL of", id, err)
+	}
+	return intent.Result{}, nil
+}
+
+// service returns the service registered under id, or nil if there is none.
+func (e *Effect) service(ctx context.Context, id string) (*api.AgentService, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	defer cancel()
+	svc, _, err := e.agent.Service(id, (&api.QueryOptions{}).WithContext(ctx))
+	switch {
+	case notFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return svc, nil
+}
+
+// generation returns the registration generation in svc's meta.
+func generation(svc *api.AgentService) (int64, bool) {
+	if svc == nil {
+		return 0, false
+	}
+	s, ok := svc.Meta[MetaGeneration]
+	if !ok {
+		return 0, false
+	}
+	g, err := strconv.ParseInt(s, 10, 64)
+	return g, err == nil
+}
+
+func describeGeneration(svc *api.AgentService) string {
+	if g, ok := generation(svc); ok {
+		return strconv.FormatInt(g, 10)
+	}
+	if s, ok := svc.Meta[MetaGeneration]; ok {
+		return strconv.Quote(s)
+	}
+	return "(none)"
+}
+
+func (e *Effect) logResult(ctx context.Context, in intent.Intent, id string, gen int64, res intent.Result, err error, took time.Duration) {
+	level := slog.LevelDebug
+	if err == nil && res.Status != intent.Applied {
+		level = slog.LevelInfo
+	}
+	if !e.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("intent", in.Type), slog.String("service_id", id), slog.Int64("generation", gen),
+		slog.String("correlation_id", in.CorrelationID.String()), slog.Duration("took", took),
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()), slog.Bool("retryable", intent.IsRetryable(err)))
+		e.log.LogAttrs(ctx, level, "consul intent failed", attrs...)
+		return
+	}
+	attrs = append(attrs, slog.String("status", res.Status.String()))
+	if res.Reason != "" {
+		attrs = append(attrs, slog.String("reason", res.Reason))
+	}
+	e.log.LogAttrs(ctx, level, "consul intent executed", attrs...)
+}

@@ -1,0 +1,44 @@
+# registrar: the two commands are `go run ./examples/registration` and `make test`.
+SHELL := /usr/bin/env bash
+GO ?= go
+# Packages under test; bench/ and tools/ are separate modules.
+PKGS ?= ./...
+TESTFLAGS ?= -race -timeout 30m
+
+.PHONY: test unit lint vet fmt-check tools consul postgres bench bench-quick
+
+# test runs every test, against a real PostgreSQL server, a real Consul agent
+# (built once and cached by scripts/consul.sh) and Kafka's wire protocol
+# (kfake, in process).
+test: vet fmt-check
+	@pg=$$(./scripts/postgres.sh) && consul=$$(./scripts/consul.sh) && \
+	  echo "make test: postgres $${pg%%\?*}, consul $$consul" && \
+	  REGISTRAR_TEST_PG="$$pg" REGISTRAR_CONSUL_BIN="$$consul" $(GO) test $(TESTFLAGS) $(PKGS)
+
+# unit runs the tests that need no external service (the others skip).
+unit:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint:
+	@bin=$$(./scripts/tools.sh) && "$$bin/golangci-lint" run $(PKGS)
+
+tools:
+	./scripts/tools.sh
+
+consul:
+	./scripts/consul.sh
+
+postgres:
+	./scripts/postgres.sh
+
+bench:
+	cd bench && $(GO) run .
+
+bench-quick:
+	cd bench && $(GO) run . -quick

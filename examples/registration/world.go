@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/registrar-go/registrar"
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/bus/kafka"
+	membus "github.com/registrar-go/registrar/bus/memory"
+	"github.com/registrar-go/registrar/contract"
+	consuleffects "github.com/registrar-go/registrar/effects/consul"
+	"github.com/registrar-go/registrar/effects/memory"
+	"github.com/registrar-go/registrar/effects/postgres"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// simClock is a clock that moves only when told to.
+type simClock struct{ ns atomic.Int64 }
+
+func newSimClock(t time.Time) *simClock {
+	c := &simClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+
+func (c *simClock) Now() time.Time           { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *simClock) Advance(d time.Duration)  { c.ns.Add(int64(d)) }
+func (c *simClock) Since(t time.Time) string { return c.Now().Sub(t).Truncate(time.Second).String() }
+
+// projectionStore is a registration store the example can also list.
+type projectionStore interface {
+	registration.Store
+	CountByState(ctx context.Context) (map[registration.State]int, error)
+	All(ctx context.Context) ([]*registration.Projection, error)
+}
+
+// memoryStore adapts memory.Store, which needs no context to list.
+type memoryStore struct{ *memory.Store }
+
+func (m memoryStore) CountByState(context.Context) (map[registration.State]int, error) {
+	return m.Store.CountByState(), nil
+}
+
+func (m memoryStore) All(context.Context) ([]*registration.Projection, error) {
+	return m.Store.All(), nil
+}
+
+// world is the workflow the example runs: bus, store, effects, runtime.
+type world struct {
+	contract *contract.Contract
+	bus      bus.EventBus
+	store    projectionStore
+	registry *memory.Registry // nil with -consul
+	rt       *registrar.RegistrationRuntime
+	sweeper  *registrar.Sweeper
+	closers  []func() error
+}
+
+type worldConfig struct {
+	clock      func() time.Time
+	logOut     io.Writer
+	store      string // "memory" or "postgres"
+	pgDSN      string
+	pgSchema   string
+	consulAddr string
+	bus        string // "memory" or "kafka"
+	brokers    []string
+	group      string
+}
+
+func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
+	w = &world{contract: contract.Default()}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	var log *slog.Logger
+	if cfg.logOut != nil {
+		log = slog.New(slog.NewTextHandler(cfg.logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	switch cfg.bus {
+	case "", "memory":
+		b, err := membus.New(membus.Config{Now: cfg.clock, Logger: log, RetentionMessages: 1 << 20, RetentionBytes: 1 << 30})
+		if err != nil {
+			return nil, err
+		}
+		w.bus = b
+		w.closers = append(w.closers, b.Close)
+	case "kafka":
+		if len(cfg.brokers) == 0 {
+			return nil, errors.New("-bus kafka needs -brokers host:port[,host:port...]")
+		}
+		b, err := kafka.New(kafka.Config{Brokers: cfg.brokers, ClientID: "registrar-example", CreateTopics: true, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		w.bus = b
+		w.closers = append(w.closers, b.Close)
+	default:
+		return nil, fmt.Errorf("-bus %q: want memory or kafka", cfg.bus)
+	}
+
+	exec := intent.NewExecutor()
+	switch cfg.store {
+	case "", "memory":
+		s := memory.NewStore(memory.StoreConfig{})
+		w.store = memoryStore{s}
+		for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
+			if err := exec.Register(t, s); err != nil {
+				return nil, err
+			}
+		}
+	case "postgres":
+		if err := w.openPostgres(ctx, cfg, exec, log); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("-store %q: want memory or postgres", cfg.store)
+	}
+
+	if cfg.consulAddr != "" {
+		eff, err := consuleffects.New(consuleffects.Config{Address: cfg.consulAddr, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		w.closers = append(w.closers, eff.Close)
+		if err := eff.Register(exec); err != nil {
+			return nil, err
+		}
+	} else {
+		w.registry = memory.NewRegistry(memory.RegistryConfig{})
+		for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+			if err := exec.Register(t, w.registry); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	// The example sweeps itself, on simulated time: see simulation.sweep.
+	group := cfg.group
+	if group == "" {
+		group = w.contract.Group()
+	}
+	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.WithGroup(group),
+		registrar.WithClock(cfg.clock), registrar.WithLogger(log), registrar.WithSweepInterval(-1),
+		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	w.sweeper, err = registrar.NewSweeper(w.store, w.bus, registrar.SweeperConfig{
+		Topic: registrar.ReducerConfig(w.contract).Topics.TimeoutCheck, Clock: cfg.clock, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// openPostgres migrates a schema of the example's own, emptied first, and
+// registers the Postgres effects and store.
+func (w *world) openPostgres(ctx context.Context, cfg worldConfig, exec *intent.Executor, log *slog.Logger) error {
+	if cfg.pgDSN == "" {
+		return errors.New("-store postgres needs -pg DSN")
+	}
+	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: cfg.pgDSN})
+	if err != nil {
+		return err
+	}
+	w.closers = append(w.closers, func() error { pool.Close(); return nil })
+	schema := cfg.pgSchema
+	if schema == "" {
+		schema = "registrar_example"
+	}
+	if err := resetSchema(ctx, pool, schema); err != nil {
+		return err
+	}
+	if err := postgres.Migrate(ctx, pool, postgres.MigrateConfig{Schema: schema, Logger: log}); err != nil {
+		return err
+	}
+	store, err := postgres.NewStore(pool, postgres.StoreConfig{Schema: schema, Logger: log})
+	if err != nil {
+		return err
+	}
+	w.store = store
+	return postgres.RegisterEffects(exec, pool, postgres.EffectConfig{Schema: schema, Logger: log})
+}
+
+// resetSchema drops the example's schema so that every run starts empty.
+func resetSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("reset schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// start runs the runtime in the background; stop waits for it.
+func (w *world) start(ctx context.Context) (stop func() error) {
+	done := make(chan error, 1)
+	go func() { done <- w.rt.Run(ctx) }()
+	return func() error {
+		cerr := w.rt.Close()
+		if err := <-done; err != nil {
+			return fmt.Errorf("runtime: %w", err)
+		}
+		return cerr
+	}
+}
+
+func (w *world) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		_ = w.closers[i]()
+	}
+}

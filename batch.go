@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
@@ -91,24 +90,8 @@ func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins 
 			}
 			return nil
 		}
-		if ctx.Err() != nil {
+		if !r.backOff(ctx, &bo, "batch failed; retrying", err, attempt, slog.Int("messages", len(ins)-done)) {
 			return &bus.BatchError{Index: done, Err: err}
-		}
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.InitialInterval, bo.MaxInterval = r.cfg.retryMin, r.cfg.retryMax
-		}
-		wait := bo.NextBackOff()
-		r.stats.retries.Add(1)
-		r.log.WarnContext(ctx, "batch failed; retrying",
-			slog.Int("messages", len(ins)-done), slog.Int("attempt", attempt),
-			slog.Duration("backoff", wait), slog.String("error", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &bus.BatchError{Index: done, Err: err}
-		case <-t.C:
 		}
 	}
 	return nil

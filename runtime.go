@@ -236,26 +236,34 @@ func (r *Runtime[S]) process(ctx context.Context, msg *bus.Message, in reducer.I
 				slog.String("entity_id", in.EntityID.String()), slog.String("error", err.Error()))
 			return bus.NewContentError(err)
 		}
-		if ctx.Err() != nil {
+		if !r.backOff(ctx, &bo, "decision failed; retrying", err, attempt,
+			slog.String("entity_id", in.EntityID.String()), slog.Bool("retryable", intent.IsRetryable(err))) {
 			return err
 		}
-		if bo == nil {
-			bo = backoff.NewExponentialBackOff()
-			bo.InitialInterval, bo.MaxInterval = r.cfg.retryMin, r.cfg.retryMax
-		}
-		wait := bo.NextBackOff()
-		r.stats.retries.Add(1)
-		r.log.WarnContext(ctx, "decision failed; retrying",
-			slog.String("entity_id", in.EntityID.String()), slog.Int("attempt", attempt),
-			slog.Duration("backoff", wait), slog.Bool("retryable", intent.IsRetryable(err)),
-			slog.String("error", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
+	}
+}
+
+// backOff counts a retry, logs it, and waits for the next backoff interval
+// of *bo (created on first use). It returns false if ctx ended first.
+func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, msg string, err error, attempt int, attrs ...slog.Attr) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if *bo == nil {
+		*bo = backoff.NewExponentialBackOff()
+		(*bo).InitialInterval, (*bo).MaxInterval = r.cfg.retryMin, r.cfg.retryMax
+	}
+	wait := (*bo).NextBackOff()
+	r.stats.retries.Add(1)
+	r.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.Int("attempt", attempt),
+		slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

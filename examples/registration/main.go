@@ -30,6 +30,12 @@ import (
 	"time"
 )
 
+// worldConfig is the world the flags describe.
+func (o options) worldConfig(clock func() time.Time, logOut io.Writer) worldConfig {
+	return worldConfig{clock: clock, logOut: logOut, store: o.store, pgDSN: o.pgDSN, pgSchema: o.pgSchema,
+		consulAddr: o.consul, bus: o.bus, brokers: o.brokerList(), group: o.group()}
+}
+
 // group is the consumer group: the contract's, with a run suffix on Kafka so
 // that a rerun against the same brokers does not resume an earlier run's
 // offsets.

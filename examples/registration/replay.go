@@ -85,8 +85,7 @@ func runReplay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.verbose {
 		logOut = stderr
 	}
-	w, err := newWorld(ctx, worldConfig{clock: time.Now, logOut: logOut, store: o.store, pgDSN: o.pgDSN, pgSchema: o.pgSchema, consulAddr: o.consul,
-		bus: o.bus, brokers: o.brokerList(), group: o.group()})
+	w, err := newWorld(ctx, o.worldConfig(time.Now, logOut))
 	if err != nil {
 		return err
 	}

@@ -90,8 +90,7 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 	if o.verbose {
 		logOut = stderr
 	}
-	w, err := newWorld(ctx, worldConfig{clock: clock.Now, logOut: logOut, store: o.store, pgDSN: o.pgDSN, pgSchema: o.pgSchema, consulAddr: o.consul,
-		bus: o.bus, brokers: o.brokerList(), group: o.group()})
+	w, err := newWorld(ctx, o.worldConfig(clock.Now, logOut))
 	if err != nil {
 		return nil, err
 	}

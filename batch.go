@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
@@ -222,52 +224,71 @@ func (r *Runtime[S]) loadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UU
 }
 
 // intentRanks orders the intent types of a segment by first appearance.
-// The segment executes its intents a type at a time in that order, so an
-// entity's intents, across all its decisions in the segment, must come in
-// non-decreasing rank: otherwise one of its writes would overtake another.
+// The segment executes its intents a type at a time in that order, so:
+//
+//   - a decision's own intents must come in increasing rank, since an intent
+//     after a conflict must not run;
+//   - an entity's intents of one family (the type's prefix before the first
+//     dot: "postgres", "consul"), across all its decisions in the segment,
+//     must come in non-decreasing rank, or one write to a system would
+//     overtake an earlier one to the same system. Writes to different
+//     systems are independent.
 type intentRanks struct {
 	order []string
 	rank  map[string]int
-	last  map[uuid.UUID]int // the highest rank each entity used
+	last  map[familyKey]int // the highest rank each entity used per family
 }
 
-func (r *intentRanks) rankOf(typ string, pending []string) int {
-	if k, ok := r.rank[typ]; ok {
-		return k
-	}
-	for i, p := range pending {
-		if p == typ {
-			return len(r.order) + i
-		}
-	}
-	return -1
+type familyKey struct {
+	id     uuid.UUID
+	family string
 }
 
-// fits reports whether entity id's next decision, with ins, keeps its
-// intents in non-decreasing rank.
+func family(typ string) string {
+	if i := strings.IndexByte(typ, '.'); i >= 0 {
+		return typ[:i]
+	}
+	return typ
+}
+
+// fits reports whether entity id's next decision, with ins, keeps the
+// order rules above.
 func (r *intentRanks) fits(id uuid.UUID, ins []intent.Intent) bool {
-	last, ok := r.last[id]
-	if !ok {
-		last = -1
-	}
 	var pending []string
+	prev := -1
+	last := map[string]int{}
 	for _, in := range ins {
-		k := r.rankOf(in.Type, pending)
-		if k < 0 {
-			pending = append(pending, in.Type)
-			k = len(r.order) + len(pending) - 1
+		k, ok := r.rank[in.Type]
+		if !ok {
+			k = slices.Index(pending, in.Type)
+			if k < 0 {
+				pending = append(pending, in.Type)
+				k = len(pending) - 1
+			}
+			k += len(r.order)
 		}
-		if k < last {
+		if k < prev {
 			return false
 		}
-		last = k
+		prev = k
+		f := family(in.Type)
+		floor, seen := last[f]
+		if !seen {
+			if floor, seen = r.last[familyKey{id, f}]; !seen {
+				floor = -1
+			}
+		}
+		if k < floor {
+			return false
+		}
+		last[f] = k
 	}
 	return true
 }
 
 func (r *intentRanks) add(id uuid.UUID, ins []intent.Intent) {
 	if r.rank == nil {
-		r.rank, r.last = map[string]int{}, map[uuid.UUID]int{}
+		r.rank, r.last = map[string]int{}, map[familyKey]int{}
 	}
 	for _, in := range ins {
 		k, ok := r.rank[in.Type]
@@ -276,7 +297,7 @@ func (r *intentRanks) add(id uuid.UUID, ins []intent.Intent) {
 			r.rank[in.Type] = k
 			r.order = append(r.order, in.Type)
 		}
-		r.last[id] = k
+		r.last[familyKey{id, family(in.Type)}] = k
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/internal/jsonobj"
 )
 
 // Envelope is the ONEX event envelope. Its JSON form is the one the Python
@@ -79,32 +81,60 @@ func (v Version) MarshalJSON() ([]byte, error) {
 func (v *Version) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
-		var s string
-		if err := json.Unmarshal(data, &s); err != nil {
-			return err
+		if !json.Valid(data) {
+			return errors.New(`want a "1.2.3" string or a {"major","minor","patch"} object`)
 		}
-		p, err := ParseVersion(s)
+		p, err := ParseVersion(string(jsonobj.Bytes(data)))
 		if err != nil {
 			return err
 		}
 		*v = p
 		return nil
 	}
-	var o struct {
-		Major *int `json:"major"`
-		Minor int  `json:"minor"`
-		Patch int  `json:"patch"`
+	var parts [3]int
+	var hasMajor bool
+	var kb [64]byte
+	bad := false
+	it := jsonobj.NewIter(data)
+	for it.Next() {
+		raw := it.Value()
+		var dst *int
+		switch string(jsonobj.Key(it.Key(), &kb)) {
+		case "major":
+			dst = &parts[0]
+		case "minor":
+			dst = &parts[1]
+		case "patch":
+			dst = &parts[2]
+		default:
+			continue
+		}
+		if jsonobj.KindOf(raw) == jsonobj.Null {
+			if dst == &parts[0] {
+				hasMajor = false // null clears it, as encoding/json clears a pointer
+			}
+			continue
+		}
+		n, err := jsonobj.Int(raw)
+		if err != nil {
+			bad = true
+			continue
+		}
+		*dst = n
+		if dst == &parts[0] {
+			hasMajor = true
+		}
 	}
-	if err := json.Unmarshal(data, &o); err != nil {
+	if it.Err() != nil || bad {
 		return errors.New(`want a "1.2.3" string or a {"major","minor","patch"} object`)
 	}
-	if o.Major == nil {
+	if !hasMajor {
 		return errors.New(`version object has no "major"`)
 	}
-	if *o.Major < 0 || o.Minor < 0 || o.Patch < 0 {
+	if parts[0] < 0 || parts[1] < 0 || parts[2] < 0 {
 		return errors.New("version has a negative part")
 	}
-	*v = Version{Major: *o.Major, Minor: o.Minor, Patch: o.Patch}
+	*v = Version{Major: parts[0], Minor: parts[1], Patch: parts[2]}
 	return nil
 }
 
@@ -141,95 +171,193 @@ func (e *DecodeError) Error() string {
 	return "invalid envelope: field " + e.Field + ": " + e.Reason
 }
 
-// wireEnvelope is the JSON shape; typed fields are parsed by hand so that an
-// error can name its field.
-type wireEnvelope struct {
-	EnvelopeID        *string         `json:"envelope_id"`
-	EnvelopeTimestamp *string         `json:"envelope_timestamp"`
-	CorrelationID     *string         `json:"correlation_id"`
-	EventType         *string         `json:"event_type"`
-	SourceTool        *string         `json:"source_tool"`
-	TargetTool        *string         `json:"target_tool"`
-	Metadata          json.RawMessage `json:"metadata"`
-	Priority          *int            `json:"priority"`
-	RetryCount        *int            `json:"retry_count"`
-	TraceID           *string         `json:"trace_id"`
-	SpanID            *string         `json:"span_id"`
-	RequestID         *string         `json:"request_id"`
-	OnexVersion       json.RawMessage `json:"onex_version"`
-	EnvelopeVersion   json.RawMessage `json:"envelope_version"`
-	Payload           json.RawMessage `json:"payload"`
-}
-
 // DecodeEnvelope parses and validates an envelope. Unknown fields are
 // ignored. A malformed or invalid envelope is reported as a [*DecodeError]
 // naming the field: envelope_id must be a UUID, envelope_timestamp an RFC 3339
 // time with a zone, priority 1 to 10, retry_count not negative, payload
 // present and not null.
+//
+// It reads the JSON without reflection ([jsonobj]), with encoding/json's
+// semantics: field names match case-insensitively, a later duplicate wins,
+// null is the same as absent.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
-	var w wireEnvelope
-	if err := json.Unmarshal(data, &w); err != nil {
+	var w struct {
+		id, ts, corr                        []byte
+		metadata, onex, envVersion, payload []byte
+		priority, retries                   []byte
+		eventType, source, target           []byte
+		traceID, spanID, requestID          []byte
+	}
+	// Like encoding/json, a value of the wrong type is an error even if a
+	// later duplicate would be right, and the first one is reported.
+	var typeErr error
+	var kb [64]byte
+	it := jsonobj.NewIter(data)
+	for it.Next() {
+		v := it.Value()
+		if jsonobj.KindOf(v) == jsonobj.Null {
+			v = nil // null clears a field, as encoding/json clears a pointer
+		}
+		switch string(jsonobj.Key(it.Key(), &kb)) {
+		case "envelope_id":
+			w.id = ofKind("envelope_id", v, jsonobj.String, &typeErr)
+		case "envelope_timestamp":
+			w.ts = ofKind("envelope_timestamp", v, jsonobj.String, &typeErr)
+		case "correlation_id":
+			w.corr = ofKind("correlation_id", v, jsonobj.String, &typeErr)
+		case "event_type":
+			w.eventType = ofKind("event_type", v, jsonobj.String, &typeErr)
+		case "source_tool":
+			w.source = ofKind("source_tool", v, jsonobj.String, &typeErr)
+		case "target_tool":
+			w.target = ofKind("target_tool", v, jsonobj.String, &typeErr)
+		case "metadata":
+			w.metadata = v
+		case "priority":
+			w.priority = ofKind("priority", v, jsonobj.Number, &typeErr)
+		case "retry_count":
+			w.retries = ofKind("retry_count", v, jsonobj.Number, &typeErr)
+		case "trace_id":
+			w.traceID = ofKind("trace_id", v, jsonobj.String, &typeErr)
+		case "span_id":
+			w.spanID = ofKind("span_id", v, jsonobj.String, &typeErr)
+		case "request_id":
+			w.requestID = ofKind("request_id", v, jsonobj.String, &typeErr)
+		case "onex_version":
+			w.onex = v
+		case "envelope_version":
+			w.envVersion = v
+		case "payload":
+			w.payload = v
+		}
+	}
+	if err := it.Err(); err != nil {
+		if errors.Is(err, jsonobj.ErrNotObject) {
+			return nil, &DecodeError{Reason: "not a JSON object"}
+		}
 		return nil, jsonDecodeError(err)
+	}
+	if typeErr != nil {
+		return nil, typeErr
 	}
 	var e Envelope
 	var err error
-	if w.EnvelopeID == nil {
+	for _, f := range []struct {
+		raw []byte
+		dst *string
+	}{
+		{w.eventType, &e.EventType}, {w.source, &e.SourceTool}, {w.target, &e.TargetTool},
+		{w.traceID, &e.TraceID}, {w.spanID, &e.SpanID}, {w.requestID, &e.RequestID},
+	} {
+		if f.raw != nil {
+			*f.dst = jsonobj.Str(f.raw)
+		}
+	}
+	if w.id == nil {
 		return nil, &DecodeError{Field: "envelope_id", Reason: "missing"}
 	}
-	if e.EnvelopeID, err = ParseUUIDField("envelope_id", *w.EnvelopeID); err != nil {
+	if e.EnvelopeID, err = parseUUIDBytes("envelope_id", jsonobj.Bytes(w.id)); err != nil {
 		return nil, err
 	}
-	if w.EnvelopeTimestamp == nil {
+	if w.ts == nil {
 		return nil, &DecodeError{Field: "envelope_timestamp", Reason: "missing"}
 	}
-	if e.EnvelopeTimestamp, err = ParseTimeField("envelope_timestamp", *w.EnvelopeTimestamp); err != nil {
+	if e.EnvelopeTimestamp, err = ParseTimeField("envelope_timestamp", jsonobj.Str(w.ts)); err != nil {
 		return nil, err
 	}
-	if w.CorrelationID != nil && *w.CorrelationID != "" {
-		if e.CorrelationID, err = ParseUUIDField("correlation_id", *w.CorrelationID); err != nil {
-			return nil, err
+	if w.corr != nil {
+		if b := jsonobj.Bytes(w.corr); len(b) > 0 {
+			if e.CorrelationID, err = parseUUIDBytes("correlation_id", b); err != nil {
+				return nil, err
+			}
 		}
 	}
-	e.EventType = deref(w.EventType)
-	e.SourceTool = deref(w.SourceTool)
-	e.TargetTool = deref(w.TargetTool)
-	e.TraceID = deref(w.TraceID)
-	e.SpanID = deref(w.SpanID)
-	e.RequestID = deref(w.RequestID)
-	if len(w.Metadata) > 0 && !bytes.Equal(w.Metadata, []byte("null")) {
-		if w.Metadata[0] != '{' {
+	if w.metadata != nil {
+		if jsonobj.KindOf(w.metadata) != jsonobj.Object {
 			return nil, &DecodeError{Field: "metadata", Reason: "not a JSON object"}
 		}
-		e.Metadata = w.Metadata
+		e.Metadata = bytes.Clone(w.metadata)
 	}
 	e.Priority = DefaultPriority
-	if w.Priority != nil {
-		if *w.Priority < 1 || *w.Priority > 10 {
-			return nil, &DecodeError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1..10", *w.Priority)}
+	if w.priority != nil {
+		p, err := jsonobj.Int(w.priority)
+		if err != nil {
+			return nil, &DecodeError{Field: "priority", Reason: "want int, got JSON number " + string(w.priority)}
 		}
-		e.Priority = *w.Priority
+		if p < 1 || p > 10 {
+			return nil, &DecodeError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1..10", p)}
+		}
+		e.Priority = p
 	}
-	if w.RetryCount != nil {
-		if *w.RetryCount < 0 {
+	if w.retries != nil {
+		n, err := jsonobj.Int(w.retries)
+		if err != nil {
+			return nil, &DecodeError{Field: "retry_count", Reason: "want int, got JSON number " + string(w.retries)}
+		}
+		if n < 0 {
 			return nil, &DecodeError{Field: "retry_count", Reason: "negative"}
 		}
-		e.RetryCount = *w.RetryCount
+		e.RetryCount = n
 	}
-	if e.OnexVersion, err = decodeVersion("onex_version", w.OnexVersion, DefaultVersion); err != nil {
+	if e.OnexVersion, err = decodeVersion("onex_version", w.onex, DefaultVersion); err != nil {
 		return nil, err
 	}
-	if e.EnvelopeVersion, err = decodeVersion("envelope_version", w.EnvelopeVersion, DefaultEnvelopeVersion); err != nil {
+	if e.EnvelopeVersion, err = decodeVersion("envelope_version", w.envVersion, DefaultEnvelopeVersion); err != nil {
 		return nil, err
 	}
-	if len(w.Payload) == 0 || bytes.Equal(w.Payload, []byte("null")) {
+	if w.payload == nil {
 		return nil, &DecodeError{Field: "payload", Reason: "missing"}
 	}
-	e.Payload = w.Payload
+	e.Payload = bytes.Clone(w.payload)
 	return &e, nil
 }
 
-func decodeVersion(field string, raw json.RawMessage, def Version) (Version, error) {
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+// parseUUIDBytes is ParseUUIDField without converting b to a string on
+// the good path.
+func parseUUIDBytes(field string, b []byte) (uuid.UUID, error) {
+	id, err := uuid.ParseBytes(b)
+	if err != nil || id == uuid.Nil {
+		return ParseUUIDField(field, string(b))
+	}
+	return id, nil
+}
+
+// ofKind returns v if it is nil or of JSON kind want; otherwise it records
+// the type error in *first, unless one is recorded already, and returns nil.
+func ofKind(field string, v []byte, want jsonobj.Kind, first *error) []byte {
+	if v == nil {
+		return nil
+	}
+	if err := wantKind(field, v, want); err != nil {
+		if *first == nil {
+			*first = err
+		}
+		return nil
+	}
+	return v
+}
+
+// wantKind reports a value of another JSON kind than want, as encoding/json
+// reports a type mismatch.
+func wantKind(field string, v []byte, want jsonobj.Kind) error {
+	if k := jsonobj.KindOf(v); k != want {
+		return &DecodeError{Field: field, Reason: "want " + kindGoType(want) + ", got JSON " + k.String()}
+	}
+	return nil
+}
+
+func kindGoType(k jsonobj.Kind) string {
+	switch k {
+	case jsonobj.String:
+		return "string"
+	case jsonobj.Number:
+		return "int"
+	}
+	return k.String()
+}
+
+func decodeVersion(field string, raw []byte, def Version) (Version, error) {
+	if raw == nil {
 		return def, nil
 	}
 	var v Version
@@ -239,21 +367,9 @@ func decodeVersion(field string, raw json.RawMessage, def Version) (Version, err
 	return v, nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-// jsonDecodeError turns an encoding/json error into a DecodeError that names
-// the field where the JSON names one.
+// jsonDecodeError turns a syntax error into a DecodeError.
 func jsonDecodeError(err error) error {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return &DecodeError{Field: te.Field, Reason: "want " + te.Type.String() + ", got JSON " + te.Value}
-	}
-	var se *json.SyntaxError
+	var se *jsonobj.SyntaxError
 	if errors.As(err, &se) {
 		return &DecodeError{Reason: fmt.Sprintf("not valid JSON (offset %d): %v", se.Offset, se)}
 	}

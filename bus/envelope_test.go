@@ -215,7 +215,7 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 		reason string // substring
 	}{
 		{name: "not JSON", input: []byte(`{"envelope_id":`), field: "", reason: "not valid JSON"},
-		{name: "not an object", input: []byte(`[1,2]`), field: "", reason: "want"},
+		{name: "not an object", input: []byte(`[1,2]`), field: "", reason: "not a JSON object"},
 		{name: "missing envelope_id", repl: map[string]any{"envelope_id": nil}, field: "envelope_id", reason: "missing"},
 		{name: "bad envelope_id", repl: map[string]any{"envelope_id": "not-a-uuid"}, field: "envelope_id", reason: `"not-a-uuid" is not a UUID`},
 		{name: "nil envelope_id", repl: map[string]any{"envelope_id": uuid.Nil.String()}, field: "envelope_id", reason: "nil UUID"},

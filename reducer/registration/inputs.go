@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/internal/jsonobj"
 )
 
 // Input kinds, as reducer.Input.Kind names them.
@@ -90,57 +90,97 @@ type TimeoutCheck struct {
 	CorrelationID uuid.UUID `json:"correlation_id"`
 }
 
-// payloadError names a field of a payload.
-func payloadError(kind, field, reason string) error {
-	return &bus.DecodeError{Field: "payload." + field, Reason: reason + " (" + kind + ")"}
+// object reads the members of a payload object. A value of the wrong JSON
+// kind is reported as encoding/json reports it: the first one, once the
+// whole object was read.
+type object struct {
+	kind    string
+	it      jsonobj.Iter
+	typeErr error
+	kb      [64]byte
 }
 
-func decodeObject(kind string, data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return payloadError(kind, te.Field, "want "+te.Type.String()+", got JSON "+te.Value)
+func newObject(kind string, data []byte) object {
+	return object{kind: kind, it: jsonobj.NewIter(data)}
+}
+
+// next advances to the next member and returns its lower-cased key (valid
+// until the next call) and its value, nil for null.
+func (o *object) next() (key, v []byte, ok bool) {
+	if !o.it.Next() {
+		return nil, nil, false
+	}
+	v = o.it.Value()
+	if jsonobj.KindOf(v) == jsonobj.Null {
+		v = nil
+	}
+	return jsonobj.Key(o.it.Key(), &o.kb), v, true
+}
+
+// err returns the syntax error or the first type error, or nil.
+func (o *object) err() error {
+	if err := o.it.Err(); err != nil {
+		if errors.Is(err, jsonobj.ErrNotObject) {
+			return &bus.DecodeError{Field: "payload", Reason: "not a JSON object (" + o.kind + ")"}
 		}
-		return &bus.DecodeError{Field: "payload", Reason: fmt.Sprintf("not a JSON object (%s): %v", kind, err)}
+		return &bus.DecodeError{Field: "payload", Reason: fmt.Sprintf("not a JSON object (%s): %v", o.kind, err)}
+	}
+	return o.typeErr
+}
+
+// want returns v if it is of JSON kind k (or null), and records a type
+// error otherwise.
+func (o *object) want(field string, v []byte, k jsonobj.Kind, goType string) []byte {
+	if v == nil || jsonobj.KindOf(v) == k {
+		return v
+	}
+	if o.typeErr == nil {
+		o.typeErr = payloadError(o.kind, field, "want "+goType+", got JSON "+jsonobj.KindOf(v).String())
 	}
 	return nil
 }
 
-func reqUUID(kind, field string, s *string) (uuid.UUID, error) {
-	if s == nil || *s == "" {
+func payloadError(kind, field, reason string) error {
+	return &bus.DecodeError{Field: "payload." + field, Reason: reason + " (" + kind + ")"}
+}
+
+func reqUUID(kind, field string, v []byte) (uuid.UUID, error) {
+	if v == nil {
 		return uuid.Nil, payloadError(kind, field, "missing")
 	}
-	id, err := bus.ParseUUIDField("payload."+field, *s)
-	if err != nil {
-		return uuid.Nil, err
+	b := jsonobj.Bytes(v)
+	if len(b) == 0 {
+		return uuid.Nil, payloadError(kind, field, "missing")
 	}
-	return id, nil
+	if id, err := uuid.ParseBytes(b); err == nil && id != uuid.Nil {
+		return id, nil
+	}
+	return bus.ParseUUIDField("payload."+field, string(b))
 }
 
-func optUUID(field string, s *string) (uuid.UUID, error) {
-	if s == nil || *s == "" {
+func optUUID(kind, field string, v []byte) (uuid.UUID, error) {
+	if v == nil || len(jsonobj.Bytes(v)) == 0 {
 		return uuid.Nil, nil
 	}
-	return bus.ParseUUIDField("payload."+field, *s)
+	return reqUUID(kind, field, v)
 }
 
-func reqTime(kind, field string, s *string) (time.Time, error) {
-	if s == nil || *s == "" {
+func reqTime(kind, field string, v []byte) (time.Time, error) {
+	if v == nil {
 		return time.Time{}, payloadError(kind, field, "missing")
 	}
-	return bus.ParseTimeField("payload."+field, *s)
+	s := jsonobj.Str(v)
+	if s == "" {
+		return time.Time{}, payloadError(kind, field, "missing")
+	}
+	return bus.ParseTimeField("payload."+field, s)
 }
 
-type introspectionWire struct {
-	NodeID               *string           `json:"node_id"`
-	NodeType             *string           `json:"node_type"`
-	NodeVersion          json.RawMessage   `json:"node_version"`
-	DeclaredCapabilities json.RawMessage   `json:"declared_capabilities"`
-	Capabilities         json.RawMessage   `json:"capabilities"`
-	Endpoints            map[string]string `json:"endpoints"`
-	CorrelationID        *string           `json:"correlation_id"`
-	Timestamp            *string           `json:"timestamp"`
+func str(v []byte) string {
+	if v == nil {
+		return ""
+	}
+	return jsonobj.Str(v)
 }
 
 // DecodeIntrospection parses and validates an introspection payload: node_id
@@ -150,93 +190,130 @@ type introspectionWire struct {
 // ignored. Errors are [*bus.DecodeError]s naming the field.
 func DecodeIntrospection(data []byte) (*Introspection, error) {
 	const kind = KindIntrospection
-	var w introspectionWire
-	if err := decodeObject(kind, data, &w); err != nil {
+	var nodeID, nodeType, version, declared, caps, endpoints, corr, ts []byte
+	o := newObject(kind, data)
+	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
+		switch string(key) {
+		case "node_id":
+			nodeID = o.want("node_id", v, jsonobj.String, "string")
+		case "node_type":
+			nodeType = o.want("node_type", v, jsonobj.String, "string")
+		case "node_version":
+			version = v
+		case "declared_capabilities":
+			declared = v
+		case "capabilities":
+			caps = v
+		case "endpoints":
+			endpoints = o.want("endpoints", v, jsonobj.Object, "map[string]string")
+		case "correlation_id":
+			corr = o.want("correlation_id", v, jsonobj.String, "string")
+		case "timestamp":
+			ts = o.want("timestamp", v, jsonobj.String, "string")
+		}
+	}
+	err := o.err()
+	if err != nil {
 		return nil, err
+	}
+	var eps map[string]string
+	if endpoints != nil {
+		eps = map[string]string{}
+		var typeErr error
+		_ = jsonobj.Members(endpoints, func(name, u []byte) error {
+			switch jsonobj.KindOf(u) {
+			case jsonobj.String:
+				eps[string(name)] = jsonobj.Str(u)
+			case jsonobj.Null:
+				eps[string(name)] = ""
+			default:
+				if typeErr == nil {
+					typeErr = payloadError(kind, "endpoints", "want string, got JSON "+jsonobj.KindOf(u).String())
+				}
+			}
+			return nil
+		})
+		if typeErr != nil {
+			return nil, typeErr
+		}
 	}
 	var in Introspection
-	var err error
-	if in.NodeID, err = reqUUID(kind, "node_id", w.NodeID); err != nil {
+	if in.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if w.NodeType == nil || *w.NodeType == "" {
+	if t := str(nodeType); t == "" {
 		return nil, payloadError(kind, "node_type", "missing")
+	} else if !validNodeType(t) {
+		return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", t, NodeTypes))
+	} else {
+		in.NodeType = t
 	}
-	if !validNodeType(*w.NodeType) {
-		return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", *w.NodeType, NodeTypes))
-	}
-	in.NodeType = *w.NodeType
 	in.NodeVersion = bus.Version{Major: 1}
-	if len(w.NodeVersion) > 0 && !bytes.Equal(w.NodeVersion, []byte("null")) {
-		if err := in.NodeVersion.UnmarshalJSON(w.NodeVersion); err != nil {
+	if version != nil {
+		if err := in.NodeVersion.UnmarshalJSON(version); err != nil {
 			return nil, payloadError(kind, "node_version", err.Error())
 		}
 	}
-	caps := w.DeclaredCapabilities
-	if len(caps) == 0 || bytes.Equal(caps, []byte("null")) {
-		caps = w.Capabilities
+	if declared == nil {
+		declared = caps
 	}
-	if len(caps) > 0 && !bytes.Equal(caps, []byte("null")) {
-		if caps[0] != '{' {
+	if declared != nil {
+		if jsonobj.KindOf(declared) != jsonobj.Object {
 			return nil, payloadError(kind, "declared_capabilities", "not a JSON object")
 		}
-		in.Capabilities = caps
+		in.Capabilities = bytes.Clone(declared)
 	}
-	for name, u := range w.Endpoints {
+	for name, u := range eps {
 		if !validEndpoint(u) {
 			return nil, payloadError(kind, "endpoints."+name, fmt.Sprintf("%q is not a URL with a scheme and a host", u))
 		}
 	}
-	in.Endpoints = w.Endpoints
-	if in.CorrelationID, err = reqUUID(kind, "correlation_id", w.CorrelationID); err != nil {
+	in.Endpoints = eps
+	if in.CorrelationID, err = reqUUID(kind, "correlation_id", corr); err != nil {
 		return nil, err
 	}
-	if in.Timestamp, err = reqTime(kind, "timestamp", w.Timestamp); err != nil {
+	if in.Timestamp, err = reqTime(kind, "timestamp", ts); err != nil {
 		return nil, err
 	}
 	return &in, nil
-}
-
-type ackWire struct {
-	CommandID     *string `json:"command_id"`
-	NodeID        *string `json:"node_id"`
-	CorrelationID *string `json:"correlation_id"`
-	Timestamp     *string `json:"timestamp"`
 }
 
 // DecodeAck parses and validates a registration-acked command: node_id and
 // correlation_id UUIDs, an optional command_id UUID, a timestamp with a zone.
 func DecodeAck(data []byte) (*Ack, error) {
 	const kind = KindAck
-	var w ackWire
-	if err := decodeObject(kind, data, &w); err != nil {
+	var cmd, nodeID, corr, ts []byte
+	o := newObject(kind, data)
+	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
+		switch string(key) {
+		case "command_id":
+			cmd = o.want("command_id", v, jsonobj.String, "string")
+		case "node_id":
+			nodeID = o.want("node_id", v, jsonobj.String, "string")
+		case "correlation_id":
+			corr = o.want("correlation_id", v, jsonobj.String, "string")
+		case "timestamp":
+			ts = o.want("timestamp", v, jsonobj.String, "string")
+		}
+	}
+	err := o.err()
+	if err != nil {
 		return nil, err
 	}
 	var a Ack
-	var err error
-	if a.CommandID, err = optUUID("command_id", w.CommandID); err != nil {
+	if a.CommandID, err = optUUID(kind, "command_id", cmd); err != nil {
 		return nil, err
 	}
-	if a.NodeID, err = reqUUID(kind, "node_id", w.NodeID); err != nil {
+	if a.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if a.CorrelationID, err = reqUUID(kind, "correlation_id", w.CorrelationID); err != nil {
+	if a.CorrelationID, err = reqUUID(kind, "correlation_id", corr); err != nil {
 		return nil, err
 	}
-	if a.Timestamp, err = reqTime(kind, "timestamp", w.Timestamp); err != nil {
+	if a.Timestamp, err = reqTime(kind, "timestamp", ts); err != nil {
 		return nil, err
 	}
 	return &a, nil
-}
-
-type heartbeatWire struct {
-	NodeID                *string         `json:"node_id"`
-	NodeType              *string         `json:"node_type"`
-	NodeVersion           json.RawMessage `json:"node_version"`
-	UptimeSeconds         *float64        `json:"uptime_seconds"`
-	ActiveOperationsCount *int            `json:"active_operations_count"`
-	CorrelationID         *string         `json:"correlation_id"`
-	Timestamp             *string         `json:"timestamp"`
 }
 
 // DecodeHeartbeat parses and validates a heartbeat: a node_id UUID, a
@@ -244,85 +321,119 @@ type heartbeatWire struct {
 // active_operations_count not negative; node_type, if present, known.
 func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 	const kind = KindHeartbeat
-	var w heartbeatWire
-	if err := decodeObject(kind, data, &w); err != nil {
+	var nodeID, nodeType, version, uptime, ops, corr, ts []byte
+	o := newObject(kind, data)
+	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
+		switch string(key) {
+		case "node_id":
+			nodeID = o.want("node_id", v, jsonobj.String, "string")
+		case "node_type":
+			nodeType = o.want("node_type", v, jsonobj.String, "string")
+		case "node_version":
+			version = v
+		case "uptime_seconds":
+			uptime = o.want("uptime_seconds", v, jsonobj.Number, "float64")
+		case "active_operations_count":
+			ops = o.want("active_operations_count", v, jsonobj.Number, "int")
+		case "correlation_id":
+			corr = o.want("correlation_id", v, jsonobj.String, "string")
+		case "timestamp":
+			ts = o.want("timestamp", v, jsonobj.String, "string")
+		}
+	}
+	err := o.err()
+	if err != nil {
 		return nil, err
 	}
 	var h Heartbeat
-	var err error
-	if h.NodeID, err = reqUUID(kind, "node_id", w.NodeID); err != nil {
+	if h.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if w.NodeType != nil && *w.NodeType != "" {
-		if !validNodeType(*w.NodeType) {
-			return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", *w.NodeType, NodeTypes))
+	if t := str(nodeType); t != "" {
+		if !validNodeType(t) {
+			return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", t, NodeTypes))
 		}
-		h.NodeType = *w.NodeType
+		h.NodeType = t
 	}
-	if len(w.NodeVersion) > 0 && !bytes.Equal(w.NodeVersion, []byte("null")) {
+	if version != nil {
 		var v bus.Version
-		if err := v.UnmarshalJSON(w.NodeVersion); err != nil {
+		if err := v.UnmarshalJSON(version); err != nil {
 			return nil, payloadError(kind, "node_version", err.Error())
 		}
 		h.NodeVersion = v.String()
 	}
-	if w.UptimeSeconds == nil {
+	if uptime == nil {
 		return nil, payloadError(kind, "uptime_seconds", "missing")
 	}
-	if *w.UptimeSeconds < 0 || math.IsNaN(*w.UptimeSeconds) {
-		return nil, payloadError(kind, "uptime_seconds", fmt.Sprintf("%v is negative", *w.UptimeSeconds))
+	up, err := jsonobj.Float(uptime)
+	if err != nil {
+		return nil, payloadError(kind, "uptime_seconds", "want float64, got JSON number "+string(uptime))
 	}
-	h.UptimeSeconds = *w.UptimeSeconds
-	if w.ActiveOperationsCount != nil {
-		if *w.ActiveOperationsCount < 0 {
+	if up < 0 {
+		return nil, payloadError(kind, "uptime_seconds", fmt.Sprintf("%v is negative", up))
+	}
+	h.UptimeSeconds = up
+	if ops != nil {
+		n, err := jsonobj.Int(ops)
+		if err != nil {
+			return nil, payloadError(kind, "active_operations_count", "want int, got JSON number "+string(ops))
+		}
+		if n < 0 {
 			return nil, payloadError(kind, "active_operations_count", "negative")
 		}
-		h.ActiveOperationsCount = *w.ActiveOperationsCount
+		h.ActiveOperationsCount = n
 	}
-	if h.CorrelationID, err = optUUID("correlation_id", w.CorrelationID); err != nil {
+	if h.CorrelationID, err = optUUID(kind, "correlation_id", corr); err != nil {
 		return nil, err
 	}
-	if h.Timestamp, err = reqTime(kind, "timestamp", w.Timestamp); err != nil {
+	if h.Timestamp, err = reqTime(kind, "timestamp", ts); err != nil {
 		return nil, err
 	}
 	return &h, nil
-}
-
-type timeoutCheckWire struct {
-	EntityID      *string `json:"entity_id"`
-	Kind          *string `json:"kind"`
-	DeadlineAt    *string `json:"deadline_at"`
-	CheckedAt     *string `json:"checked_at"`
-	CorrelationID *string `json:"correlation_id"`
 }
 
 // DecodeTimeoutCheck parses and validates a timeout check: an entity_id
 // UUID, kind "ack" or "liveness", deadline_at and checked_at times with a zone.
 func DecodeTimeoutCheck(data []byte) (*TimeoutCheck, error) {
 	const kind = KindTimeoutCheck
-	var w timeoutCheckWire
-	if err := decodeObject(kind, data, &w); err != nil {
+	var entity, tk, deadline, checked, corr []byte
+	o := newObject(kind, data)
+	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
+		switch string(key) {
+		case "entity_id":
+			entity = o.want("entity_id", v, jsonobj.String, "string")
+		case "kind":
+			tk = o.want("kind", v, jsonobj.String, "string")
+		case "deadline_at":
+			deadline = o.want("deadline_at", v, jsonobj.String, "string")
+		case "checked_at":
+			checked = o.want("checked_at", v, jsonobj.String, "string")
+		case "correlation_id":
+			corr = o.want("correlation_id", v, jsonobj.String, "string")
+		}
+	}
+	err := o.err()
+	if err != nil {
 		return nil, err
 	}
 	var c TimeoutCheck
-	var err error
-	if c.EntityID, err = reqUUID(kind, "entity_id", w.EntityID); err != nil {
+	if c.EntityID, err = reqUUID(kind, "entity_id", entity); err != nil {
 		return nil, err
 	}
-	if w.Kind == nil {
+	if tk == nil {
 		return nil, payloadError(kind, "kind", "missing")
 	}
-	c.Kind = TimeoutKind(*w.Kind)
+	c.Kind = TimeoutKind(jsonobj.Str(tk))
 	if c.Kind != TimeoutAck && c.Kind != TimeoutLiveness {
-		return nil, payloadError(kind, "kind", fmt.Sprintf("%q is not ack or liveness", *w.Kind))
+		return nil, payloadError(kind, "kind", fmt.Sprintf("%q is not ack or liveness", string(c.Kind)))
 	}
-	if c.DeadlineAt, err = reqTime(kind, "deadline_at", w.DeadlineAt); err != nil {
+	if c.DeadlineAt, err = reqTime(kind, "deadline_at", deadline); err != nil {
 		return nil, err
 	}
-	if c.CheckedAt, err = reqTime(kind, "checked_at", w.CheckedAt); err != nil {
+	if c.CheckedAt, err = reqTime(kind, "checked_at", checked); err != nil {
 		return nil, err
 	}
-	if c.CorrelationID, err = optUUID("correlation_id", w.CorrelationID); err != nil {
+	if c.CorrelationID, err = optUUID(kind, "correlation_id", corr); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -1,0 +1,140 @@
+package jsonobj
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzMembersMatchesEncodingJSON: Members accepts exactly what json.Valid
+// accepts, tells objects from other values, and yields the members that
+// encoding/json sees, with the same string values.
+func FuzzMembersMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}],"d":null,"e":true,"f":-0.5e+3} `, `{"a":"\u00e9\ud83d\ude00\n\"\\\/"}`,
+		`{"a\u0041":1}`, `{"a":"\udd00x\ud800\u0041"}`, "{\"a\":\"\xff\xfe\"}", `[1,2]`, `"x"`, `1`, `null`,
+		`{"a":}`, `{"a":1,}`, `{"a" 1}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":tru}`,
+		"{\"a\":\"\x01\"}", `{"a":1}x`, `{`, `{"a":[1,2}`, `{"a":{"b":1]}`, `{"a":-}`, `{"a":"\u12g4"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		type member struct {
+			key   string
+			value []byte
+		}
+		var got []member
+		err := Members(data, func(k, v []byte) error {
+			got = append(got, member{string(k), bytes.Clone(v)})
+			return nil
+		})
+		valid := json.Valid(data)
+		var se *SyntaxError
+		switch {
+		case !valid && !errors.As(err, &se):
+			t.Fatalf("%q is invalid JSON; Members returned %v", data, err)
+		case valid && err != nil && !errors.Is(err, ErrNotObject):
+			t.Fatalf("%q is valid JSON; Members returned %v", data, err)
+		}
+		if !valid {
+			return
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(data, &obj) != nil || obj == nil {
+			if !errors.Is(err, ErrNotObject) {
+				t.Fatalf("%q is not an object; Members returned %v", data, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q is an object; Members returned %v", data, err)
+		}
+		// The last duplicate wins, as in encoding/json's map.
+		last := map[string][]byte{}
+		for _, m := range got {
+			last[m.key] = m.value
+			if KindOf(m.value) == Invalid {
+				t.Fatalf("%q: value %q of %q has no kind", data, m.value, m.key)
+			}
+			if KindOf(m.value) == String {
+				var want string
+				if err := json.Unmarshal(m.value, &want); err != nil {
+					t.Fatal(err)
+				}
+				if s := Str(m.value); s != want {
+					t.Fatalf("Str(%q) = %q, want %q", m.value, s, want)
+				}
+				if b := Bytes(m.value); string(b) != want {
+					t.Fatalf("Bytes(%q) = %q, want %q", m.value, b, want)
+				}
+			}
+		}
+		if len(last) != len(obj) {
+			t.Fatalf("%q: members %v, encoding/json %v", data, last, obj)
+		}
+		for k, v := range obj {
+			if !bytes.Equal(last[k], v) {
+				t.Fatalf("%q: member %q = %q, encoding/json %q", data, k, last[k], v)
+			}
+		}
+	})
+}
+
+func TestMembersStopsAtCallbackError(t *testing.T) {
+	stop := errors.New("stop")
+	n := 0
+	err := Members([]byte(`{"a":1,"b":2,"c":3}`), func(k, v []byte) error {
+		n++
+		if string(k) == "b" {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 2 {
+		t.Fatalf("err %v after %d members", err, n)
+	}
+}
+
+func TestSyntaxErrorOffset(t *testing.T) {
+	err := Members([]byte(`{"a":1,"b":x}`), func(k, v []byte) error { return nil })
+	var se *SyntaxError
+	if !errors.As(err, &se) || se.Offset != 12 || !strings.Contains(se.Error(), "'x'") {
+		t.Fatalf("error %v", err)
+	}
+	deep := strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1)
+	if err := Members([]byte(`{"a":`+deep+`}`), func(k, v []byte) error { return nil }); !errors.As(err, &se) {
+		t.Fatalf("nesting deeper than %d: %v", maxDepth, err)
+	}
+}
+
+func TestKeyFolds(t *testing.T) {
+	var buf [64]byte
+	for in, want := range map[string]string{"abc": "abc", "Envelope_ID": "envelope_id", "a_B": "a_b",
+		strings.Repeat("X", 70): strings.Repeat("x", 70)} {
+		if got := string(Key([]byte(in), &buf)); got != want {
+			t.Errorf("Key(%q) = %q", in, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Key([]byte("Envelope_ID"), &buf) }); n != 0 {
+		t.Errorf("Key allocates %v times", n)
+	}
+}
+
+func TestIntAndFloat(t *testing.T) {
+	if n, err := Int([]byte("-42")); err != nil || n != -42 {
+		t.Errorf("Int: %d %v", n, err)
+	}
+	for _, bad := range []string{"1.5", "1e2", "99999999999999999999"} {
+		if _, err := Int([]byte(bad)); err == nil {
+			t.Errorf("Int(%s) accepted", bad)
+		}
+	}
+	if f, err := Float([]byte("-1.5e2")); err != nil || f != -150 {
+		t.Errorf("Float: %v %v", f, err)
+	}
+	if _, err := Float([]byte("1e400")); err == nil {
+		t.Error("Float accepted an overflow")
+	}
+}

@@ -45,11 +45,24 @@ type BatchLoader[S any] interface {
 //   - A content error at message i processes the messages before it, then
 //     returns a *bus.BatchError so the bus dead-letters message i and goes on.
 func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
-	ins := make([]reducer.Input, 0, len(msgs))
+	sc, _ := r.scratch.Get().(*batchScratch)
+	if sc == nil {
+		sc = &batchScratch{flags: map[uuid.UUID]uint8{}}
+	}
+	defer func() {
+		sc.reset()
+		r.scratch.Put(sc)
+	}()
+	return r.handleBatch(ctx, msgs, sc)
+}
+
+func (r *Runtime[S]) handleBatch(ctx context.Context, msgs []*bus.Message, sc *batchScratch) error {
+	ins := sc.ins[:0]
+	defer func() { sc.ins = ins }()
 	for i, m := range msgs {
 		in, err := r.decode(m)
 		if err != nil {
-			if err := r.processBatch(ctx, msgs[:i], ins); err != nil {
+			if err := r.processBatch(ctx, msgs[:i], ins, sc); err != nil {
 				return err
 			}
 			r.stats.deadLettered.Add(1)
@@ -60,12 +73,12 @@ func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error
 		}
 		ins = append(ins, in)
 	}
-	return r.processBatch(ctx, msgs, ins)
+	return r.processBatch(ctx, msgs, ins, sc)
 }
 
 // processBatch applies ins (decoded from msgs) segment by segment, retrying
 // infrastructure errors until ctx ends; it returns nil or a *bus.BatchError.
-func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) error {
+func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, sc *batchScratch) error {
 	if len(ins) == 0 {
 		return nil
 	}
@@ -78,7 +91,7 @@ func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins 
 	var bo *backoff.ExponentialBackOff
 	done := 0 // messages before done are applied and published
 	for attempt := 1; done < len(ins); attempt++ {
-		n, err := r.applyBatch(ctx, msgs[done:], ins[done:])
+		n, err := r.applyBatch(ctx, ins[done:], sc)
 		done += n
 		if err == nil {
 			continue
@@ -99,6 +112,33 @@ func (r *Runtime[S]) processBatch(ctx context.Context, msgs []*bus.Message, ins 
 	return nil
 }
 
+// batchScratch holds the buffers of one batch, reused from batch to batch
+// (a batch of a thousand messages would otherwise allocate, and the garbage
+// collector clear, hundreds of kilobytes).
+type batchScratch struct {
+	ins     []reducer.Input
+	ids     []uuid.UUID
+	seg     []decided
+	results []intent.Result
+	flags   map[uuid.UUID]uint8 // entityDecided, entityAnnounced
+	ranks   intentRanks
+}
+
+const (
+	entityDecided   uint8 = 1 << iota // decided in this segment
+	entityAnnounced                   // has a decision with events in this segment
+)
+
+// reset drops the references the buffers hold, keeping their capacity.
+func (b *batchScratch) reset() {
+	clear(b.ins[:cap(b.ins)])
+	clear(b.seg[:cap(b.seg)])
+	clear(b.results[:cap(b.results)])
+	b.ins, b.ids, b.seg, b.results = b.ins[:0], b.ids[:0], b.seg[:0], b.results[:0]
+	clear(b.flags)
+	b.ranks.reset()
+}
+
 // decided is one message's decision in a segment.
 type decided struct {
 	in      reducer.Input
@@ -109,12 +149,13 @@ type decided struct {
 
 // applyBatch decides and applies segments of ins until all are done or one
 // fails, and returns how many messages it finished.
-func (r *Runtime[S]) applyBatch(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) (int, error) {
-	ids := make([]uuid.UUID, len(ins))
-	for i, in := range ins {
-		ids[i] = in.EntityID
+func (r *Runtime[S]) applyBatch(ctx context.Context, ins []reducer.Input, sc *batchScratch) (int, error) {
+	ids := sc.ids[:0]
+	for _, in := range ins {
+		ids = append(ids, in.EntityID)
 	}
-	defer r.locks.lock(ids)()
+	sc.ids = ids
+	defer r.locks.lock(ids).unlock()
 	states, err := r.loadMany(ctx, ids)
 	if err != nil {
 		return 0, err
@@ -123,34 +164,35 @@ func (r *Runtime[S]) applyBatch(ctx context.Context, msgs []*bus.Message, ins []
 	done := 0
 	for done < len(ins) {
 		// Decide one segment.
-		seg := make([]decided, 0, len(ins)-done)
-		seen := map[uuid.UUID]bool{}    // entities decided in this segment
-		evented := map[uuid.UUID]bool{} // entities with a decision with events
-		ranks := intentRanks{}
+		seg := sc.seg[:0]
+		clear(sc.flags)
+		sc.ranks.reset()
 		for _, in := range ins[done:] {
 			id := in.EntityID
-			if seen[id] && !canEvolve {
+			f := sc.flags[id]
+			if f&entityDecided != 0 && !canEvolve {
 				break
 			}
 			st := states[id]
 			d := r.red.Decide(st, in, in.Envelope.EnvelopeTimestamp)
-			if len(d.Events) > 0 && evented[id] {
+			if len(d.Events) > 0 && f&entityAnnounced != 0 {
 				break
 			}
-			if !ranks.fits(id, d.Intents) {
+			if !sc.ranks.fits(id, d.Intents) {
 				break
 			}
-			ranks.add(id, d.Intents)
+			sc.ranks.add(id, d.Intents)
 			if len(d.Events) > 0 {
-				evented[id] = true
+				f |= entityAnnounced
 			}
 			if canEvolve {
 				states[id] = evolver.Evolve(st, in, d)
 			}
-			seen[id] = true
+			sc.flags[id] = f | entityDecided
 			seg = append(seg, decided{in: in, d: d})
 		}
-		if err := r.executeSegment(ctx, seg); err != nil {
+		sc.seg = seg
+		if err := r.executeSegment(ctx, seg, sc); err != nil {
 			return done, err
 		}
 		// Entities that conflicted: decide their messages again, one by
@@ -286,6 +328,13 @@ func (r *intentRanks) fits(id uuid.UUID, ins []intent.Intent) bool {
 	return true
 }
 
+// reset empties r, keeping its maps.
+func (r *intentRanks) reset() {
+	r.order = r.order[:0]
+	clear(r.rank)
+	clear(r.last)
+}
+
 func (r *intentRanks) add(id uuid.UUID, ins []intent.Intent) {
 	if r.rank == nil {
 		r.rank, r.last = map[string]int{}, map[familyKey]int{}
@@ -305,17 +354,22 @@ func (r *intentRanks) add(id uuid.UUID, ins []intent.Intent) {
 // order the types first appear (see intentRanks), each group through the
 // effect's batch path when it has one. An intent after a conflict of the
 // same decision is not executed.
-func (r *Runtime[S]) executeSegment(ctx context.Context, seg []decided) error {
-	var order []string
-	seenType := map[string]bool{}
+func (r *Runtime[S]) executeSegment(ctx context.Context, seg []decided, sc *batchScratch) error {
+	// The ranks of the segment's decisions are the order types first appear.
+	order := sc.ranks.order
+	total := 0
 	for i := range seg {
-		for _, in := range seg[i].d.Intents {
-			if !seenType[in.Type] {
-				seenType[in.Type] = true
-				order = append(order, in.Type)
-			}
-		}
-		seg[i].results = make([]intent.Result, 0, len(seg[i].d.Intents))
+		total += len(seg[i].d.Intents)
+	}
+	slab := sc.results[:0]
+	if cap(slab) < total {
+		slab = make([]intent.Result, 0, total)
+		sc.results = slab
+	}
+	for i := range seg {
+		n := len(seg[i].d.Intents)
+		seg[i].results = slab[len(slab) : len(slab) : len(slab)+n]
+		slab = slab[:len(slab)+n]
 	}
 	for _, typ := range order {
 		var batch []intent.Intent

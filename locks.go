@@ -17,6 +17,7 @@ import (
 type entityLocks struct {
 	mu    sync.Mutex
 	locks map[uuid.UUID]*entityLock
+	pool  sync.Pool
 }
 
 type entityLock struct {
@@ -24,39 +25,78 @@ type entityLock struct {
 	refs int
 }
 
-// lock locks the entities ids (which it sorts and deduplicates in place)
-// and returns the function that unlocks them.
-func (l *entityLocks) lock(ids []uuid.UUID) (unlock func()) {
-	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
-	ids = slices.Compact(ids)
-	held := make([]*entityLock, len(ids))
-	l.mu.Lock()
+// acquire returns id's lock with a reference taken; l.mu is held.
+func (l *entityLocks) acquireLocked(id uuid.UUID) *entityLock {
 	if l.locks == nil {
 		l.locks = make(map[uuid.UUID]*entityLock)
 	}
-	for i, id := range ids {
-		e := l.locks[id]
-		if e == nil {
+	e := l.locks[id]
+	if e == nil {
+		if p, ok := l.pool.Get().(*entityLock); ok {
+			e = p
+		} else {
 			e = &entityLock{}
-			l.locks[id] = e
 		}
-		e.refs++
-		held[i] = e
+		l.locks[id] = e
+	}
+	e.refs++
+	return e
+}
+
+// releaseLocked drops a reference to id's lock e; l.mu is held.
+func (l *entityLocks) releaseLocked(id uuid.UUID, e *entityLock) {
+	if e.refs--; e.refs == 0 {
+		delete(l.locks, id)
+		l.pool.Put(e)
+	}
+}
+
+// lockOne locks one entity; unlockOne unlocks it.
+func (l *entityLocks) lockOne(id uuid.UUID) *entityLock {
+	l.mu.Lock()
+	e := l.acquireLocked(id)
+	l.mu.Unlock()
+	e.mu.Lock()
+	return e
+}
+
+func (l *entityLocks) unlockOne(id uuid.UUID, e *entityLock) {
+	e.mu.Unlock()
+	l.mu.Lock()
+	l.releaseLocked(id, e)
+	l.mu.Unlock()
+}
+
+// heldLocks are the locks of a batch, to unlock.
+type heldLocks struct {
+	l     *entityLocks
+	ids   []uuid.UUID
+	locks []*entityLock
+}
+
+// lock locks the entities ids (which it sorts and deduplicates in place).
+func (l *entityLocks) lock(ids []uuid.UUID) heldLocks {
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	h := heldLocks{l: l, ids: ids, locks: make([]*entityLock, len(ids))}
+	l.mu.Lock()
+	for i, id := range ids {
+		h.locks[i] = l.acquireLocked(id)
 	}
 	l.mu.Unlock()
-	for _, e := range held {
+	for _, e := range h.locks {
 		e.mu.Lock()
 	}
-	return func() {
-		for _, e := range held {
-			e.mu.Unlock()
-		}
-		l.mu.Lock()
-		for i, e := range held {
-			if e.refs--; e.refs == 0 {
-				delete(l.locks, ids[i])
-			}
-		}
-		l.mu.Unlock()
+	return h
+}
+
+func (h heldLocks) unlock() {
+	for _, e := range h.locks {
+		e.mu.Unlock()
 	}
+	h.l.mu.Lock()
+	for i, e := range h.locks {
+		h.l.releaseLocked(h.ids[i], e)
+	}
+	h.l.mu.Unlock()
 }

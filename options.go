@@ -51,7 +51,7 @@ const (
 )
 
 // DefaultBatchSize is the largest micro-batch by default; see [WithBatch].
-const DefaultBatchSize = 256
+const DefaultBatchSize = 1024
 
 func defaultConfig() config {
 	return config{retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, clock: time.Now, batchSize: DefaultBatchSize}

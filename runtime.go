@@ -48,6 +48,7 @@ type Runtime[S any] struct {
 	log     *slog.Logger
 	stats   counters
 	locks   entityLocks
+	scratch sync.Pool // *batchScratch
 
 	mu      sync.Mutex
 	running bool
@@ -277,7 +278,8 @@ const maxConflictRounds = 8
 // and write, which only another process can cause) makes it decide again
 // against the new state.
 func (r *Runtime[S]) decideAndApply(ctx context.Context, in reducer.Input) error {
-	defer r.locks.lock([]uuid.UUID{in.EntityID})()
+	e := r.locks.lockOne(in.EntityID)
+	defer r.locks.unlockOne(in.EntityID, e)
 	return r.decideAndApplyLocked(ctx, in)
 }
 

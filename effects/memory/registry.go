@@ -46,7 +46,7 @@ type Registry struct {
 	services map[string]Service
 }
 
-var _ intent.IntentEffect = (*Registry)(nil)
+var _ intent.BatchEffect = (*Registry)(nil)
 
 // NewRegistry returns an empty registry.
 func NewRegistry(cfg RegistryConfig) *Registry {
@@ -66,6 +66,35 @@ func (r *Registry) Execute(ctx context.Context, in intent.Intent) (intent.Result
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.applyLocked(in)
+}
+
+// ExecuteBatch executes the intents in order under one lock.
+func (r *Registry) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, intent.Retryable(err)
+	}
+	if r.cfg.Fault != nil {
+		for _, in := range ins {
+			if err := r.cfg.Fault(in); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]intent.Result, len(ins))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, in := range ins {
+		res, err := r.applyLocked(in)
+		if err != nil {
+			return out[:i], fmt.Errorf("registrar/memory: batch intent %d: %w", i, err)
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+func (r *Registry) applyLocked(in intent.Intent) (intent.Result, error) {
 	switch pl := in.Payload.(type) {
 	case *registration.ConsulRegister:
 		host, port := registration.ServiceAddress(pl.Endpoints)

@@ -1,9 +1,11 @@
 package registration
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 
 	"github.com/google/uuid"
 
@@ -89,7 +91,9 @@ func (p *Projection) normalize() {
 // row), with the guard semantics every store implements: no row inserts the
 // whole projection; an existing row in the expected state gets the columns
 // u.Columns (all if zero); an existing row in another state is a conflict and
-// stays as it is. The result never shares memory with u or cur.
+// stays as it is. The result shares no memory with u; it may share the JSON
+// columns (capabilities, endpoints) with cur, so stores treat stored
+// projections as immutable and hand out clones.
 func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Result, error) {
 	if err := u.Validate(); err != nil {
 		return cur, intent.Result{}, intent.Permanent(err)
@@ -106,17 +110,18 @@ func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Re
 	if cols == 0 {
 		cols = AllColumns
 	}
-	next := cur.Clone()
+	next := *cur
 	next.set(cols, u.Projection.Clone())
 	next.normalize()
-	return next, intent.Result{}, nil
+	return &next, intent.Result{}, nil
 }
 
 // ApplyUpdate returns the row that results from u applied to cur (nil: no
 // row), with the guard semantics every store implements: no row, or a row
 // not in u.ExpectedState, is a conflict; a stored last_heartbeat_at no older
 // than the update's is skipped; otherwise the columns u.Set are written.
-// The result never shares memory with u or cur.
+// The result shares no memory with u; it may share the JSON columns with
+// cur (see ApplyUpsert).
 func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Result, error) {
 	if err := u.Validate(); err != nil {
 		return cur, intent.Result{}, intent.Permanent(err)
@@ -131,11 +136,16 @@ func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Re
 		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
 		return cur, intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}, nil
 	}
-	next := cur.Clone()
-	fresh := u.Values.Clone()
-	next.set(u.Set, fresh)
+	next := *cur
+	next.set(u.Set&^(ColCapabilities|ColEndpoints), &u.Values)
+	if u.Set.Has(ColCapabilities) {
+		next.Capabilities = bytes.Clone(u.Values.Capabilities)
+	}
+	if u.Set.Has(ColEndpoints) {
+		next.Endpoints = maps.Clone(u.Values.Endpoints)
+	}
 	next.normalize()
-	return next, intent.Result{}, nil
+	return &next, intent.Result{}, nil
 }
 
 func conflictReason(got, want State) string {

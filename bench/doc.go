@@ -2,7 +2,7 @@
 // table of figures, ratios and targets.
 //
 // Every benchmark runs its contenders in this one process, interleaved: one
-// round runs each contender once (in alternating order from round to round),
+// round runs each contender once (in an order rotated from round to round),
 // and the figures reported are medians over the rounds. Ratios are medians of
 // the per-round ratios, so each one compares two measurements taken under the
 // same load: on a shared, noisy machine the absolute figures move from run to

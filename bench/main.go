@@ -242,12 +242,12 @@ func interleave(ctx context.Context, o options, p *progress, bench string, warm 
 	rounds := o.rounds
 	out := make([][]float64, len(cs))
 	for r := range rounds {
+		// Rotate the order from round to round, so that over the rounds
+		// every contender runs in every position (the first run of a round
+		// is measurably slower on this machine).
 		order := make([]int, len(cs))
 		for i := range order {
-			order[i] = i
-		}
-		if r%2 == 1 {
-			slices.Reverse(order)
+			order[i] = (i + r) % len(cs)
 		}
 		for _, i := range order {
 			if err := ctx.Err(); err != nil {

@@ -1,6 +1,3 @@
-// Package tcpproxy is a TCP proxy for fault tests: it forwards connections
-// to a target and can cut them all, refuse new ones, and come back on the
-// same address.
 package tcpproxy
 
 import (

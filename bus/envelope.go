@@ -171,6 +171,18 @@ func (e *DecodeError) Error() string {
 	return "invalid envelope: field " + e.Field + ": " + e.Reason
 }
 
+// envelopeFields are the members DecodeEnvelope reads, in the order of its
+// variables.
+var envelopeFields = []jsonobj.Field{
+	{Name: "envelope_id", Kind: jsonobj.String}, {Name: "envelope_timestamp", Kind: jsonobj.String},
+	{Name: "correlation_id", Kind: jsonobj.String}, {Name: "event_type", Kind: jsonobj.String},
+	{Name: "source_tool", Kind: jsonobj.String}, {Name: "target_tool", Kind: jsonobj.String},
+	{Name: "metadata"}, {Name: "priority", Kind: jsonobj.Number}, {Name: "retry_count", Kind: jsonobj.Number},
+	{Name: "trace_id", Kind: jsonobj.String}, {Name: "span_id", Kind: jsonobj.String},
+	{Name: "request_id", Kind: jsonobj.String}, {Name: "onex_version"}, {Name: "envelope_version"},
+	{Name: "payload"},
+}
+
 // DecodeEnvelope parses and validates an envelope. Unknown fields are
 // ignored. A malformed or invalid envelope is reported as a [*DecodeError]
 // naming the field: envelope_id must be a UUID, envelope_timestamp an RFC 3339
@@ -181,65 +193,21 @@ func (e *DecodeError) Error() string {
 // semantics: field names match case-insensitively, a later duplicate wins,
 // null is the same as absent.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
-	var w struct {
-		id, ts, corr                        []byte
-		metadata, onex, envVersion, payload []byte
-		priority, retries                   []byte
-		eventType, source, target           []byte
-		traceID, spanID, requestID          []byte
-	}
-	// Like encoding/json, a value of the wrong type is an error even if a
-	// later duplicate would be right, and the first one is reported.
-	var typeErr error
-	var kb [64]byte
-	it := jsonobj.NewIter(data)
-	for it.Next() {
-		v := it.Value()
-		if jsonobj.KindOf(v) == jsonobj.Null {
-			v = nil // null clears a field, as encoding/json clears a pointer
+	var v [15][]byte // one per envelopeFields entry
+	if err := jsonobj.Read(data, envelopeFields, v[:]); err != nil {
+		var ke *jsonobj.KindError
+		if errors.As(err, &ke) {
+			return nil, &DecodeError{Field: ke.Name, Reason: "want " + ke.Want.String() + ", got JSON " + ke.Got.String()}
 		}
-		switch string(jsonobj.Key(it.Key(), &kb)) {
-		case "envelope_id":
-			w.id = ofKind("envelope_id", v, jsonobj.String, &typeErr)
-		case "envelope_timestamp":
-			w.ts = ofKind("envelope_timestamp", v, jsonobj.String, &typeErr)
-		case "correlation_id":
-			w.corr = ofKind("correlation_id", v, jsonobj.String, &typeErr)
-		case "event_type":
-			w.eventType = ofKind("event_type", v, jsonobj.String, &typeErr)
-		case "source_tool":
-			w.source = ofKind("source_tool", v, jsonobj.String, &typeErr)
-		case "target_tool":
-			w.target = ofKind("target_tool", v, jsonobj.String, &typeErr)
-		case "metadata":
-			w.metadata = v
-		case "priority":
-			w.priority = ofKind("priority", v, jsonobj.Number, &typeErr)
-		case "retry_count":
-			w.retries = ofKind("retry_count", v, jsonobj.Number, &typeErr)
-		case "trace_id":
-			w.traceID = ofKind("trace_id", v, jsonobj.String, &typeErr)
-		case "span_id":
-			w.spanID = ofKind("span_id", v, jsonobj.String, &typeErr)
-		case "request_id":
-			w.requestID = ofKind("request_id", v, jsonobj.String, &typeErr)
-		case "onex_version":
-			w.onex = v
-		case "envelope_version":
-			w.envVersion = v
-		case "payload":
-			w.payload = v
-		}
-	}
-	if err := it.Err(); err != nil {
 		if errors.Is(err, jsonobj.ErrNotObject) {
 			return nil, &DecodeError{Reason: "not a JSON object"}
 		}
 		return nil, jsonDecodeError(err)
 	}
-	if typeErr != nil {
-		return nil, typeErr
-	}
+	w := struct {
+		id, ts, corr, eventType, source, target, metadata, priority, retries []byte
+		traceID, spanID, requestID, onex, envVersion, payload                []byte
+	}{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]}
 	var e Envelope
 	var err error
 	for _, f := range []struct {
@@ -320,40 +288,6 @@ func parseUUIDBytes(field string, b []byte) (uuid.UUID, error) {
 		return ParseUUIDField(field, string(b))
 	}
 	return id, nil
-}
-
-// ofKind returns v if it is nil or of JSON kind want; otherwise it records
-// the type error in *first, unless one is recorded already, and returns nil.
-func ofKind(field string, v []byte, want jsonobj.Kind, first *error) []byte {
-	if v == nil {
-		return nil
-	}
-	if err := wantKind(field, v, want); err != nil {
-		if *first == nil {
-			*first = err
-		}
-		return nil
-	}
-	return v
-}
-
-// wantKind reports a value of another JSON kind than want, as encoding/json
-// reports a type mismatch.
-func wantKind(field string, v []byte, want jsonobj.Kind) error {
-	if k := jsonobj.KindOf(v); k != want {
-		return &DecodeError{Field: field, Reason: "want " + kindGoType(want) + ", got JSON " + k.String()}
-	}
-	return nil
-}
-
-func kindGoType(k jsonobj.Kind) string {
-	switch k {
-	case jsonobj.String:
-		return "string"
-	case jsonobj.Number:
-		return "int"
-	}
-	return k.String()
 }
 
 func decodeVersion(field string, raw []byte, def Version) (Version, error) {

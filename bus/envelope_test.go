@@ -229,7 +229,7 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 		{name: "unix timestamp", repl: map[string]any{"envelope_timestamp": 1741064767}, field: "envelope_timestamp", reason: "want string"},
 		{name: "priority too low", repl: map[string]any{"priority": 0}, field: "priority", reason: "outside 1..10"},
 		{name: "priority too high", repl: map[string]any{"priority": 11}, field: "priority", reason: "outside 1..10"},
-		{name: "priority not a number", repl: map[string]any{"priority": "high"}, field: "priority", reason: "want int"},
+		{name: "priority not a number", repl: map[string]any{"priority": "high"}, field: "priority", reason: "want number"},
 		{name: "fractional priority", repl: map[string]any{"priority": 5.5}, field: "priority", reason: "want int"},
 		{name: "negative retry_count", repl: map[string]any{"retry_count": -1}, field: "retry_count", reason: "negative"},
 		{name: "event_type not a string", repl: map[string]any{"event_type": 3}, field: "event_type", reason: "want string"},

@@ -525,3 +525,66 @@ func Int(v []byte) (int, error) {
 func Float(v []byte) (float64, error) {
 	return strconv.ParseFloat(string(v), 64)
 }
+
+// Field is a member [Read] looks for.
+type Field struct {
+	// Name is the member's name in lower case; members match it
+	// case-insensitively, as encoding/json matches field names.
+	Name string
+	// Kind is the kind the value must have; Invalid accepts any. null is
+	// always accepted.
+	Kind Kind
+}
+
+// KindError says that a member's value has the wrong kind.
+type KindError struct {
+	// Name is the member's name as the Field names it.
+	Name string
+	// Want and Got are the expected and the actual kind.
+	Want, Got Kind
+}
+
+func (e *KindError) Error() string {
+	return e.Name + ": want " + e.Want.String() + ", got " + e.Got.String()
+}
+
+// Read reads the members of the object data that fields name, and ignores
+// the others: vals[i] receives the raw value of fields[i], nil if it is
+// absent or null (the last duplicate wins). vals must be at least as long
+// as fields. Read returns a [*SyntaxError], [ErrNotObject], or, like
+// encoding/json, the first [*KindError] once the whole object was read. It
+// does not allocate unless it reports an error.
+func Read(data []byte, fields []Field, vals [][]byte) error {
+	var kindErr *KindError
+	var kb [64]byte
+	it := NewIter(data)
+	for it.Next() {
+		key := Key(it.Key(), &kb)
+		for i := range fields {
+			f := &fields[i]
+			if string(key) != f.Name {
+				continue
+			}
+			v := it.Value()
+			switch k := KindOf(v); {
+			case k == Null:
+				vals[i] = nil
+			case f.Kind != Invalid && k != f.Kind:
+				vals[i] = nil
+				if kindErr == nil {
+					kindErr = &KindError{Name: f.Name, Want: f.Kind, Got: k}
+				}
+			default:
+				vals[i] = v
+			}
+			break
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	if kindErr != nil {
+		return kindErr
+	}
+	return nil
+}

@@ -90,55 +90,37 @@ type TimeoutCheck struct {
 	CorrelationID uuid.UUID `json:"correlation_id"`
 }
 
-// object reads the members of a payload object. A value of the wrong JSON
-// kind is reported as encoding/json reports it: the first one, once the
-// whole object was read.
-type object struct {
-	kind    string
-	it      jsonobj.Iter
-	typeErr error
-	kb      [64]byte
+// readPayload reads the fields of a payload object into vals; errors name
+// the field.
+func readPayload(kind string, data []byte, fields []jsonobj.Field, vals [][]byte) error {
+	err := jsonobj.Read(data, fields, vals)
+	if err == nil {
+		return nil
+	}
+	var ke *jsonobj.KindError
+	if errors.As(err, &ke) {
+		return payloadError(kind, ke.Name, "want "+ke.Want.String()+", got JSON "+ke.Got.String())
+	}
+	if errors.Is(err, jsonobj.ErrNotObject) {
+		return &bus.DecodeError{Field: "payload", Reason: "not a JSON object (" + kind + ")"}
+	}
+	return &bus.DecodeError{Field: "payload", Reason: fmt.Sprintf("not a JSON object (%s): %v", kind, err)}
 }
 
-func newObject(kind string, data []byte) object {
-	return object{kind: kind, it: jsonobj.NewIter(data)}
-}
+func str(name string) jsonobj.Field { return jsonobj.Field{Name: name, Kind: jsonobj.String} }
+func num(name string) jsonobj.Field { return jsonobj.Field{Name: name, Kind: jsonobj.Number} }
+func obj(name string) jsonobj.Field { return jsonobj.Field{Name: name, Kind: jsonobj.Object} }
+func raw(name string) jsonobj.Field { return jsonobj.Field{Name: name} }
 
-// next advances to the next member and returns its lower-cased key (valid
-// until the next call) and its value, nil for null.
-func (o *object) next() (key, v []byte, ok bool) {
-	if !o.it.Next() {
-		return nil, nil, false
-	}
-	v = o.it.Value()
-	if jsonobj.KindOf(v) == jsonobj.Null {
-		v = nil
-	}
-	return jsonobj.Key(o.it.Key(), &o.kb), v, true
-}
-
-// err returns the syntax error or the first type error, or nil.
-func (o *object) err() error {
-	if err := o.it.Err(); err != nil {
-		if errors.Is(err, jsonobj.ErrNotObject) {
-			return &bus.DecodeError{Field: "payload", Reason: "not a JSON object (" + o.kind + ")"}
-		}
-		return &bus.DecodeError{Field: "payload", Reason: fmt.Sprintf("not a JSON object (%s): %v", o.kind, err)}
-	}
-	return o.typeErr
-}
-
-// want returns v if it is of JSON kind k (or null), and records a type
-// error otherwise.
-func (o *object) want(field string, v []byte, k jsonobj.Kind, goType string) []byte {
-	if v == nil || jsonobj.KindOf(v) == k {
-		return v
-	}
-	if o.typeErr == nil {
-		o.typeErr = payloadError(o.kind, field, "want "+goType+", got JSON "+jsonobj.KindOf(v).String())
-	}
-	return nil
-}
+// The fields each payload decoder reads, in the order of its variables.
+var (
+	introspectionFields = []jsonobj.Field{str("node_id"), str("node_type"), raw("node_version"),
+		raw("declared_capabilities"), raw("capabilities"), obj("endpoints"), str("correlation_id"), str("timestamp")}
+	ackFields       = []jsonobj.Field{str("command_id"), str("node_id"), str("correlation_id"), str("timestamp")}
+	heartbeatFields = []jsonobj.Field{str("node_id"), str("node_type"), raw("node_version"),
+		num("uptime_seconds"), num("active_operations_count"), str("correlation_id"), str("timestamp")}
+	timeoutCheckFields = []jsonobj.Field{str("entity_id"), str("kind"), str("deadline_at"), str("checked_at"), str("correlation_id")}
+)
 
 func payloadError(kind, field, reason string) error {
 	return &bus.DecodeError{Field: "payload." + field, Reason: reason + " (" + kind + ")"}
@@ -176,7 +158,8 @@ func reqTime(kind, field string, v []byte) (time.Time, error) {
 	return bus.ParseTimeField("payload."+field, s)
 }
 
-func str(v []byte) string {
+// text returns the value of a raw JSON string, or "" for nil.
+func text(v []byte) string {
 	if v == nil {
 		return ""
 	}
@@ -190,32 +173,12 @@ func str(v []byte) string {
 // ignored. Errors are [*bus.DecodeError]s naming the field.
 func DecodeIntrospection(data []byte) (*Introspection, error) {
 	const kind = KindIntrospection
-	var nodeID, nodeType, version, declared, caps, endpoints, corr, ts []byte
-	o := newObject(kind, data)
-	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
-		switch string(key) {
-		case "node_id":
-			nodeID = o.want("node_id", v, jsonobj.String, "string")
-		case "node_type":
-			nodeType = o.want("node_type", v, jsonobj.String, "string")
-		case "node_version":
-			version = v
-		case "declared_capabilities":
-			declared = v
-		case "capabilities":
-			caps = v
-		case "endpoints":
-			endpoints = o.want("endpoints", v, jsonobj.Object, "map[string]string")
-		case "correlation_id":
-			corr = o.want("correlation_id", v, jsonobj.String, "string")
-		case "timestamp":
-			ts = o.want("timestamp", v, jsonobj.String, "string")
-		}
-	}
-	err := o.err()
+	var vals [8][]byte
+	err := readPayload(kind, data, introspectionFields, vals[:])
 	if err != nil {
 		return nil, err
 	}
+	nodeID, nodeType, version, declared, caps, endpoints, corr, ts := vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7]
 	var eps map[string]string
 	if endpoints != nil {
 		eps = map[string]string{}
@@ -241,7 +204,7 @@ func DecodeIntrospection(data []byte) (*Introspection, error) {
 	if in.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if t := str(nodeType); t == "" {
+	if t := text(nodeType); t == "" {
 		return nil, payloadError(kind, "node_type", "missing")
 	} else if !validNodeType(t) {
 		return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", t, NodeTypes))
@@ -282,24 +245,12 @@ func DecodeIntrospection(data []byte) (*Introspection, error) {
 // correlation_id UUIDs, an optional command_id UUID, a timestamp with a zone.
 func DecodeAck(data []byte) (*Ack, error) {
 	const kind = KindAck
-	var cmd, nodeID, corr, ts []byte
-	o := newObject(kind, data)
-	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
-		switch string(key) {
-		case "command_id":
-			cmd = o.want("command_id", v, jsonobj.String, "string")
-		case "node_id":
-			nodeID = o.want("node_id", v, jsonobj.String, "string")
-		case "correlation_id":
-			corr = o.want("correlation_id", v, jsonobj.String, "string")
-		case "timestamp":
-			ts = o.want("timestamp", v, jsonobj.String, "string")
-		}
-	}
-	err := o.err()
+	var vals [8][]byte
+	err := readPayload(kind, data, ackFields, vals[:])
 	if err != nil {
 		return nil, err
 	}
+	cmd, nodeID, corr, ts := vals[0], vals[1], vals[2], vals[3]
 	var a Ack
 	if a.CommandID, err = optUUID(kind, "command_id", cmd); err != nil {
 		return nil, err
@@ -321,35 +272,17 @@ func DecodeAck(data []byte) (*Ack, error) {
 // active_operations_count not negative; node_type, if present, known.
 func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 	const kind = KindHeartbeat
-	var nodeID, nodeType, version, uptime, ops, corr, ts []byte
-	o := newObject(kind, data)
-	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
-		switch string(key) {
-		case "node_id":
-			nodeID = o.want("node_id", v, jsonobj.String, "string")
-		case "node_type":
-			nodeType = o.want("node_type", v, jsonobj.String, "string")
-		case "node_version":
-			version = v
-		case "uptime_seconds":
-			uptime = o.want("uptime_seconds", v, jsonobj.Number, "float64")
-		case "active_operations_count":
-			ops = o.want("active_operations_count", v, jsonobj.Number, "int")
-		case "correlation_id":
-			corr = o.want("correlation_id", v, jsonobj.String, "string")
-		case "timestamp":
-			ts = o.want("timestamp", v, jsonobj.String, "string")
-		}
-	}
-	err := o.err()
+	var vals [8][]byte
+	err := readPayload(kind, data, heartbeatFields, vals[:])
 	if err != nil {
 		return nil, err
 	}
+	nodeID, nodeType, version, uptime, ops, corr, ts := vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6]
 	var h Heartbeat
 	if h.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if t := str(nodeType); t != "" {
+	if t := text(nodeType); t != "" {
 		if !validNodeType(t) {
 			return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", t, NodeTypes))
 		}
@@ -396,26 +329,12 @@ func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 // UUID, kind "ack" or "liveness", deadline_at and checked_at times with a zone.
 func DecodeTimeoutCheck(data []byte) (*TimeoutCheck, error) {
 	const kind = KindTimeoutCheck
-	var entity, tk, deadline, checked, corr []byte
-	o := newObject(kind, data)
-	for key, v, ok := o.next(); ok; key, v, ok = o.next() {
-		switch string(key) {
-		case "entity_id":
-			entity = o.want("entity_id", v, jsonobj.String, "string")
-		case "kind":
-			tk = o.want("kind", v, jsonobj.String, "string")
-		case "deadline_at":
-			deadline = o.want("deadline_at", v, jsonobj.String, "string")
-		case "checked_at":
-			checked = o.want("checked_at", v, jsonobj.String, "string")
-		case "correlation_id":
-			corr = o.want("correlation_id", v, jsonobj.String, "string")
-		}
-	}
-	err := o.err()
+	var vals [8][]byte
+	err := readPayload(kind, data, timeoutCheckFields, vals[:])
 	if err != nil {
 		return nil, err
 	}
+	entity, tk, deadline, checked, corr := vals[0], vals[1], vals[2], vals[3], vals[4]
 	var c TimeoutCheck
 	if c.EntityID, err = reqUUID(kind, "entity_id", entity); err != nil {
 		return nil, err

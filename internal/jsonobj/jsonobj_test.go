@@ -138,3 +138,25 @@ func TestIntAndFloat(t *testing.T) {
 		t.Error("Float accepted an overflow")
 	}
 }
+
+func TestRead(t *testing.T) {
+	fields := []Field{{Name: "a", Kind: String}, {Name: "b", Kind: Number}, {Name: "c"}}
+	var v [3][]byte
+	err := Read([]byte(`{"A":"x","b":1,"c":[1],"d":2,"a":"y","c":null}`), fields, v[:])
+	if err != nil || string(v[0]) != `"y"` || string(v[1]) != "1" || v[2] != nil {
+		t.Fatalf("Read: %q, %v", v, err)
+	}
+	v = [3][]byte{}
+	err = Read([]byte(`{"b":"one","a":2,"a":"ok"}`), fields, v[:])
+	var ke *KindError
+	if !errors.As(err, &ke) || ke.Name != "b" || ke.Want != Number || ke.Got != String {
+		t.Fatalf("first kind error: %v", err)
+	}
+	if err := Read([]byte(`[1]`), fields, v[:]); !errors.Is(err, ErrNotObject) {
+		t.Fatalf("array: %v", err)
+	}
+	data := []byte(`{"a":"x","b":1,"c":{"d":[true,false,null]}}`)
+	if n := testing.AllocsPerRun(100, func() { _ = Read(data, fields, v[:]) }); n != 0 {
+		t.Errorf("Read allocates %v times", n)
+	}
+}

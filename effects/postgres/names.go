@@ -3,6 +3,8 @@ package postgres
 import (
 	"fmt"
 	"regexp"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -43,3 +45,17 @@ func newNames(schema string) (names, error) {
 // quoteColumn returns the quoted SQL name of a single column of the
 // allowlist.
 func quoteColumn(name string) string { return pgx.Identifier{name}.Sanitize() }
+
+// cachedSQL returns the statement cached under key in m, building it with
+// build on first use. Statements depend only on the shape of an intent, so
+// each shape is written once per effect.
+func cachedSQL[K comparable](m *sync.Map, key K, build func(b *strings.Builder)) string {
+	if v, ok := m.Load(key); ok {
+		return v.(string)
+	}
+	var b strings.Builder
+	build(&b)
+	sql := b.String()
+	m.Store(key, sql)
+	return sql
+}

@@ -221,14 +221,7 @@ func columnCast(c registration.Columns, n names) string {
 }
 
 func (e *Update) singleSQL(s updateShape) string {
-	if v, ok := e.single.Load(s); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	e.updateStatement(&b, s)
-	sql := b.String()
-	e.single.Store(s, sql)
-	return sql
+	return cachedSQL(&e.single, s, func(b *strings.Builder) { e.updateStatement(b, s) })
 }
 
 // cteSQL is the single statement that also reports, in the same snapshot,
@@ -236,18 +229,13 @@ func (e *Update) singleSQL(s updateShape) string {
 // heartbeat before). Batches use it, so that each intent is classified
 // against the row as the intents before it left it.
 func (e *Update) cteSQL(s updateShape) string {
-	if v, ok := e.cte.Load(s); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	b.WriteString("WITH cur AS (SELECT current_state, last_heartbeat_at FROM ")
-	b.WriteString(e.n.table)
-	b.WriteString(" WHERE entity_id = $1 AND domain = $2), upd AS (")
-	e.updateStatement(&b, s)
-	b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM upd), (SELECT current_state::text FROM cur), (SELECT last_heartbeat_at FROM cur)")
-	sql := b.String()
-	e.cte.Store(s, sql)
-	return sql
+	return cachedSQL(&e.cte, s, func(b *strings.Builder) {
+		b.WriteString("WITH cur AS (SELECT current_state, last_heartbeat_at FROM ")
+		b.WriteString(e.n.table)
+		b.WriteString(" WHERE entity_id = $1 AND domain = $2), upd AS (")
+		e.updateStatement(b, s)
+		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM upd), (SELECT current_state::text FROM cur), (SELECT last_heartbeat_at FROM cur)")
+	})
 }
 
 // Execute performs one update intent: one UPDATE, and on zero rows one

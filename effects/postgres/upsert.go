@@ -164,30 +164,18 @@ func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
 }
 
 func (e *Upsert) singleSQL(s upsertShape) string {
-	if v, ok := e.single.Load(s); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	e.upsertStatement(&b, s)
-	sql := b.String()
-	e.single.Store(s, sql)
-	return sql
+	return cachedSQL(&e.single, s, func(b *strings.Builder) { e.upsertStatement(b, s) })
 }
 
 // cteSQL reports (rows written, state before) in one statement.
 func (e *Upsert) cteSQL(s upsertShape) string {
-	if v, ok := e.cte.Load(s); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	b.WriteString("WITH prev AS (SELECT current_state FROM ")
-	b.WriteString(e.n.table)
-	b.WriteString(" WHERE entity_id = $1 AND domain = $2), ins AS (")
-	e.upsertStatement(&b, s)
-	b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT current_state::text FROM prev)")
-	sql := b.String()
-	e.cte.Store(s, sql)
-	return sql
+	return cachedSQL(&e.cte, s, func(b *strings.Builder) {
+		b.WriteString("WITH prev AS (SELECT current_state FROM ")
+		b.WriteString(e.n.table)
+		b.WriteString(" WHERE entity_id = $1 AND domain = $2), ins AS (")
+		e.upsertStatement(b, s)
+		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT current_state::text FROM prev)")
+	})
 }
 
 // Execute performs one upsert intent: one INSERT ... ON CONFLICT, and on

@@ -65,11 +65,7 @@ func (r *Runtime[S]) handleBatch(ctx context.Context, msgs []*bus.Message, sc *b
 			if err := r.processBatch(ctx, msgs[:i], ins, sc); err != nil {
 				return err
 			}
-			r.stats.deadLettered.Add(1)
-			r.log.WarnContext(ctx, "dead-lettering message",
-				slog.String("topic", m.Topic), slog.Int("partition", int(m.Partition)),
-				slog.Int64("offset", m.Offset), slog.String("reason", err.Error()))
-			return &bus.BatchError{Index: i, Err: bus.NewContentError(err)}
+			return &bus.BatchError{Index: i, Err: r.deadLetter(ctx, m, err)}
 		}
 		ins = append(ins, in)
 	}

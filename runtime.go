@@ -197,13 +197,19 @@ func (r *Runtime[S]) Stats() Stats { return r.stats.snapshot() }
 func (r *Runtime[S]) Handle(ctx context.Context, msg *bus.Message) error {
 	in, err := r.decode(msg)
 	if err != nil {
-		r.stats.deadLettered.Add(1)
-		r.log.WarnContext(ctx, "dead-lettering message",
-			slog.String("topic", msg.Topic), slog.Int("partition", int(msg.Partition)),
-			slog.Int64("offset", msg.Offset), slog.String("reason", err.Error()))
-		return bus.NewContentError(err)
+		return r.deadLetter(ctx, msg, err)
 	}
 	return r.process(ctx, msg, in)
+}
+
+// deadLetter counts and logs a message that cannot be decoded, and returns
+// the content error that makes the bus dead-letter it.
+func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason error) *bus.ContentError {
+	r.stats.deadLettered.Add(1)
+	r.log.WarnContext(ctx, "dead-lettering message",
+		slog.String("topic", msg.Topic), slog.Int("partition", int(msg.Partition)),
+		slog.Int64("offset", msg.Offset), slog.String("reason", reason.Error()))
+	return bus.NewContentError(reason)
 }
 
 func (r *Runtime[S]) decode(msg *bus.Message) (reducer.Input, error) {

@@ -107,13 +107,7 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 	nExpire := int(math.Round(o.expire * float64(o.nodes)))
 	types := registration.NodeTypes[:4]
 	for i := range o.nodes {
-		var b [16]byte
-		for j := range b {
-			b[j] = byte(s.rng.UintN(256))
-		}
-		id := uuid.Must(uuid.FromBytes(b[:]))
-		id[6] = id[6]&0x0f | 0x40 // version 4
-		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+		id := s.newID()
 		s.nodes = append(s.nodes, simNode{
 			id: id, typ: types[i%len(types)], expires: i < nExpire,
 			endpoint: fmt.Sprintf("http://10.0.%d.%d:8080/health", i/250, i%250+1),

@@ -42,23 +42,28 @@
 // Every write is guarded exactly as registration.ApplyUpsert and
 // registration.ApplyUpdate define: an upsert inserts, or overwrites the
 // listed columns of a row in the state the decision saw; an update carries
-// AND current_state = $expected when the intent names a state, and the
-// monotonic heartbeat guard (last_heartbeat_at IS NULL OR
-// last_heartbeat_at < $hb) when it writes last_heartbeat_at. A write that
-// changes no row is not an error: the rows affected are parsed, and the
-// result says intent.Conflict (no row, or another state) or intent.Skipped
-// (only the heartbeat guard held). Such results are logged at debug and not
-// retried. Column names come from the allowlist (registration.Columns) and
-// are quoted; every value is a bind parameter. An [UpdateMap] payload takes
-// the columns as a map, as the Python services send them, normalized by
-// registration.UpdatesFromMap.
+// AND current_state = $expected when the intent names a state, AND
+// "<column>" IS NOT DISTINCT FROM $value for each column it guards (the
+// values its decision read; NULL matches only NULL), and the monotonic
+// heartbeat guard (last_heartbeat_at IS NULL OR last_heartbeat_at < $hb)
+// when it writes last_heartbeat_at. A write that changes no row is not an
+// error: the row is read back and judged by
+// registration.UpdateRegistration.Check, and the result says
+// intent.Conflict (no row, another state, or a guarded column that
+// changed, named in the reason) or intent.Skipped (only the heartbeat
+// guard failed). Such results are logged at debug and not retried. Column
+// names come from the allowlist (registration.Columns) and are quoted;
+// every value is a bind parameter. An [UpdateMap] payload takes the
+// columns and the guards as maps, as the Python services send them,
+// normalized by registration.UpdatesFromMap.
 //
 // # Batches
 //
 // Both effects implement intent.BatchEffect. A batch is one round trip (a
 // pgx.Batch) and, outside a caller's transaction, one implicit
 // transaction. [BatchArrays], the default, sends each run of same-shaped
-// intents on distinct rows as one statement over unnest()ed arrays
+// intents (the columns they write and the columns they guard) on distinct
+// rows as one statement over unnest()ed arrays
 // (heartbeats from many nodes become one UPDATE); an entity that appears
 // again starts a new run, so it sees its earlier write. [BatchStatements]
 // queues one statement per intent. BenchmarkHeartbeat compares them with

@@ -109,10 +109,9 @@ func opError(op string, id, corr uuid.UUID, err error) error {
 	return fmt.Errorf("registrar/postgres: %s %s (correlation %s): %w", op, id, corr, classify(err))
 }
 
-// The reasons of results that changed nothing; they read as
-// registration.ApplyUpsert and registration.ApplyUpdate word them.
-func reasonNoRow(id uuid.UUID) string { return "no projection for " + id.String() }
-
+// reasonState is the reason of an upsert whose state guard failed, as
+// registration.ApplyUpsert words it. (An update's reasons are those of
+// registration.UpdateRegistration.Check.)
 func reasonState(got, want registration.State) string {
 	if want == registration.StateNone {
 		return "projection exists in state " + got.String() + "; the decision saw none"
@@ -120,10 +119,9 @@ func reasonState(got, want registration.State) string {
 	return "projection is in state " + got.String() + ", not " + want.String()
 }
 
-const (
-	reasonHeartbeat = "stored heartbeat is not older"
-	reasonRaced     = "the row changed while the statement ran"
-)
+// reasonRaced is the reason of a write that changed no row although every
+// guard holds on the row read after it: the row moved in between.
+const reasonRaced = "the row changed while the statement ran"
 
 // RegisterEffects registers an [Upsert] for postgres.upsert_registration
 // and an [Update] for postgres.update_registration with exec, both on db.

@@ -191,6 +191,32 @@ func TestUpdateMapNormalizes(t *testing.T) {
 	}
 }
 
+// TestUpdateMapGuards: the map form carries column guards, normalized as
+// its updates; a guard that fails is a conflict naming the column.
+func TestUpdateMapGuards(t *testing.T) {
+	db := newTestDB(t)
+	up, upd := db.effects(t, EffectConfig{})
+	id := uuid.New()
+	mustApply(t, up, upsertIntent(activeRow(id), registration.StateNone), intent.Applied)
+	m := &UpdateMap{EntityID: id, ExpectedState: registration.StateActive,
+		Updates: map[string]any{"current_state": "liveness_expired", "liveness_timeout_emitted_at": t0.Add(time.Hour)},
+		Guard: map[string]any{
+			"liveness_deadline":           t0.Add(90 * time.Second).In(time.FixedZone("", 3600)).Format(time.RFC3339Nano),
+			"last_heartbeat_at":           t0,
+			"liveness_timeout_emitted_at": nil,
+			"generation":                  json.Number("1"),
+		}}
+	r := mustApply(t, upd, intent.Intent{Type: registration.IntentUpdate, Payload: m}, intent.Conflict)
+	if !strings.Contains(r.Reason, "generation is 0") {
+		t.Errorf("reason %q does not name generation and its value", r.Reason)
+	}
+	m.Guard["generation"] = 0
+	mustApply(t, upd, intent.Intent{Type: registration.IntentUpdate, Payload: m}, intent.Applied)
+	if got := load(t, db.store(t), id); got.State != registration.StateLivenessExpired {
+		t.Errorf("state %s, want liveness_expired", got.State)
+	}
+}
+
 func TestInvalidIntentsSendNoSQL(t *testing.T) {
 	up, err := NewUpsert(noSQL{t}, EffectConfig{})
 	if err != nil {
@@ -214,6 +240,12 @@ func TestInvalidIntentsSendNoSQL(t *testing.T) {
 			Payload: &UpdateMap{EntityID: id, Updates: map[string]any{"entity_id": uuid.NewString()}}}, []string{`"entity_id"`}},
 		{"empty update map", upd, intent.Intent{Type: registration.IntentUpdate,
 			Payload: &UpdateMap{EntityID: id, Updates: map[string]any{}}}, []string{"empty update set"}},
+		{"guard on an unknown column", upd, intent.Intent{Type: registration.IntentUpdate, Payload: &UpdateMap{EntityID: id,
+			Updates: map[string]any{"node_type": "x"}, Guard: map[string]any{"password": "hunter2"}}}, []string{"guard", `"password"`}},
+		{"guard on a JSON column", upd, intent.Intent{Type: registration.IntentUpdate, Payload: &UpdateMap{EntityID: id,
+			Updates: map[string]any{"node_type": "x"}, Guard: map[string]any{"endpoints": map[string]any{}}}}, []string{"guard", "endpoints"}},
+		{"guard with a bad value", upd, intent.Intent{Type: registration.IntentUpdate, Payload: &UpdateMap{EntityID: id,
+			Updates: map[string]any{"node_type": "x"}, Guard: map[string]any{"ack_deadline": "soon"}}}, []string{"guard", `"ack_deadline"`}},
 		{"empty column set", upd, intent.Intent{Type: registration.IntentUpdate,
 			Payload: &registration.UpdateRegistration{EntityID: id, Domain: "registration"}}, []string{"empty update set"}},
 		{"bad UUID string", upd, intent.Intent{Type: registration.IntentUpdate,

@@ -8,11 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -33,6 +31,11 @@ type UpdateMap struct {
 	ExpectedState registration.State
 	// Updates maps column names to their new values. Empty is an error.
 	Updates map[string]any
+	// Guard maps column names to the values the row must still hold for
+	// the update to apply (registration.UpdateRegistration.Guard), nil for
+	// NULL; normalized as Updates. Only registration.GuardableColumns may
+	// be named. Empty guards no column.
+	Guard map[string]any
 	// CorrelationID is used when the intent has none.
 	CorrelationID uuid.UUID
 }
@@ -43,20 +46,23 @@ type UpdateMap struct {
 //	UPDATE registration_projections SET <columns of Set> = <bind parameters>
 //	 WHERE entity_id = $e AND domain = $d
 //	   AND current_state = $expected                              -- if ExpectedState is set
+//	   AND "<column>" IS NOT DISTINCT FROM $value                 -- for each column of Guard
 //	   AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $hb) -- if Set has last_heartbeat_at
 //
 // It takes a *registration.UpdateRegistration or an [UpdateMap] payload.
 // Results follow registration.ApplyUpdate: one row changed is
-// [intent.Applied]; no row, or a row in another state, is [intent.Conflict];
-// a row whose stored heartbeat is not older is [intent.Skipped]. Zero rows
-// is never an error and is not retried; it is logged at debug.
+// [intent.Applied]; no row, a row in another state, or a row whose guard
+// column holds another value than the decision read is [intent.Conflict]
+// (the reason names the state or the column); a row whose stored
+// heartbeat is not older is [intent.Skipped]. Zero rows is never an error
+// and is not retried; it is logged at debug.
 //
 // A payload of another type, an unknown column, an empty update set or an
 // invalid value is an [intent.Permanent] error that names it, returned
 // before any SQL runs. Update is safe for concurrent use.
 type Update struct {
 	effect
-	stateSQL            string   // reads what classifies zero rows
+	lookSQL             string   // reads what classifies zero rows
 	single, cte         sync.Map // updateShape → SQL text
 	arrays, arraysPlain sync.Map
 }
@@ -69,13 +75,16 @@ func NewUpdate(db DB, cfg EffectConfig) (*Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Update{effect: e, stateSQL: "SELECT current_state::text, last_heartbeat_at FROM " + e.n.table +
-		" WHERE entity_id = $1 AND domain = $2"}, nil
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	writeLookList(&b, allLookColumns, "")
+	b.WriteString(" FROM " + e.n.table + " WHERE entity_id = $1 AND domain = $2")
+	return &Update{effect: e, lookSQL: b.String()}, nil
 }
 
 // updateShape is what the SQL text of an update depends on.
 type updateShape struct {
-	set         registration.Columns
+	set, guard  registration.Columns
 	hasExpected bool
 }
 
@@ -86,7 +95,7 @@ type updateReq struct {
 }
 
 func (r *updateReq) shape() updateShape {
-	return updateShape{set: r.u.Set, hasExpected: r.u.ExpectedState != registration.StateNone}
+	return updateShape{set: r.u.Set, guard: r.u.Guard, hasExpected: r.u.ExpectedState != registration.StateNone}
 }
 
 // parse checks an update intent's payload, before any SQL.
@@ -135,13 +144,20 @@ func fromMap(m *UpdateMap) (*registration.UpdateRegistration, error) {
 	if err != nil {
 		return nil, err
 	}
+	var guard registration.Columns
+	var expected registration.Projection
+	if len(m.Guard) > 0 {
+		if guard, expected, err = registration.UpdatesFromMap(m.Guard); err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
+		}
+	}
 	dom := m.Domain
 	if dom == "" {
 		dom = registration.DefaultDomain
 	}
 	return &registration.UpdateRegistration{
 		EntityID: m.EntityID, Domain: dom, Set: set, Values: vals,
-		ExpectedState: m.ExpectedState, CorrelationID: m.CorrelationID,
+		ExpectedState: m.ExpectedState, Guard: guard, Expected: expected, CorrelationID: m.CorrelationID,
 	}, nil
 }
 
@@ -155,16 +171,20 @@ func checkJSON(cols registration.Columns, p *registration.Projection) error {
 }
 
 // args are the bind parameters of the single statement: entity, domain,
-// the Set columns in table order, then the expected state if any.
+// the Set columns in table order, the expected state if any, then the
+// Guard columns' expected values in table order.
 func (r *updateReq) args() []any {
 	u := r.u
-	args := make([]any, 0, 3+u.Set.Len())
+	args := make([]any, 0, 3+u.Set.Len()+u.Guard.Len())
 	args = append(args, pgUUID(u.EntityID), u.Domain)
 	for c := range u.Set.Each() {
 		args = append(args, arg(u.Values.Value(c)))
 	}
 	if u.ExpectedState != registration.StateNone {
 		args = append(args, string(u.ExpectedState))
+	}
+	for c := range u.Guard.Each() {
+		args = append(args, arg(u.Expected.Value(c)))
 	}
 	return args
 }
@@ -194,6 +214,15 @@ func (e *Update) updateStatement(b *strings.Builder, s updateShape) {
 		b.WriteString(strconv.Itoa(i))
 		b.WriteString("::text::")
 		b.WriteString(e.n.stateType)
+		i++
+	}
+	for c := range s.guard.Each() {
+		b.WriteString(" AND ")
+		b.WriteString(quoteColumn(c.Name()))
+		b.WriteString(" IS NOT DISTINCT FROM $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(columnCast(c, e.n))
+		i++
 	}
 	if hb > 0 {
 		b.WriteString(" AND (last_heartbeat_at IS NULL OR last_heartbeat_at < $")
@@ -225,16 +254,19 @@ func (e *Update) singleSQL(s updateShape) string {
 }
 
 // cteSQL is the single statement that also reports, in the same snapshot,
-// what it needs to classify zero rows: (rows updated, state before,
-// heartbeat before). Batches use it, so that each intent is classified
-// against the row as the intents before it left it.
+// what it needs to classify zero rows: rows updated, then the row before
+// (lookColumns of the shape's guard; NULLs if there is none). Batches use
+// it, so that each intent is classified against the row as the intents
+// before it left it.
 func (e *Update) cteSQL(s updateShape) string {
 	return cachedSQL(&e.cte, s, func(b *strings.Builder) {
-		b.WriteString("WITH cur AS (SELECT current_state, last_heartbeat_at FROM ")
+		b.WriteString("WITH cur AS (SELECT ")
+		writeLookList(b, lookColumns(s.guard), "")
+		b.WriteString(" FROM ")
 		b.WriteString(e.n.table)
 		b.WriteString(" WHERE entity_id = $1 AND domain = $2), upd AS (")
 		e.updateStatement(b, s)
-		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM upd), (SELECT current_state::text FROM cur), (SELECT last_heartbeat_at FROM cur)")
+		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM upd), cur.* FROM (VALUES (1)) AS one LEFT JOIN cur ON true")
 	})
 }
 
@@ -253,34 +285,16 @@ func (e *Update) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 	if tag.RowsAffected() > 0 {
 		return intent.Result{}, nil
 	}
-	var st pgtype.Text
-	var hb pgtype.Timestamptz
-	err = e.db.QueryRow(ctx, e.stateSQL, pgUUID(u.EntityID), u.Domain).Scan(&st, &hb)
-	found := true
+	l := newLook(allLookColumns)
+	err = e.db.QueryRow(ctx, e.lookSQL, pgUUID(u.EntityID), u.Domain).Scan(l.dests...)
+	cur := l.row()
 	if errors.Is(err, pgx.ErrNoRows) {
-		found, err = false, nil
+		cur, err = nil, nil
 	}
 	if err != nil {
 		return intent.Result{}, opError("update", u.EntityID, req.corr, err)
 	}
-	r := classifyUpdate(u, found, registration.State(st.String), hb)
+	r := classifyUpdate(u, cur)
 	e.logNoChange(ctx, "update", u.EntityID, req.corr, r)
 	return r, nil
-}
-
-// classifyUpdate says why an update changed no row, from the row as it was:
-// the reasons of registration.ApplyUpdate, checked in its order. If none
-// holds, the row moved between the statement and the look, and the result
-// is a conflict: the caller decides again against the current row.
-func classifyUpdate(u *registration.UpdateRegistration, found bool, st registration.State, hb pgtype.Timestamptz) intent.Result {
-	switch {
-	case !found:
-		return intent.Result{Status: intent.Conflict, Reason: reasonNoRow(u.EntityID)}
-	case u.ExpectedState != registration.StateNone && st != u.ExpectedState:
-		return intent.Result{Status: intent.Conflict, Reason: reasonState(st, u.ExpectedState)}
-	case u.Set.Has(registration.ColLastHeartbeatAt) && hb.Valid &&
-		!hb.Time.Before(u.Values.LastHeartbeatAt.Truncate(time.Microsecond)):
-		return intent.Result{Status: intent.Skipped, Reason: reasonHeartbeat}
-	}
-	return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,16 +15,18 @@ import (
 )
 
 // updateRun is what the intents of one arrays statement share: the columns
-// they write, their domain and their expected state, which travel as
-// single parameters.
+// they write and guard, which shape the statement, and their domain and
+// expected state, which travel as single parameters. The values written
+// and the guards' expected values travel as arrays, one element per
+// intent.
 type updateRun struct {
-	set      registration.Columns
-	domain   string
-	expected registration.State
+	set, guard registration.Columns
+	domain     string
+	expected   registration.State
 }
 
 func (r *updateReq) run() updateRun {
-	return updateRun{set: r.u.Set, domain: r.u.Domain, expected: r.u.ExpectedState}
+	return updateRun{set: r.u.Set, guard: r.u.Guard, domain: r.u.Domain, expected: r.u.ExpectedState}
 }
 
 // ExecuteBatch performs ins as if each were executed with Execute in
@@ -154,51 +157,51 @@ func (e *Update) classifyAfter(ctx context.Context, reqs []updateReq, unchanged 
 	for j, i := range unchanged {
 		ids[j], domains[j] = pgUUID(reqs[i].u.EntityID), reqs[i].u.Domain
 	}
-	rows, err := e.db.Query(ctx, "SELECT t.entity_id, t.domain, t.current_state::text, t.last_heartbeat_at FROM "+e.n.table+
-		" t JOIN unnest($1::uuid[], $2::text[]) AS v(entity_id, domain) ON t.entity_id = v.entity_id AND t.domain = v.domain", ids, domains)
+	var sql strings.Builder
+	sql.WriteString("SELECT t.entity_id, t.domain, ")
+	writeLookList(&sql, allLookColumns, "t.")
+	sql.WriteString(" FROM " + e.n.table +
+		" t JOIN unnest($1::uuid[], $2::text[]) AS v(entity_id, domain) ON t.entity_id = v.entity_id AND t.domain = v.domain")
+	rows, err := e.db.Query(ctx, sql.String(), ids, domains)
 	if err != nil {
 		return err
 	}
-	type found struct {
-		st string
-		hb pgtype.Timestamptz
-	}
-	rowsByKey := map[rowKey]found{}
+	rowsByKey := map[rowKey]*registration.Projection{}
 	for rows.Next() {
 		var id pgtype.UUID
 		var k rowKey
-		var f found
-		if err := rows.Scan(&id, &k.domain, &f.st, &f.hb); err != nil {
+		l := newLook(allLookColumns)
+		if err := rows.Scan(append([]any{&id, &k.domain}, l.dests...)...); err != nil {
 			rows.Close()
 			return err
 		}
 		k.id = id.Bytes
-		rowsByKey[k] = f
+		rowsByKey[k] = l.row()
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, i := range unchanged {
 		u := reqs[i].u
-		f, ok := rowsByKey[rowKey{u.EntityID, u.Domain}]
-		results[i] = classifyUpdate(u, ok, registration.State(f.st), f.hb)
+		results[i] = classifyUpdate(u, rowsByKey[rowKey{u.EntityID, u.Domain}])
 	}
 	return nil
 }
 
 // readSpan reads one statement's results into results: a single statement
-// reports (rows updated, state before, heartbeat before); an arrays
-// statement returns a row only for each intent that updated nothing.
+// reports (rows updated, the row before); an arrays statement returns
+// (ordinal, the row before) only for each intent that updated nothing. The
+// row before is the look of the span's guard columns.
 func (e *Update) readSpan(br pgx.BatchResults, sp span, reqs []updateReq, results []intent.Result) error {
-	var st pgtype.Text
-	var hb pgtype.Timestamptz
+	cols := lookColumns(reqs[sp.from].u.Guard)
 	if !sp.arrays() {
 		var n int64
-		if err := br.QueryRow().Scan(&n, &st, &hb); err != nil {
+		l := newLook(cols)
+		if err := br.QueryRow().Scan(append([]any{&n}, l.dests...)...); err != nil {
 			return err
 		}
 		if n == 0 {
-			results[sp.from] = classifyUpdate(reqs[sp.from].u, st.Valid, registration.State(st.String), hb)
+			results[sp.from] = classifyUpdate(reqs[sp.from].u, l.row())
 		}
 		return nil
 	}
@@ -209,14 +212,15 @@ func (e *Update) readSpan(br pgx.BatchResults, sp span, reqs []updateReq, result
 	defer rows.Close()
 	for rows.Next() {
 		var ord int32
-		if err := rows.Scan(&ord, &st, &hb); err != nil {
+		l := newLook(cols)
+		if err := rows.Scan(append([]any{&ord}, l.dests...)...); err != nil {
 			return err
 		}
 		i := int(ord)
 		if i < sp.from || i >= sp.to {
 			return fmt.Errorf("arrays statement returned ordinal %d outside [%d, %d)", i, sp.from, sp.to)
 		}
-		results[i] = classifyUpdate(reqs[i].u, st.Valid, registration.State(st.String), hb)
+		results[i] = classifyUpdate(reqs[i].u, l.row())
 	}
 	return rows.Err()
 }
@@ -224,12 +228,14 @@ func (e *Update) readSpan(br pgx.BatchResults, sp span, reqs []updateReq, result
 // arraysSQL updates a run of intents on distinct rows in one statement,
 // joining the table to the unnest()ed arrays of their values:
 //
-//	$1 ordinals, $2 entity ids, $3.. one array per column, then the domain
-//	and the expected state (if any) as single values.
+//	$1 ordinals, $2 entity ids, $3.. one array per column of Set, then one
+//	per column of Guard (the expected values), then the domain and the
+//	expected state (if any) as single values.
 //
-// It returns (ordinal, state before, heartbeat before) for each intent that
-// updated nothing, read in the statement's snapshot, so the caller can tell
-// a conflict from a skip; applied intents cost no result row.
+// It returns (ordinal, the row before) for each intent that updated
+// nothing, the row read in the statement's snapshot (lookColumns of the
+// guard), so the caller can tell a conflict from a skip; applied intents
+// cost no result row.
 //
 // A plain statement (for a final span) is the UPDATE alone; it returns
 // the ordinals it updated.
@@ -244,19 +250,28 @@ func (e *Update) arraysSQL(s updateShape, plain bool) string {
 	var b strings.Builder
 	b.WriteString("WITH v AS (SELECT * FROM unnest($1::int4[], $2::uuid[]")
 	i := 3
-	var cols []string
-	for c := range s.set.Each() {
+	// The arrays of the Set columns are v.c<n>, those of the guards v.g<n>,
+	// n the parameter's number.
+	var cols, guards []string
+	param := func(c registration.Columns, prefix string) string {
 		arr, _ := arrayType(c, e.n)
 		b.WriteString(", $")
 		b.WriteString(strconv.Itoa(i))
 		b.WriteString("::")
 		b.WriteString(arr)
-		cols = append(cols, "c"+strconv.Itoa(i))
+		name := prefix + strconv.Itoa(i)
 		i++
+		return name
+	}
+	for c := range s.set.Each() {
+		cols = append(cols, param(c, "c"))
+	}
+	for c := range s.guard.Each() {
+		guards = append(guards, param(c, "g"))
 	}
 	domain := "$" + strconv.Itoa(i) + "::text"
 	b.WriteString(") AS v(ord, entity_id, ")
-	b.WriteString(strings.Join(cols, ", "))
+	b.WriteString(strings.Join(slices.Concat(cols, guards), ", "))
 	if plain {
 		b.WriteString(")) UPDATE ")
 	} else {
@@ -288,6 +303,16 @@ func (e *Update) arraysSQL(s updateShape, plain bool) string {
 		b.WriteString("::text::")
 		b.WriteString(e.n.stateType)
 	}
+	k = 0
+	for c := range s.guard.Each() {
+		_, cast := arrayType(c, e.n)
+		b.WriteString(" AND t.")
+		b.WriteString(quoteColumn(c.Name()))
+		b.WriteString(" IS NOT DISTINCT FROM v.")
+		b.WriteString(guards[k])
+		b.WriteString(cast)
+		k++
+	}
 	if hb != "" {
 		b.WriteString(" AND (t.last_heartbeat_at IS NULL OR t.last_heartbeat_at < v.")
 		b.WriteString(hb)
@@ -299,8 +324,9 @@ func (e *Update) arraysSQL(s updateShape, plain bool) string {
 		cache.Store(s, sql)
 		return sql
 	}
-	b.WriteString(" RETURNING v.ord) SELECT v.ord, c.current_state::text, c.last_heartbeat_at" +
-		" FROM v LEFT JOIN upd u ON u.ord = v.ord LEFT JOIN LATERAL (SELECT t.current_state, t.last_heartbeat_at FROM ")
+	b.WriteString(" RETURNING v.ord) SELECT v.ord, c.* FROM v LEFT JOIN upd u ON u.ord = v.ord LEFT JOIN LATERAL (SELECT ")
+	writeLookList(&b, lookColumns(s.guard), "t.")
+	b.WriteString(" FROM ")
 	b.WriteString(e.n.table)
 	b.WriteString(" t WHERE t.entity_id = v.entity_id AND t.domain = ")
 	b.WriteString(domain)
@@ -317,12 +343,19 @@ func (e *Update) arrayArgs(reqs []updateReq, sp span) ([]any, error) {
 		ids[i] = pgUUID(reqs[i].u.EntityID)
 	}
 	first := reqs[0].u
-	args := make([]any, 0, 4+first.Set.Len())
+	args := make([]any, 0, 4+first.Set.Len()+first.Guard.Len())
 	args = append(args, ords(sp), ids)
 	for c := range first.Set.Each() {
 		a, err := columnArray(c, n, func(i int) *registration.Projection { return &reqs[i].u.Values })
 		if err != nil {
 			return nil, err
+		}
+		args = append(args, a)
+	}
+	for c := range first.Guard.Each() {
+		a, err := columnArray(c, n, func(i int) *registration.Projection { return &reqs[i].u.Expected })
+		if err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
 		}
 		args = append(args, a)
 	}

@@ -70,6 +70,14 @@ func (u *UpdateRegistration) Validate() error {
 	if u.ExpectedState != StateNone && !u.ExpectedState.Valid() {
 		errs = append(errs, fmt.Errorf("expected state %q is not a registration state", string(u.ExpectedState)))
 	}
+	if bad := u.Guard &^ GuardableColumns; bad != 0 {
+		if named := bad & AllColumns; named != 0 {
+			errs = append(errs, fmt.Errorf("guard on %s: not a guardable column (current_state is guarded by the expected state; JSON columns cannot be guarded)", named))
+		}
+		if bad&^AllColumns != 0 {
+			errs = append(errs, fmt.Errorf("guard columns %#x are not writable columns", uint32(bad&^AllColumns)))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("registrar/registration: invalid update of %s: %w", u.EntityID, err)
 	}
@@ -117,24 +125,16 @@ func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Re
 }
 
 // ApplyUpdate returns the row that results from u applied to cur (nil: no
-// row), with the guard semantics every store implements: no row, or a row
-// not in u.ExpectedState, is a conflict; a stored last_heartbeat_at no older
-// than the update's is skipped; otherwise the columns u.Set are written.
-// The result shares no memory with u; it may share the JSON columns with
-// cur (see ApplyUpsert).
+// row), with the guard semantics every store implements: the result of
+// [UpdateRegistration.Check]; if it is Applied, the columns u.Set are
+// written, otherwise the row stays as it is. The result shares no memory
+// with u; it may share the JSON columns with cur (see ApplyUpsert).
 func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Result, error) {
 	if err := u.Validate(); err != nil {
 		return cur, intent.Result{}, intent.Permanent(err)
 	}
-	if cur == nil {
-		return nil, intent.Result{Status: intent.Conflict, Reason: "no projection for " + u.EntityID.String()}, nil
-	}
-	if u.ExpectedState != StateNone && cur.State != u.ExpectedState {
-		return cur, intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}, nil
-	}
-	if u.Set.Has(ColLastHeartbeatAt) && !cur.LastHeartbeatAt.IsZero() &&
-		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
-		return cur, intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}, nil
+	if r := u.Check(cur); r.Status != intent.Applied {
+		return cur, r, nil
 	}
 	next := *cur
 	next.set(u.Set&^(ColCapabilities|ColEndpoints), &u.Values)

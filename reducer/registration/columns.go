@@ -88,6 +88,12 @@ func (cs Columns) String() string {
 	return b.String()
 }
 
+// GuardableColumns are the columns an update may guard
+// ([UpdateRegistration].Guard): every writable column but current_state,
+// which ExpectedState guards, and the JSON columns capabilities and
+// endpoints, whose equality a store cannot decide as a database does.
+const GuardableColumns = AllColumns &^ (ColCurrentState | ColCapabilities | ColEndpoints)
+
 // timeColumns are the timestamptz columns; zero times are NULL.
 const timeColumns = ColAckDeadline | ColLivenessDeadline | ColLastHeartbeatAt | ColAckTimeoutEmittedAt |
 	ColLivenessTimeoutEmittedAt | ColRegisteredAt | ColUpdatedAt

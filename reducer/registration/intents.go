@@ -42,17 +42,37 @@ type UpsertRegistration struct {
 // UpdateRegistration is the payload of a postgres.update_registration intent:
 // set the columns Set of the row (EntityID, Domain) to their values in Values.
 //
-// Guards: if ExpectedState is not empty the row must be in that state, and
-// if Set has last_heartbeat_at the stored one must be NULL or older. The
-// update changes nothing when a guard fails: a failed state guard (or a
-// missing row) reports [intent.Conflict]; a failed heartbeat guard alone
-// reports [intent.Skipped].
+// Guards: an update writes only if the row still holds what its decision
+// read, so a decision made on a row that another writer changed since is
+// never applied on top of the change.
+//
+//   - ExpectedState, if not empty: the row must be in that state.
+//   - Guard: each of these columns must hold its value in Expected, compared
+//     as SQL's IS NOT DISTINCT FROM: a zero time or the nil UUID in Expected
+//     means the column must be NULL. Only [GuardableColumns] may be named.
+//   - If Set has last_heartbeat_at, the stored one must be NULL or older
+//     (the monotonic heartbeat guard).
+//
+// The update changes nothing when a guard fails. A missing row, a failed
+// state guard or a failed column guard reports [intent.Conflict], with a
+// reason that names the state or the column; a failed heartbeat guard
+// alone reports [intent.Skipped]. They are checked in that order (see
+// [UpdateRegistration.Check]): a skip says the decision still holds but was
+// overtaken, so it is reported only when everything else the decision read
+// still holds.
 type UpdateRegistration struct {
 	EntityID      uuid.UUID
 	Domain        string
 	Set           Columns
 	Values        Projection
 	ExpectedState State
+	// Guard names the columns whose stored values the decision read and
+	// another writer can change; the update applies only if each still
+	// holds its value in Expected. Zero guards no column.
+	Guard Columns
+	// Expected holds, for each column of Guard, the value the decision
+	// read; its other fields are ignored.
+	Expected      Projection
 	CorrelationID uuid.UUID
 }
 

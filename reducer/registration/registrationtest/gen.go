@@ -211,8 +211,12 @@ func (g *gen) intent(ids []uuid.UUID) intent.Intent {
 		if g.chance(1, 4, "heartbeat expects none") {
 			exp = registration.StateNone
 		}
-		return intent.Intent{Type: registration.IntentUpdate, Target: id.String(), CorrelationID: corr,
-			Payload: &registration.UpdateRegistration{EntityID: id, Domain: g.domain, Set: heartbeatColumns, Values: v, ExpectedState: exp, CorrelationID: corr}}
+		u := &registration.UpdateRegistration{EntityID: id, Domain: g.domain, Set: heartbeatColumns, Values: v, ExpectedState: exp, CorrelationID: corr}
+		if g.chance(1, 2, "heartbeat guard") {
+			// The reducer's heartbeat guard, holding or not.
+			u.Guard, u.Expected = registration.ColLivenessDeadline|registration.ColUpdatedAt, g.guardValues(cur)
+		}
+		return intent.Intent{Type: registration.IntentUpdate, Target: id.String(), CorrelationID: corr, Payload: u}
 	}
 	set := registration.Columns(g.pick(int(registration.AllColumns), "update column mask") + 1)
 	v := g.values(id)
@@ -223,8 +227,25 @@ func (g *gen) intent(ids []uuid.UUID) intent.Intent {
 		}
 		v.LastHeartbeatAt = g.heartbeat(hb)
 	}
-	return intent.Intent{Type: registration.IntentUpdate, Target: id.String(), CorrelationID: corr,
-		Payload: &registration.UpdateRegistration{EntityID: id, Domain: g.domain, Set: set, Values: v, ExpectedState: g.expected(cur, true), CorrelationID: corr}}
+	u := &registration.UpdateRegistration{EntityID: id, Domain: g.domain, Set: set, Values: v, ExpectedState: g.expected(cur, true), CorrelationID: corr}
+	if g.chance(1, 2, "guard") {
+		u.Guard = registration.Columns(g.pick(int(registration.AllColumns), "guard mask")+1) & registration.GuardableColumns
+		u.Expected = g.guardValues(cur)
+	}
+	return intent.Intent{Type: registration.IntentUpdate, Target: id.String(), CorrelationID: corr, Payload: u}
+}
+
+// guardValues returns the values a guard expects: mostly the row's own
+// (the guard holds), in another zone sometimes, else drawn.
+func (g *gen) guardValues(cur *registration.Projection) registration.Projection {
+	if cur == nil || g.chance(1, 4, "guard values drawn") {
+		return g.values(uuid.Nil)
+	}
+	p := *cur.Clone()
+	if g.chance(1, 3, "guard values zoned") {
+		zoned(&p)
+	}
+	return p
 }
 
 // Workload returns n valid upsert and update intents on the entities ids

@@ -30,8 +30,9 @@ type Subject struct {
 // Every check compares with registration.ApplyUpsert and
 // registration.ApplyUpdate, which define the guards: inserts and
 // re-registrations, metadata refreshes of some columns, the expected-state
-// guard (conflict), the heartbeat guard (skip), missing rows (conflict),
-// invalid payloads (permanent errors), Load of every column (NULL and zoned
+// guard (conflict), the column guards (conflict naming the column, NULL
+// as IS NOT DISTINCT FROM), the heartbeat guard (skip), missing rows
+// (conflict), invalid payloads (permanent errors), Load of every column (NULL and zoned
 // times, JSON), the overdue scans (filters, order, limit), batches against
 // one-by-one execution on a random workload with repeated entities, and a
 // property test against [Model] (pgregory.net/rapid; -rapid.checks sets
@@ -40,6 +41,7 @@ func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
 	t.Helper()
 	t.Run("Upsert", func(t *testing.T) { testUpsert(t, newStore) })
 	t.Run("Update", func(t *testing.T) { testUpdate(t, newStore) })
+	t.Run("Guards", func(t *testing.T) { testGuards(t, newStore) })
 	t.Run("Overdue", func(t *testing.T) { testOverdue(t, newStore) })
 	t.Run("InvalidPayloads", func(t *testing.T) { testInvalid(t, newStore) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, newStore) })
@@ -577,6 +579,15 @@ func testInvalid(t *testing.T, newStore func(t *testing.T) Subject) {
 			Values: registration.Projection{State: "asleep"}, ExpectedState: registration.StateActive}))
 	bad("update expecting an invalid state", h.s.Update,
 		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion, ExpectedState: "ACTIVE"}))
+	bad("update guarding current_state", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion,
+			Guard: registration.ColCurrentState, Expected: old}))
+	bad("update guarding capabilities", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion,
+			Guard: registration.ColCapabilities | registration.ColGeneration, Expected: old}))
+	bad("update guarding a column outside the allowlist", h.s.Update,
+		h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: registration.ColNodeVersion,
+			Guard: registration.AllColumns + 1, Expected: old}))
 	bad("update of the nil entity", h.s.Update,
 		h.updateIntent(registration.UpdateRegistration{Set: registration.ColNodeVersion}))
 	noType := full(id, registration.StateActive)

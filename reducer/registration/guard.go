@@ -1,0 +1,118 @@
+package registration
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/registrar-go/registrar/intent"
+)
+
+// Check returns the result u's guards give on the row cur (nil: no row),
+// without writing anything: [intent.Applied] if every guard holds, else the
+// result and reason of the first that fails, in this order: no row
+// (conflict), the expected state (conflict), the Guard columns (conflict;
+// the reason names each column that differs, with both values), the
+// heartbeat guard (skip). Check assumes u is valid
+// ([UpdateRegistration.Validate]).
+//
+// Stores that keep times at a coarser precision than Go's (PostgreSQL:
+// microseconds) compare the values they store: they truncate u's times the
+// way they truncate the values they write.
+func (u *UpdateRegistration) Check(cur *Projection) intent.Result {
+	switch {
+	case cur == nil:
+		return intent.Result{Status: intent.Conflict, Reason: "no projection for " + u.EntityID.String()}
+	case u.ExpectedState != StateNone && cur.State != u.ExpectedState:
+		return intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}
+	}
+	if u.Guard != 0 {
+		var reason strings.Builder
+		for c := range u.Guard.Each() {
+			if !sameColumn(c, cur, &u.Expected) {
+				if reason.Len() > 0 {
+					reason.WriteString("; ")
+				}
+				reason.WriteString(c.Name() + " is " + columnText(c, cur) + ", the decision read " + columnText(c, &u.Expected))
+			}
+		}
+		if reason.Len() > 0 {
+			return intent.Result{Status: intent.Conflict, Reason: reason.String()}
+		}
+	}
+	if u.Set.Has(ColLastHeartbeatAt) && !cur.LastHeartbeatAt.IsZero() &&
+		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
+		return intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}
+	}
+	return intent.Result{}
+}
+
+// sameColumn reports whether the guardable column c holds the same value in
+// a and b, as IS NOT DISTINCT FROM compares them: times by instant, a zero
+// time (NULL) equal only to a zero time.
+func sameColumn(c Columns, a, b *Projection) bool {
+	switch c {
+	case ColNodeType:
+		return a.NodeType == b.NodeType
+	case ColNodeVersion:
+		return a.NodeVersion == b.NodeVersion
+	case ColLastAppliedEventID:
+		return a.LastAppliedEventID == b.LastAppliedEventID
+	case ColCorrelationID:
+		return a.CorrelationID == b.CorrelationID
+	case ColGeneration:
+		return a.Generation == b.Generation
+	}
+	if c&timeColumns != 0 {
+		return a.timeOf(c).Equal(b.timeOf(c))
+	}
+	return false
+}
+
+// timeOf returns the value of the time column c.
+func (p *Projection) timeOf(c Columns) time.Time {
+	switch c {
+	case ColAckDeadline:
+		return p.AckDeadline
+	case ColLivenessDeadline:
+		return p.LivenessDeadline
+	case ColLastHeartbeatAt:
+		return p.LastHeartbeatAt
+	case ColAckTimeoutEmittedAt:
+		return p.AckTimeoutEmittedAt
+	case ColLivenessTimeoutEmittedAt:
+		return p.LivenessTimeoutEmittedAt
+	case ColRegisteredAt:
+		return p.RegisteredAt
+	case ColUpdatedAt:
+		return p.UpdatedAt
+	}
+	return time.Time{}
+}
+
+// columnText writes the value of the guardable column c for a reason:
+// NULL, a time in RFC 3339 (UTC), a UUID, a number, a quoted string.
+func columnText(c Columns, p *Projection) string {
+	switch c {
+	case ColNodeType:
+		return strconv.Quote(p.NodeType)
+	case ColNodeVersion:
+		return strconv.Quote(p.NodeVersion)
+	case ColGeneration:
+		return strconv.FormatInt(p.Generation, 10)
+	case ColLastAppliedEventID, ColCorrelationID:
+		id := p.LastAppliedEventID
+		if c == ColCorrelationID {
+			id = p.CorrelationID
+		}
+		if id == [16]byte{} {
+			return "NULL"
+		}
+		return id.String()
+	}
+	t := p.timeOf(c)
+	if t.IsZero() {
+		return "NULL"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -105,3 +105,23 @@ const registrationColumns = AllColumns &^ ColLastHeartbeatAt
 
 // metadataColumns are what a metadata refresh of an active node writes.
 const metadataColumns = ColNodeType | ColNodeVersion | ColCapabilities | ColEndpoints | ColUpdatedAt
+
+// The guards of the reducer's updates: the columns each decision read that
+// another writer can change (the state is guarded on its own).
+const (
+	// ackGuard: the generation tells this registration from a later one
+	// that is awaiting its ack too; updated_at is what the staleness check
+	// read.
+	ackGuard = ColGeneration | ColUpdatedAt
+	// heartbeatGuard: the new deadline is computed from the stored one;
+	// updated_at is what the staleness check read. last_heartbeat_at has
+	// its own, monotonic guard.
+	heartbeatGuard = ColLivenessDeadline | ColUpdatedAt
+	// ackTimeoutGuard: the deadline that passed, and the marker that must
+	// still be unset.
+	ackTimeoutGuard = ColAckDeadline | ColAckTimeoutEmittedAt
+	// livenessTimeoutGuard: the deadline that passed, the last heartbeat
+	// the LivenessExpired event reports, the marker that must still be
+	// unset, and the node type and generation consul.deregister names.
+	livenessTimeoutGuard = ColLivenessDeadline | ColLastHeartbeatAt | ColLivenessTimeoutEmittedAt | ColNodeType | ColGeneration
+)

@@ -36,12 +36,22 @@
 //
 // Every write carries the state its decision saw: an update names the state
 // it expects ([UpdateRegistration].ExpectedState), an upsert the state it
-// overwrites, and a heartbeat update also carries the monotonic guard
-// "stored last_heartbeat_at is NULL or older". A write whose state guard
-// fails changes nothing and reports a conflict; the runtime then decides the
-// message again against the current state, so the events of a decision made
-// on stale state are never published. [ApplyUpsert] and [ApplyUpdate] define
-// these semantics; every store implements them.
+// overwrites. A state-changing update also carries every other value its
+// decision read that another writer can change ([UpdateRegistration].Guard
+// and Expected, compared as IS NOT DISTINCT FROM): the ack guards the
+// generation (a timeout and a re-registration leave the row awaiting an ack
+// again, one generation on) and updated_at; the ack timeout guards
+// ack_deadline and its unset marker; the liveness timeout guards
+// liveness_deadline, last_heartbeat_at (which its event reports), its unset
+// marker, and the node type and generation its consul.deregister names. A
+// heartbeat update guards liveness_deadline (the new one is the later of
+// its own and the stored one) and updated_at, and carries the monotonic
+// guard "stored last_heartbeat_at is NULL or older". A write whose state or
+// column guard fails changes nothing and reports a conflict; the runtime
+// then decides the message again against the current row, so the events of
+// a decision made on a stale row are never published, and no write mixes
+// two decisions. [ApplyUpsert] and [ApplyUpdate] define these semantics;
+// every store implements them.
 //
 // # Determinism and redelivery
 //

@@ -278,6 +278,11 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, 
 					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: p.State, CorrelationID: ev.CorrelationID,
 					Set:    ColCurrentState | ColLivenessDeadline | ColLastAppliedEventID | ColUpdatedAt,
 					Values: Projection{State: StateActive, LivenessDeadline: deadline, LastAppliedEventID: env.EnvelopeID, UpdatedAt: now},
+					// The state alone does not tell this registration from
+					// a later one: a timeout and a new introspection leave
+					// the row awaiting an ack again, one generation on.
+					Guard:    ackGuard,
+					Expected: Projection{Generation: p.Generation, UpdatedAt: p.UpdatedAt},
 				},
 			}},
 		}
@@ -336,8 +341,10 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	a := &heartbeatDecision{}
 	a.update = UpdateRegistration{
 		EntityID: p.EntityID, Domain: p.Domain, ExpectedState: StateActive, CorrelationID: corr,
-		Set:    ColLastHeartbeatAt | ColLivenessDeadline | ColUpdatedAt,
-		Values: Projection{LastHeartbeatAt: hb, LivenessDeadline: deadline, UpdatedAt: now},
+		Set:      ColLastHeartbeatAt | ColLivenessDeadline | ColUpdatedAt,
+		Values:   Projection{LastHeartbeatAt: hb, LivenessDeadline: deadline, UpdatedAt: now},
+		Guard:    heartbeatGuard,
+		Expected: Projection{LivenessDeadline: p.LivenessDeadline, UpdatedAt: p.UpdatedAt},
 	}
 	// One target string for both intents keeps the hot path at two
 	// allocations: this struct and the string.
@@ -381,8 +388,10 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 				Type: IntentUpdate, Target: postgresTarget(p.EntityID), CorrelationID: corr,
 				Payload: &UpdateRegistration{
 					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: p.State, CorrelationID: corr,
-					Set:    ColCurrentState | ColAckTimeoutEmittedAt | ColLastAppliedEventID,
-					Values: Projection{State: StateAckTimedOut, AckTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID},
+					Set:      ColCurrentState | ColAckTimeoutEmittedAt | ColLastAppliedEventID,
+					Values:   Projection{State: StateAckTimedOut, AckTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID},
+					Guard:    ackTimeoutGuard,
+					Expected: Projection{AckDeadline: p.AckDeadline},
 				},
 			}},
 		}
@@ -412,6 +421,9 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 					EntityID: p.EntityID, Domain: p.Domain, ExpectedState: StateActive, CorrelationID: corr,
 					Set:    ColCurrentState | ColLivenessTimeoutEmittedAt | ColLastAppliedEventID,
 					Values: Projection{State: StateLivenessExpired, LivenessTimeoutEmittedAt: now, LastAppliedEventID: env.EnvelopeID},
+					Guard:  livenessTimeoutGuard,
+					Expected: Projection{LivenessDeadline: p.LivenessDeadline, LastHeartbeatAt: p.LastHeartbeatAt,
+						NodeType: p.NodeType, Generation: p.Generation},
 				},
 			}},
 		}

@@ -225,7 +225,11 @@ func renderPayload(p any) any {
 		for c := range pl.Set.Each() {
 			vals[c.Name()] = pl.Values.Value(c)
 		}
-		return map[string]any{"entity_id": pl.EntityID, "domain": pl.Domain, "expected_state": pl.ExpectedState, "set": vals}
+		guard := map[string]any{}
+		for c := range pl.Guard.Each() {
+			guard[c.Name()] = pl.Expected.Value(c)
+		}
+		return map[string]any{"entity_id": pl.EntityID, "domain": pl.Domain, "expected_state": pl.ExpectedState, "set": vals, "guard": guard}
 	case *registration.UpsertRegistration:
 		return map[string]any{"columns": pl.Columns.String(), "expected_state": pl.ExpectedState, "projection": pl.Projection}
 	}
@@ -280,6 +284,66 @@ func TestDecideStateChangesCarryExpectedState(t *testing.T) {
 		default:
 			t.Errorf("%s: first intent payload %T", tc.name, pl)
 		}
+	}
+}
+
+// TestDecideUpdatesGuardWhatTheyRead: every update the reducer emits
+// guards the columns its decision read, with the values it read, so that
+// it applies to the row it was decided on and to no other.
+func TestDecideUpdatesGuardWhatTheyRead(t *testing.T) {
+	r := newReducer(t)
+	want := map[string]registration.Columns{
+		"ack/":              registration.ColGeneration | registration.ColUpdatedAt,
+		"heartbeat/":        registration.ColLivenessDeadline | registration.ColUpdatedAt,
+		"timeout_ack/":      registration.ColAckDeadline | registration.ColAckTimeoutEmittedAt,
+		"timeout_liveness/": registration.ColLivenessDeadline | registration.ColLastHeartbeatAt | registration.ColLivenessTimeoutEmittedAt | registration.ColNodeType | registration.ColGeneration,
+	}
+	seen := 0
+	for _, tc := range rows() {
+		d := r.Decide(tc.state, reducer.Input{Event: tc.event, Envelope: env(tc.now)}, tc.now)
+		for _, in := range d.Intents {
+			u, ok := in.Payload.(*registration.UpdateRegistration)
+			if !ok {
+				continue
+			}
+			seen++
+			prefix := tc.name[:strings.Index(tc.name, "/")+1]
+			if u.Guard != want[prefix] {
+				t.Errorf("%s: guard %v, want %v", tc.name, u.Guard, want[prefix])
+			}
+			// The guards hold on the row decided on, and on no row that
+			// differs in one of their columns.
+			if res := u.Check(tc.state); res.Status != intent.Applied {
+				t.Errorf("%s: the guards fail on the row decided on: %v (%s)", tc.name, res.Status, res.Reason)
+			}
+			for c := range u.Guard.Each() {
+				changed := *tc.state
+				switch c {
+				case registration.ColNodeType:
+					changed.NodeType += "-changed"
+				case registration.ColGeneration:
+					changed.Generation++
+				case registration.ColAckDeadline:
+					changed.AckDeadline = changed.AckDeadline.Add(time.Second)
+				case registration.ColLivenessDeadline:
+					changed.LivenessDeadline = changed.LivenessDeadline.Add(time.Second)
+				case registration.ColLastHeartbeatAt:
+					changed.LastHeartbeatAt = changed.LastHeartbeatAt.Add(-time.Second)
+				case registration.ColUpdatedAt:
+					changed.UpdatedAt = changed.UpdatedAt.Add(-time.Second)
+				case registration.ColAckTimeoutEmittedAt:
+					changed.AckTimeoutEmittedAt = t0
+				case registration.ColLivenessTimeoutEmittedAt:
+					changed.LivenessTimeoutEmittedAt = t0
+				}
+				if res := u.Check(&changed); res.Status != intent.Conflict || !strings.Contains(res.Reason, c.Name()) {
+					t.Errorf("%s: row with another %s: %v (%s), want a conflict naming it", tc.name, c.Name(), res.Status, res.Reason)
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no update decided")
 	}
 }
 

@@ -1,20 +1,25 @@
 package registrationtest
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // testGuards checks the column guards of updates (Guard and Expected):
 // every guardable column, equal and different values, NULL against NULL
 // and against a value, their order against the state and heartbeat
-// guards.
+// guards; then decisions of the reducer whose rows another writer changed
+// between the decision and its write.
 func testGuards(t *testing.T, newStore func(t *testing.T) Subject) {
 	h := newHarness(t, newStore)
 	sub := func(name string, f func(h *harness)) {
@@ -149,6 +154,11 @@ func testGuards(t *testing.T, newStore func(t *testing.T) Subject) {
 			h.wantRow(id, &want)
 		})
 	}
+	t.Run("decisions on a row that changed before their write", func(t *testing.T) {
+		h := *h
+		h.t = t
+		testDecisionRaces(&h)
+	})
 }
 
 // zoned moves the times of p into another zone: the same instants.
@@ -159,4 +169,189 @@ func zoned(p *registration.Projection) {
 			*f = f.In(otherZone)
 		}
 	}
+}
+
+// decider drives the registration reducer as the runtime does: it loads
+// the row, decides, and executes the decision's postgres update.
+type decider struct {
+	h *harness
+	r *registration.Reducer
+}
+
+// stamped wraps event in an envelope stamped at.
+func stamped(event any, at time.Time) reducer.Input {
+	env := &bus.Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: at, CorrelationID: uuid.New(), Payload: json.RawMessage(`{}`)}
+	return reducer.Input{Event: event, Envelope: env}
+}
+
+// decide decides in against the stored row at now, the deciding clock.
+func (d *decider) decide(id uuid.UUID, in reducer.Input, now time.Time) reducer.Decision {
+	in.EntityID = id
+	return d.r.Decide(d.h.load(id), in, now)
+}
+
+// update returns the decision's postgres.update_registration intent.
+func (d *decider) update(dec reducer.Decision) intent.Intent {
+	d.h.t.Helper()
+	for _, in := range dec.Intents {
+		if in.Type == registration.IntentUpdate {
+			return in
+		}
+	}
+	d.h.t.Fatalf("decision without an update (state %q, reason %q)", dec.State, dec.Reason)
+	return intent.Intent{}
+}
+
+func (d *decider) execute(in intent.Intent) intent.Result {
+	d.h.t.Helper()
+	r, err := d.h.s.Update.Execute(d.h.ctx, in)
+	if err != nil {
+		d.h.t.Fatalf("execute %s: %v", in.Type, err)
+	}
+	return r
+}
+
+// testDecisionRaces interleaves the writes of two decisions made on one
+// row, as two processes deciding the same entity do: the second write
+// must conflict, and its decision made again must see the first's effect.
+func testDecisionRaces(h *harness) {
+	r, err := registration.New(registration.Config{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	now := baseTime.Add(time.Hour)
+	active := func(id uuid.UUID) registration.Projection {
+		p := minimal(id, registration.StateActive)
+		p.LivenessDeadline, p.LastHeartbeatAt = now.Add(-10*time.Second), now.Add(-100*time.Second)
+		p.RegisteredAt, p.UpdatedAt, p.Generation = now.Add(-time.Hour), now.Add(-100*time.Second), 1
+		return p
+	}
+	livenessCheck := func(id uuid.UUID, at time.Time) reducer.Input {
+		return stamped(&registration.TimeoutCheck{EntityID: id, Kind: registration.TimeoutLiveness,
+			DeadlineAt: now.Add(-10 * time.Second), CheckedAt: at}, at)
+	}
+	heartbeat := func(id uuid.UUID, at time.Time) reducer.Input {
+		return stamped(&registration.Heartbeat{NodeID: id, NodeType: "compute", UptimeSeconds: 1, Timestamp: at}, at)
+	}
+
+	h.t.Run("a heartbeat between a liveness timeout's decision and its write", func(t *testing.T) {
+		h := *h
+		h.t = t
+		d := &decider{h: &h, r: r}
+		id := uuid.New()
+		h.insert(active(id))
+		check := livenessCheck(id, now)
+		timeout := d.decide(id, check, now)
+		if timeout.State != string(registration.StateLivenessExpired) {
+			t.Fatalf("timeout decision: state %q (%s), want liveness_expired", timeout.State, timeout.Reason)
+		}
+		write := d.update(timeout)
+		beat := now.Add(-time.Second)
+		wantStatus(t, "heartbeat", d.execute(d.update(d.decide(id, heartbeat(id, beat), beat))), intent.Applied)
+		r := d.execute(write)
+		wantStatus(t, "timeout written after the heartbeat", r, intent.Conflict)
+		if !strings.Contains(r.Reason, "liveness_deadline") {
+			t.Errorf("conflict reason %q does not name liveness_deadline", r.Reason)
+		}
+		row := h.load(id)
+		if row == nil || row.State != registration.StateActive || !row.LastHeartbeatAt.Equal(beat) ||
+			!row.LivenessTimeoutEmittedAt.IsZero() {
+			t.Fatalf("row after the conflict: %+v", row)
+		}
+		again := d.decide(id, check, now)
+		if !again.IsNoop() || !strings.Contains(again.Reason, "not passed") {
+			t.Errorf("timeout decided again: state %q, %d intents, reason %q; want a no-op, deadline not passed",
+				again.State, len(again.Intents), again.Reason)
+		}
+	})
+	h.t.Run("liveness timeouts of a batch whose rows got heartbeats", func(t *testing.T) {
+		h := *h
+		h.t = t
+		d := &decider{h: &h, r: r}
+		bd, ok := h.s.Update.(intent.BatchEffect)
+		if !ok {
+			t.Skip("the update effect does not implement intent.BatchEffect")
+		}
+		ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
+		var writes []intent.Intent
+		for _, id := range ids {
+			h.insert(active(id))
+			writes = append(writes, d.update(d.decide(id, livenessCheck(id, now), now)))
+		}
+		beat := now.Add(-time.Second)
+		for _, id := range ids[1:3] {
+			wantStatus(t, "heartbeat", d.execute(d.update(d.decide(id, heartbeat(id, beat), beat))), intent.Applied)
+		}
+		rs, err := bd.ExecuteBatch(h.ctx, writes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []intent.Status{intent.Applied, intent.Conflict, intent.Conflict, intent.Applied} {
+			wantStatus(t, fmt.Sprintf("timeout %d", i), rs[i], want)
+		}
+		for i, want := range []registration.State{registration.StateLivenessExpired, registration.StateActive,
+			registration.StateActive, registration.StateLivenessExpired} {
+			if row := h.load(ids[i]); row == nil || row.State != want {
+				t.Errorf("row %d: %+v, want state %s", i, row, want)
+			}
+		}
+	})
+	h.t.Run("an ack decided before a timeout and a re-registration", func(t *testing.T) {
+		h := *h
+		h.t = t
+		d := &decider{h: &h, r: r}
+		id := uuid.New()
+		reg := now.Add(-time.Minute)
+		intro := func(at time.Time) reducer.Input {
+			return stamped(&registration.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New(), Timestamp: at}, at)
+		}
+		first := d.decide(id, intro(reg), reg)
+		if rs := d.execIntents(first); rs[0].Status != intent.Applied {
+			t.Fatalf("first registration: %v (%s)", rs[0].Status, rs[0].Reason)
+		}
+		ackAt := reg.Add(40 * time.Second)
+		ack := d.update(d.decide(id, stamped(&registration.Ack{NodeID: id, CorrelationID: uuid.New(), Timestamp: ackAt}, ackAt), ackAt))
+		// Meanwhile another process times the registration out, and the
+		// node registers again: the row awaits an ack again, one
+		// generation on.
+		timeout := d.decide(id, stamped(&registration.TimeoutCheck{EntityID: id, Kind: registration.TimeoutAck}, ackAt), ackAt)
+		wantStatus(t, "ack timeout", d.execute(d.update(timeout)), intent.Applied)
+		again := ackAt.Add(time.Second)
+		if rs := d.execIntents(d.decide(id, intro(again), again)); rs[0].Status != intent.Applied {
+			t.Fatalf("second registration: %v (%s)", rs[0].Status, rs[0].Reason)
+		}
+		r := d.execute(ack)
+		wantStatus(t, "the first registration's ack", r, intent.Conflict)
+		if !strings.Contains(r.Reason, "generation") {
+			t.Errorf("conflict reason %q does not name generation", r.Reason)
+		}
+		if row := h.load(id); row == nil || row.State != registration.StateAwaitingAck || row.Generation != 2 {
+			t.Errorf("row after the conflict: %+v, want awaiting_ack, generation 2", row)
+		}
+	})
+}
+
+// execIntents executes the postgres intents of dec, in order.
+func (d *decider) execIntents(dec reducer.Decision) []intent.Result {
+	d.h.t.Helper()
+	var out []intent.Result
+	for _, in := range dec.Intents {
+		eff := d.h.s.Update
+		switch in.Type {
+		case registration.IntentUpsert:
+			eff = d.h.s.Upsert
+		case registration.IntentUpdate:
+		default:
+			continue
+		}
+		r, err := eff.Execute(d.h.ctx, in)
+		if err != nil {
+			d.h.t.Fatalf("execute %s: %v", in.Type, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		d.h.t.Fatalf("decision without postgres intents (state %q, reason %q)", dec.State, dec.Reason)
+	}
+	return out
 }

@@ -32,7 +32,9 @@ type Subject struct {
 // re-registrations, metadata refreshes of some columns, the expected-state
 // guard (conflict), the column guards (conflict naming the column, NULL
 // as IS NOT DISTINCT FROM), the heartbeat guard (skip), missing rows
-// (conflict), invalid payloads (permanent errors), Load of every column (NULL and zoned
+// (conflict), the reducer's decisions whose rows another writer changed
+// before their write (conflict, and deciding again sees the change),
+// invalid payloads (permanent errors), Load of every column (NULL and zoned
 // times, JSON), the overdue scans (filters, order, limit), batches against
 // one-by-one execution on a random workload with repeated entities, and a
 // property test against [Model] (pgregory.net/rapid; -rapid.checks sets

@@ -20,8 +20,13 @@ type Reducer[S any] interface {
 	Decode(topic string, env *bus.Envelope) (Input, error)
 
 	// Decide returns the decision for in, given the entity's current state
-	// and the time now. It must be pure and deterministic: the same
-	// arguments always give the same decision.
+	// and now, the deciding process's clock (the runtime's clock, read
+	// once per decision; not the envelope's timestamp). A reducer that
+	// orders inputs by their origin's clock reads that from in.Envelope
+	// itself: the registration reducer decides node-originated inputs at
+	// their envelope timestamp and timeout checks at now. Decide must be
+	// pure and deterministic: the same arguments always give the same
+	// decision.
 	Decide(state S, in Input, now time.Time) Decision
 }
 

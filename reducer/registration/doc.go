@@ -22,11 +22,15 @@
 //	                                                      update {state, marker}, consul.deregister
 //
 // Introspections, acks and heartbeats come from the node, and the reducer
-// orders them by the node's clock: one that is not newer than the
-// projection's updated_at (the time of the node's last message that changed
-// it; timeouts leave it alone) is stale and a no-op. So a replay of old
-// messages leaves the projections as they are, and no comparison mixes the
-// node's clock with the sweeper's.
+// decides them at the node's clock, their envelope timestamp: one that is
+// not newer than the projection's updated_at (the time of the node's last
+// message that changed it; timeouts leave it alone) is stale and a no-op.
+// So a replay of old messages leaves the projections as they are. Timeout
+// checks are decided at the deciding process's clock (Decide's now), not
+// at the sweeper's: a sweeper whose clock runs ahead publishes checks
+// early, and they are no-ops until the deadline passes by the partition
+// owner's clock; the marker a timeout writes is that clock, so the node's
+// next introspection is not refused for a time that lies in the future.
 //
 // Every no-op carries a reason. Durations are [Config] fields: AckTimeout
 // (30 s), LivenessInterval (60 s, the deadline after activation) and
@@ -55,8 +59,11 @@
 //
 // # Determinism and redelivery
 //
-// Decide reads no clock: now is the causing envelope's timestamp (for a
-// timeout check, the sweep's time). Ids derive from the causing envelope. A
+// Decide reads no clock: it is given now, the deciding process's clock, and
+// reads node inputs' times from their envelopes. A redelivered node input
+// is decided as it was the first time; a redelivered timeout check is
+// decided at the new now, against the row, which the first delivery may
+// have changed (a replay, below). Ids derive from the causing envelope. A
 // state change records the causing envelope id as last_applied_event_id, so a
 // redelivered message is recognized and its events (and the idempotent Consul
 // intents) are emitted again, identical, while its already-applied write is
@@ -66,6 +73,6 @@
 //
 // Timeouts travel through the bus: a sweeper scans the [Store] for overdue
 // entities and publishes a [TimeoutCheck] keyed by the entity; the partition
-// owner decides it against the current projection. Duplicate checks are
-// no-ops, and a heartbeat that was applied first wins.
+// owner decides it against the current projection, as of its own clock.
+// Duplicate checks are no-ops, and a heartbeat that was applied first wins.
 package registration

@@ -83,9 +83,12 @@ const (
 type TimeoutCheck struct {
 	EntityID uuid.UUID   `json:"entity_id"`
 	Kind     TimeoutKind `json:"kind"`
-	// DeadlineAt is the deadline the sweeper saw pass.
+	// DeadlineAt is the deadline the sweeper saw pass; informational; the
+	// check is judged against the projection's current deadline.
 	DeadlineAt time.Time `json:"deadline_at"`
-	// CheckedAt is the sweep's time; the check is decided as of it.
+	// CheckedAt is the sweep's time, by the sweeper's clock;
+	// informational: the check is decided as of the deciding process's
+	// clock.
 	CheckedAt     time.Time `json:"checked_at"`
 	CorrelationID uuid.UUID `json:"correlation_id"`
 }

@@ -122,7 +122,14 @@ func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error)
 	return in, nil
 }
 
-// Decide decides in against the entity's projection p (nil: none) as of now.
+// Decide decides in against the entity's projection p (nil: none). now is
+// the deciding process's clock. Introspections, acks and heartbeats come
+// from the node and are decided at their envelope's timestamp, which Decide
+// reads from in.Envelope itself (an envelope without one is a no-op);
+// timeout checks are decided at now, so a sweeper whose clock runs ahead
+// cannot expire a node early: a check's CheckedAt and DeadlineAt are
+// informational, and it is judged against the projection's deadlines as of
+// now.
 //
 // A message whose envelope id is the projection's last_applied_event_id was
 // decided and applied before (a redelivery after a crash or a retry): Decide
@@ -134,9 +141,19 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 	if in.Envelope == nil {
 		return reducer.Decision{Reason: "input has no envelope"}
 	}
-	now = now.UTC()
+	// Timeout checks are decided at the deciding clock, at the precision
+	// the stores keep, so that the marker read back is the time decided;
+	// node inputs at the node's clock.
+	now = now.UTC().Truncate(time.Microsecond)
+	_, check := in.Event.(*TimeoutCheck)
+	if !check {
+		if in.Envelope.EnvelopeTimestamp.IsZero() {
+			return reducer.Decision{Reason: in.Kind + " without an envelope timestamp"}
+		}
+		now = in.Envelope.EnvelopeTimestamp.UTC()
+	}
 	replay := p != nil && p.LastAppliedEventID == in.Envelope.EnvelopeID
-	if _, check := in.Event.(*TimeoutCheck); !check && p != nil && !replay && !now.After(p.UpdatedAt) {
+	if !check && p != nil && !replay && !now.After(p.UpdatedAt) {
 		// Introspections, acks and heartbeats come from the node and are
 		// ordered by its clock; updated_at is the time of the node's last
 		// message that changed the projection (timeouts do not touch it).
@@ -184,7 +201,8 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 	case !replay && state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
 		// Sent before the timeout that ended the registration: it belongs
 		// to that registration and must not start a new one. (The only
-		// comparison of the node's clock with the sweeper's; skew delays a
+		// comparison of the node's clock with another's: the marker is the
+		// clock of the process that decided the timeout; skew delays a
 		// re-registration by at most the skew.)
 		return reducer.Decision{Reason: "stale introspection: not newer than the timeout that ended the registration"}
 	case replay:
@@ -370,7 +388,7 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 	switch ev.Kind {
 	case TimeoutAck:
 		if replay && p.State == StateAckTimedOut {
-			return reducer.Decision{State: string(StateAckTimedOut), Events: r.ackTimeoutEvents(p, env, corr, now),
+			return reducer.Decision{State: string(StateAckTimedOut), Events: r.ackTimeoutEvents(p, env, corr, p.AckTimeoutEmittedAt),
 				Reason: "redelivered timeout check: republishing its events"}
 		}
 		switch {
@@ -397,7 +415,7 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 		}
 	case TimeoutLiveness:
 		if replay && p.State == StateLivenessExpired {
-			d := reducer.Decision{State: string(StateLivenessExpired), Events: r.livenessEvents(p, env, corr, now),
+			d := reducer.Decision{State: string(StateLivenessExpired), Events: r.livenessEvents(p, env, corr, p.LivenessTimeoutEmittedAt),
 				Reason: "redelivered timeout check: republishing its events"}
 			if !r.cfg.DisableConsul {
 				d.Intents = []intent.Intent{r.consulDeregister(p, corr)}

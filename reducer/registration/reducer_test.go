@@ -163,6 +163,16 @@ func TestDecideGolden(t *testing.T) {
 			if a, b := render(t, d), render(t, again); !bytes.Equal(a, b) {
 				t.Errorf("Decide is not deterministic:\n%s\n%s", a, b)
 			}
+			// A node input is decided at its envelope's timestamp,
+			// whatever the deciding clock says.
+			if _, check := tc.event.(*registration.TimeoutCheck); !check {
+				for _, skew := range []time.Duration{time.Hour, -time.Hour} {
+					other := r.Decide(tc.state, in, tc.now.Add(skew))
+					if a, b := render(t, d), render(t, other); !bytes.Equal(a, b) {
+						t.Errorf("a node input decided with the clock %v off differs:\n%s\n%s", skew, a, b)
+					}
+				}
+			}
 			golden(t, filepath.Join("testdata", "golden", strings.ReplaceAll(tc.name, "/", "__")+".json"), render(t, d))
 		})
 	}
@@ -345,6 +355,84 @@ func TestDecideUpdatesGuardWhatTheyRead(t *testing.T) {
 	if seen == 0 {
 		t.Fatal("no update decided")
 	}
+}
+
+// TestDecideTimeoutsAtTheDecidingClock: a timeout check is decided at the
+// deciding process's clock, not at the sweeper's (failure 11). A sweeper
+// whose clock runs an hour ahead cannot expire a healthy node; an expiry
+// writes the deciding clock as its marker, so the node's next
+// introspection starts a new registration at once.
+func TestDecideTimeoutsAtTheDecidingClock(t *testing.T) {
+	r := newReducer(t)
+	ahead := t0.Add(time.Hour) // the sweeper's clock
+	check := func(kind registration.TimeoutKind, deadline time.Time) reducer.Input {
+		return reducer.Input{EntityID: nodeID, Event: &registration.TimeoutCheck{EntityID: nodeID, Kind: kind,
+			DeadlineAt: deadline, CheckedAt: ahead}, Envelope: env(ahead)}
+	}
+	t.Run("a healthy node is not expired by a check stamped ahead", func(t *testing.T) {
+		alive := projection(registration.StateActive)
+		alive.LivenessDeadline = t0.Add(time.Minute)
+		if d := r.Decide(alive, check(registration.TimeoutLiveness, alive.LivenessDeadline), t0); !d.IsNoop() || !strings.Contains(d.Reason, "not passed") {
+			t.Errorf("liveness check: state %q, reason %q; want a no-op, deadline not passed", d.State, d.Reason)
+		}
+		waiting := projection(registration.StateAwaitingAck)
+		waiting.AckDeadline = t0.Add(time.Second)
+		if d := r.Decide(waiting, check(registration.TimeoutAck, waiting.AckDeadline), t0); !d.IsNoop() || !strings.Contains(d.Reason, "not passed") {
+			t.Errorf("ack check: state %q, reason %q; want a no-op, deadline not passed", d.State, d.Reason)
+		}
+	})
+	t.Run("a check is judged against the row's deadline, not its own", func(t *testing.T) {
+		alive := projection(registration.StateActive)
+		alive.LivenessDeadline = t0.Add(time.Minute)
+		if d := r.Decide(alive, check(registration.TimeoutLiveness, t0.Add(-time.Hour)), t0); !d.IsNoop() {
+			t.Errorf("check of an old deadline: state %q; want a no-op", d.State)
+		}
+		late := projection(registration.StateActive) // deadline t0 - 10 s
+		if d := r.Decide(late, check(registration.TimeoutLiveness, t0.Add(time.Hour)), t0); d.State != string(registration.StateLivenessExpired) {
+			t.Errorf("check of a later deadline than the row's: state %q (%s); want liveness_expired", d.State, d.Reason)
+		}
+	})
+	t.Run("an expiry writes the deciding clock; the next introspection registers", func(t *testing.T) {
+		for _, kind := range []registration.TimeoutKind{registration.TimeoutLiveness, registration.TimeoutAck} {
+			p := projection(registration.StateActive)
+			if kind == registration.TimeoutAck {
+				p = projection(registration.StateAwaitingAck)
+			}
+			in := check(kind, ahead)
+			d := r.Decide(p, in, t0)
+			if d.IsNoop() || len(d.Events) != 1 {
+				t.Fatalf("%s: %q, %d events (%s); want an expiry", kind, d.State, len(d.Events), d.Reason)
+			}
+			u := d.Intents[0].Payload.(*registration.UpdateRegistration)
+			marker := u.Values.LivenessTimeoutEmittedAt
+			if kind == registration.TimeoutAck {
+				marker = u.Values.AckTimeoutEmittedAt
+			}
+			if !marker.Equal(t0) {
+				t.Errorf("%s: marker %v, want the deciding clock %v", kind, marker, t0)
+			}
+			if b := renderEvents(t, d); !strings.Contains(string(b), `"emitted_at":"`+t0.Format(time.RFC3339)+`"`) {
+				t.Errorf("%s: event not emitted at the deciding clock: %s", kind, b)
+			}
+			expired := r.Evolve(p, in, d)
+			intro := reducer.Input{EntityID: nodeID, Event: introspection(), Envelope: env(t0.Add(time.Millisecond))}
+			// The deciding clock does not matter to a node input.
+			if d := r.Decide(expired, intro, t0.Add(-time.Hour)); d.State != string(registration.StateAwaitingAck) {
+				t.Errorf("%s: introspection right after the expiry: state %q (%s); want awaiting_ack", kind, d.State, d.Reason)
+			}
+			// A redelivered check, decided later, republishes the same events.
+			replay := r.Decide(expired, in, t0.Add(time.Minute))
+			if a, b := renderEvents(t, d), renderEvents(t, replay); !bytes.Equal(a, b) {
+				t.Errorf("%s: the redelivered check's events differ:\nfirst:  %s\nreplay: %s", kind, a, b)
+			}
+		}
+	})
+	t.Run("a node input without an envelope timestamp is a no-op", func(t *testing.T) {
+		hb := reducer.Input{EntityID: nodeID, Event: &registration.Heartbeat{NodeID: nodeID, Timestamp: t0}, Envelope: env(time.Time{})}
+		if d := r.Decide(projection(registration.StateActive), hb, t0); !d.IsNoop() || d.Reason == "" {
+			t.Errorf("heartbeat without a timestamp: %+v", d)
+		}
+	})
 }
 
 // TestDecideReplay: a message whose envelope is the projection's

@@ -14,10 +14,11 @@ import (
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
-// OverdueScanner is the part of registration.Store the sweeper reads.
+// OverdueScanner is the part of registration.Store the sweeper reads: the
+// overdue scans, paged with a cursor (see registration.Store).
 type OverdueScanner interface {
-	OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
-	OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
+	OverdueAcks(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error)
+	OverdueLiveness(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error)
 }
 
 // Publisher is the part of bus.EventBus the sweeper uses.
@@ -32,12 +33,15 @@ type SweeperConfig struct {
 	Topic string
 	// Interval is the time between sweeps; default [DefaultSweepInterval].
 	Interval time.Duration
-	// Limit bounds the entities of each kind one sweep checks; default
-	// [DefaultSweepLimit].
+	// Limit bounds the entities of each kind one sweep reads; default
+	// [DefaultSweepLimit]. When more are overdue, the next sweep reads on
+	// after the last one this sweep read, and the one after the end starts
+	// again at the earliest deadline.
 	Limit int
 	// Resend is how long the sweeper waits before it publishes another check
-	// for the same entity and deadline, if the first did not resolve it;
-	// default 30 intervals.
+	// for the same entity and deadline, if the first did not resolve it
+	// (the check is still in flight, or its partition is blocked); default
+	// 30 intervals. Meanwhile sweeps read past the entity.
 	Resend time.Duration
 	// Clock returns the sweep time; default time.Now.
 	Clock func() time.Time
@@ -56,12 +60,24 @@ const (
 // decides it in order with the entity's other messages. Any number of
 // instances may sweep: duplicate checks are no-ops. A Sweeper is not safe for
 // concurrent use; run one Run or Sweep at a time.
+//
+// Each sweep reads up to Limit overdue entities of each kind, in deadline
+// order, continuing after the last entity the previous sweep read (a
+// keyset cursor per kind, held by the Sweeper) and wrapping around at the
+// end. An entity that was sent a check is not sent another until Resend
+// passes. So entities whose checks never resolve (behind a blocked
+// partition, say) cannot starve the others: the sweeps page past them, and
+// every overdue entity is read within (overdue entities / Limit) + 1
+// sweeps.
 type Sweeper struct {
 	scan   OverdueScanner
 	pub    Publisher
 	cfg    SweeperConfig
 	log    *slog.Logger
 	recent map[sweepKey]time.Time
+	// cursor is, per kind, the last entity the previous sweep read; zero:
+	// start at the earliest deadline.
+	cursor [2]registration.Overdue
 }
 
 type sweepKey struct {
@@ -138,15 +154,17 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 	var msgs []*bus.Message
 	var keys []sweepKey
-	for _, kind := range [...]registration.TimeoutKind{registration.TimeoutAck, registration.TimeoutLiveness} {
+	var cursor [2]registration.Overdue
+	for k, kind := range [...]registration.TimeoutKind{registration.TimeoutAck, registration.TimeoutLiveness} {
 		scan := s.scan.OverdueAcks
 		if kind == registration.TimeoutLiveness {
 			scan = s.scan.OverdueLiveness
 		}
-		due, err := scan(ctx, now, s.cfg.Limit)
+		due, next, err := s.page(ctx, scan, now, s.cursor[k])
 		if err != nil {
 			return 0, fmt.Errorf("registrar: sweep %s deadlines: %w", kind, err)
 		}
+		cursor[k] = next
 		for _, o := range due {
 			k := sweepKey{o.EntityID, kind, o.Deadline.UnixNano()}
 			if _, seen := s.recent[k]; seen {
@@ -161,16 +179,57 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	if len(msgs) == 0 {
+		s.cursor = cursor
 		return 0, nil
 	}
 	if err := s.pub.Publish(ctx, msgs...); err != nil {
+		// The cursors stay: the next sweep reads the same entities.
 		return 0, fmt.Errorf("registrar: publish %d timeout checks: %w", len(msgs), err)
 	}
+	s.cursor = cursor
 	for _, k := range keys {
 		s.recent[k] = now
 	}
 	s.log.DebugContext(ctx, "published timeout checks", slog.Int("count", len(msgs)))
 	return len(msgs), nil
+}
+
+// page reads up to Limit overdue entities after the cursor after, and, if
+// that reaches the end, from the earliest deadline on up to the cursor
+// (wrapping around), so that a sweep reads Limit entities if that many are
+// overdue, and none twice. It returns them and the cursor of the next
+// sweep: the last entity read, or zero if this sweep read every overdue
+// entity.
+func (s *Sweeper) page(ctx context.Context, scan func(context.Context, time.Time, registration.Overdue, int) ([]registration.Overdue, error),
+	now time.Time, after registration.Overdue) ([]registration.Overdue, registration.Overdue, error) {
+	var start registration.Overdue
+	limit := s.cfg.Limit
+	due, err := scan(ctx, now, after, limit)
+	switch {
+	case err != nil:
+		return nil, after, err
+	case len(due) == limit:
+		return due, due[len(due)-1], nil
+	case after.EntityID == uuid.Nil && after.Deadline.IsZero():
+		return due, start, nil
+	}
+	// The end: wrap around, and read on up to the cursor.
+	rest := limit - len(due)
+	wrapped, err := scan(ctx, now, start, rest)
+	if err != nil {
+		return nil, after, err
+	}
+	for i, o := range wrapped {
+		if o.Compare(after) > 0 {
+			// Read above already: this sweep read every overdue entity.
+			return append(due, wrapped[:i]...), start, nil
+		}
+	}
+	due = append(due, wrapped...)
+	if len(wrapped) < rest {
+		return due, start, nil
+	}
+	return due, wrapped[len(wrapped)-1], nil
 }
 
 // TimeoutCheckMessage returns the message of a timeout check of entity's

@@ -80,6 +80,123 @@ func TestSweeperPublishesKeyedChecksOnce(t *testing.T) {
 	}
 }
 
+// checkedEntities returns the entities of the timeout checks rec received
+// from index from on.
+func checkedEntities(t *testing.T, rec *bustest.Recorder, from int) []uuid.UUID {
+	t.Helper()
+	var out []uuid.UUID
+	for _, m := range rec.PublishedTo(registration.TopicTimeoutCheck)[from:] {
+		env, err := bus.DecodeEnvelope(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := registration.DecodeTimeoutCheck(env.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c.EntityID)
+	}
+	return out
+}
+
+// TestSweeperIsFairToEntitiesBehindStuckOnes (failure 6): with Limit 10,
+// ten overdue entities whose checks never resolve (published, never
+// decided: their partition is blocked) used to fill every sweep; the five
+// other overdue entities were never checked. The sweeps now page past the
+// stuck ones.
+func TestSweeperIsFairToEntitiesBehindStuckOnes(t *testing.T) {
+	store := memory.NewStore(memory.StoreConfig{})
+	rec := &bustest.Recorder{}
+	now := t0
+	sw, err := registrar.NewSweeper(store, rec, registrar.SweeperConfig{Clock: func() time.Time { return now },
+		Interval: time.Second, Limit: 10, Resend: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stuck, others []uuid.UUID
+	for i := range 10 {
+		stuck = append(stuck, uuid.New())
+		seed(t, store, stuck[i], registration.StateAwaitingAck, t0.Add(-time.Hour+time.Duration(i)*time.Second))
+	}
+	for i := range 5 {
+		others = append(others, uuid.New())
+		seed(t, store, others[i], registration.StateAwaitingAck, t0.Add(-time.Minute+time.Duration(i)*time.Second))
+	}
+	sweep := func(want []uuid.UUID) {
+		t.Helper()
+		from := len(rec.PublishedTo(registration.TopicTimeoutCheck))
+		if _, err := sw.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := checkedEntities(t, rec, from)
+		if !sameSet(got, want) {
+			t.Errorf("at %v: checks for %v, want %v", now.Sub(t0), got, want)
+		}
+		now = now.Add(time.Second)
+	}
+	sweep(stuck)
+	sweep(others) // the stuck ones are still in flight: read past them
+	sweep(nil)    // every check is in flight
+	now = now.Add(time.Minute)
+	// Resend passed: each is checked again, ten per sweep.
+	from := len(rec.PublishedTo(registration.TopicTimeoutCheck))
+	for range 2 {
+		if _, err := sw.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := checkedEntities(t, rec, from); !sameSet(got, append(append([]uuid.UUID{}, stuck...), others...)) {
+		t.Errorf("after Resend: checks for %d entities %v, want all 15 once", len(got), got)
+	}
+}
+
+// sameSet reports whether a and b hold the same ids, each once.
+func sameSet(a, b []uuid.UUID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[uuid.UUID]int{}
+	for _, id := range a {
+		seen[id]++
+	}
+	for _, id := range b {
+		if seen[id] != 1 {
+			return false
+		}
+		seen[id] = 0
+	}
+	return true
+}
+
+// TestSweeperPagesWrapAround: fifteen overdue entities and Limit 10: each
+// sweep reads ten, continuing after the last one read and wrapping around,
+// so every entity is read once in three sweeps' worth of pages.
+func TestSweeperPagesWrapAround(t *testing.T) {
+	store := memory.NewStore(memory.StoreConfig{})
+	rec := &bustest.Recorder{}
+	now := t0
+	sw, err := registrar.NewSweeper(store, rec, registrar.SweeperConfig{Clock: func() time.Time { return now },
+		Interval: time.Second, Limit: 10, Resend: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	for i := range 15 {
+		ids = append(ids, uuid.New())
+		seed(t, store, ids[i], registration.StateActive, t0.Add(-time.Hour+time.Duration(i)*time.Second))
+	}
+	for i, want := range [][]uuid.UUID{ids[:10], append(ids[10:15:15], ids[:5]...), ids[5:15], ids[:10]} {
+		from := len(rec.PublishedTo(registration.TopicTimeoutCheck))
+		if n, err := sw.Sweep(context.Background()); err != nil || n != 10 {
+			t.Fatalf("sweep %d: %d, %v", i, n, err)
+		}
+		if got := checkedEntities(t, rec, from); !sameSet(got, want) {
+			t.Errorf("sweep %d: checks for %v, want %v", i, got, want)
+		}
+		now = now.Add(time.Second)
+	}
+}
+
 func TestSweeperReportsPublishFailure(t *testing.T) {
 	store := memory.NewStore(memory.StoreConfig{})
 	rec := &bustest.Recorder{}

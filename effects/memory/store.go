@@ -80,25 +80,26 @@ func (s *Store) LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.U
 	return out, nil
 }
 
-// OverdueAcks implements registration.Store.
-func (s *Store) OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return s.overdue(ctx, limit, func(p *registration.Projection) (time.Time, bool) {
+// OverdueAcks implements registration.Store: a scan of every row, for the
+// entities after after, in the order of registration.Overdue.Compare.
+func (s *Store) OverdueAcks(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, after, limit, func(p *registration.Projection) (time.Time, bool) {
 		ok := (p.State == registration.StateAwaitingAck || p.State == registration.StateAccepted) &&
 			p.AckTimeoutEmittedAt.IsZero() && !p.AckDeadline.IsZero() && p.AckDeadline.Before(now)
 		return p.AckDeadline, ok
 	})
 }
 
-// OverdueLiveness implements registration.Store.
-func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return s.overdue(ctx, limit, func(p *registration.Projection) (time.Time, bool) {
+// OverdueLiveness implements registration.Store, as OverdueAcks does.
+func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, after, limit, func(p *registration.Projection) (time.Time, bool) {
 		ok := p.State == registration.StateActive && p.LivenessTimeoutEmittedAt.IsZero() &&
 			!p.LivenessDeadline.IsZero() && p.LivenessDeadline.Before(now)
 		return p.LivenessDeadline, ok
 	})
 }
 
-func (s *Store) overdue(ctx context.Context, limit int, due func(*registration.Projection) (time.Time, bool)) ([]registration.Overdue, error) {
+func (s *Store) overdue(ctx context.Context, after registration.Overdue, limit int, due func(*registration.Projection) (time.Time, bool)) ([]registration.Overdue, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -112,16 +113,13 @@ func (s *Store) overdue(ctx context.Context, limit int, due func(*registration.P
 			continue
 		}
 		if d, ok := due(p); ok {
-			out = append(out, registration.Overdue{EntityID: k.id, Deadline: d})
+			if o := (registration.Overdue{EntityID: k.id, Deadline: d}); o.Compare(after) > 0 {
+				out = append(out, o)
+			}
 		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b registration.Overdue) int {
-		if c := a.Deadline.Compare(b.Deadline); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.EntityID.String(), b.EntityID.String())
-	})
+	slices.SortFunc(out, registration.Overdue.Compare)
 	if len(out) > limit {
 		out = out[:limit]
 	}

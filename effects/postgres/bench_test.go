@@ -170,7 +170,8 @@ func BenchmarkHeartbeat(b *testing.B) {
 // BenchmarkOverdueScan measures the sweeper's overdue scans on 1M rows
 // (loadRows: about 10k overdue acks and 475k overdue active nodes at the
 // time scanned), one page of DefaultSweepLimit entities per call, as the
-// sweeper reads them.
+// sweeper reads them: the first page, and a page after a cursor in the
+// middle of the overdue entities (the sweeper's next pages).
 func BenchmarkOverdueScan(b *testing.B) {
 	const rows, limit = 1_000_000, 1000
 	db := newTestDB(b)
@@ -183,15 +184,25 @@ func BenchmarkOverdueScan(b *testing.B) {
 	now := base.Add(12 * time.Hour)
 	for _, scan := range []struct {
 		name string
-		f    func(context.Context, time.Time, int) ([]registration.Overdue, error)
+		f    func(context.Context, time.Time, registration.Overdue, int) ([]registration.Overdue, error)
 	}{{"acks", store.OverdueAcks}, {"liveness", store.OverdueLiveness}} {
-		b.Run(scan.name+"/first-page", func(b *testing.B) {
-			for b.Loop() {
-				got, err := scan.f(ctx, now, limit)
-				if err != nil || len(got) != limit {
-					b.Fatalf("%d entities, %v", len(got), err)
+		// The cursor: the last entity of a page read in the middle.
+		mid, err := scan.f(ctx, now, registration.Overdue{Deadline: base.Add(6 * time.Hour)}, limit)
+		if err != nil || len(mid) != limit {
+			b.Fatalf("%d entities, %v", len(mid), err)
+		}
+		for _, c := range []struct {
+			name  string
+			after registration.Overdue
+		}{{"first-page", registration.Overdue{}}, {"page-after-cursor", mid[len(mid)-1]}} {
+			b.Run(scan.name+"/"+c.name, func(b *testing.B) {
+				for b.Loop() {
+					got, err := scan.f(ctx, now, c.after, limit)
+					if err != nil || len(got) != limit {
+						b.Fatalf("%d entities, %v", len(got), err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -9,7 +9,10 @@
 // postgres.* intent types to an [Upsert] and an [Update]. Before deciding
 // the next message of an entity, the runtime reads its projection back with
 // [Store.Load]; the sweeper finds overdue entities with
-// [Store.OverdueAcks] and [Store.OverdueLiveness]. [Store] implements
+// [Store.OverdueAcks] and [Store.OverdueLiveness], a page at a time after a
+// keyset cursor (deadline, entity id) that the sweeper holds, so that the
+// scans keep reading their partial indexes and need no state in the
+// table. [Store] implements
 // registration.Store, and the effects and the store together pass the
 // shared suite in reducer/registration/registrationtest, as effects/memory
 // does: the two are interchangeable.

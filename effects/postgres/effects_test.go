@@ -468,7 +468,7 @@ func TestConstructorsRejectBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.OverdueAcks(t.Context(), t0, 0); err == nil {
+	if _, err := s.OverdueAcks(t.Context(), t0, registration.Overdue{}, 0); err == nil {
 		t.Error("OverdueAcks accepted limit 0")
 	}
 }

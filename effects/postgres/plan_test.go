@@ -65,13 +65,18 @@ func TestOverdueScansUsePartialIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	for _, scan := range []struct{ name, sql, index string }{
-		{"overdue_acks", overdueAcksSQL(n), "registration_projections_ack_overdue"},
-		{"overdue_liveness", overdueLivenessSQL(n), "registration_projections_liveness_overdue"},
+	// The cursor of the continued scans: a position in the middle of the
+	// overdue entities, at which the index scan must start.
+	cursor := "'" + base.Add(6*time.Hour).Format(time.RFC3339) + "', '80000000-0000-4000-8000-000000000000'"
+	for _, scan := range []struct{ name, sql, index, params, cursor string }{
+		{"overdue_acks", overdueAcksSQL(n, false), "registration_projections_ack_overdue", "", ""},
+		{"overdue_liveness", overdueLivenessSQL(n, false), "registration_projections_liveness_overdue", "", ""},
+		{"overdue_acks_after", overdueAcksSQL(n, true), "registration_projections_ack_overdue", ", timestamptz, uuid", ", " + cursor},
+		{"overdue_liveness_after", overdueLivenessSQL(n, true), "registration_projections_liveness_overdue", ", timestamptz, uuid", ", " + cursor},
 	} {
 		// The plan for these values (what a first execution gets), and
 		// the generic plan a prepared statement settles on.
-		if _, err := conn.Exec(ctx, "PREPARE "+scan.name+"(timestamptz, text, int) AS "+scan.sql); err != nil {
+		if _, err := conn.Exec(ctx, "PREPARE "+scan.name+"(timestamptz, text, int"+scan.params+") AS "+scan.sql); err != nil {
 			t.Fatal(err)
 		}
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
@@ -79,10 +84,13 @@ func TestOverdueScansUsePartialIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			plan := explain(ctx, t, conn.Conn(), "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE "+scan.name+
-				"('"+now.Format(time.RFC3339)+"', 'registration', 100)")
+				"('"+now.Format(time.RFC3339)+"', 'registration', 100"+scan.cursor+")")
 			t.Logf("%s, plan_cache_mode=%s:\n%s", scan.name, mode, plan)
 			if !strings.Contains(plan, "Index Scan using "+scan.index) {
 				t.Errorf("%s (%s) does not scan its partial index %s:\n%s", scan.name, mode, scan.index, plan)
+			}
+			if scan.cursor != "" && !strings.Contains(plan, ">= ") {
+				t.Errorf("%s (%s): the index scan does not start at the cursor:\n%s", scan.name, mode, plan)
 			}
 			if strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Bitmap Heap Scan") {
 				t.Errorf("%s (%s) reads the table beside the index:\n%s", scan.name, mode, plan)
@@ -99,21 +107,29 @@ func TestOverdueScansUsePartialIndexes(t *testing.T) {
 	store := db.store(t)
 	for _, scan := range []struct {
 		name string
-		f    func(context.Context, time.Time, int) ([]registration.Overdue, error)
+		f    func(context.Context, time.Time, registration.Overdue, int) ([]registration.Overdue, error)
 	}{{"OverdueAcks", store.OverdueAcks}, {"OverdueLiveness", store.OverdueLiveness}} {
-		start := time.Now()
-		got, err := scan.f(ctx, now, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s(limit 500) on %d rows: %v", scan.name, rows, time.Since(start).Round(time.Microsecond))
-		if len(got) != 500 {
-			t.Fatalf("%s: %d entities, want 500", scan.name, len(got))
-		}
-		for i := 1; i < len(got); i++ {
-			if got[i].Deadline.Before(got[i-1].Deadline) || !got[i].Deadline.Before(now) {
-				t.Fatalf("%s: entity %d at %v after %v (now %v)", scan.name, i, got[i].Deadline, got[i-1].Deadline, now)
+		var after registration.Overdue
+		for page := range 2 {
+			start := time.Now()
+			got, err := scan.f(ctx, now, after, 500)
+			if err != nil {
+				t.Fatal(err)
 			}
+			t.Logf("%s(page %d, limit 500) on %d rows: %v", scan.name, page, rows, time.Since(start).Round(time.Microsecond))
+			if len(got) != 500 {
+				t.Fatalf("%s: %d entities, want 500", scan.name, len(got))
+			}
+			for i := range got {
+				prev := after
+				if i > 0 {
+					prev = got[i-1]
+				}
+				if got[i].Compare(prev) <= 0 || !got[i].Deadline.Before(now) {
+					t.Fatalf("%s: entity %d %v after %v (now %v)", scan.name, i, got[i], prev, now)
+				}
+			}
+			after = got[len(got)-1]
 		}
 	}
 }

@@ -39,8 +39,9 @@ type Store struct {
 	loadMany string
 	all      string
 	count    string
-	acks     string
-	live     string
+	// The overdue scans: the first page, and the pages after a cursor.
+	acks, acksAfter string
+	live, liveAfter string
 }
 
 var _ registration.Store = (*Store)(nil)
@@ -69,29 +70,41 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	}
 	return &Store{
 		db: db, domain: dom, log: log,
-		load:     "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
-		loadMany: "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
-		all:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
-		count:    "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
-		acks:     overdueAcksSQL(n),
-		live:     overdueLivenessSQL(n),
+		load:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
+		loadMany:  "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
+		all:       "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
+		count:     "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
+		acks:      overdueAcksSQL(n, false),
+		acksAfter: overdueAcksSQL(n, true),
+		live:      overdueLivenessSQL(n, false),
+		liveAfter: overdueLivenessSQL(n, true),
 	}, nil
 }
 
 // overdueAcksSQL is the overdue-ack scan. Its state and marker predicates
 // repeat the partial index's literally, so that the planner can prove the
-// index applies; the deadline, domain and limit are parameters.
-func overdueAcksSQL(n names) string {
-	return "SELECT entity_id, ack_deadline FROM " + n.table +
-		" WHERE ack_timeout_emitted_at IS NULL AND current_state IN ('awaiting_ack', 'accepted')" +
-		" AND ack_deadline < $1 AND domain = $2 ORDER BY ack_deadline, entity_id LIMIT $3"
+// index applies; the deadline, domain and limit are parameters ($1, $2,
+// $3). A scan after a cursor ($4 deadline, $5 entity id) adds the keyset
+// predicate (ack_deadline, entity_id) > ($4, $5); the planner turns its
+// leading column into an index condition (ack_deadline >= $4), so the
+// index scan starts at the cursor instead of filtering everything before
+// it (TestOverdueScansUsePartialIndexes checks the plans).
+func overdueAcksSQL(n names, after bool) string {
+	return overdueSQL(n, "ack_deadline", "ack_timeout_emitted_at IS NULL AND current_state IN ('awaiting_ack', 'accepted')", after)
 }
 
 // overdueLivenessSQL is the overdue-liveness scan; see overdueAcksSQL.
-func overdueLivenessSQL(n names) string {
-	return "SELECT entity_id, liveness_deadline FROM " + n.table +
-		" WHERE liveness_timeout_emitted_at IS NULL AND current_state = 'active'" +
-		" AND liveness_deadline < $1 AND domain = $2 ORDER BY liveness_deadline, entity_id LIMIT $3"
+func overdueLivenessSQL(n names, after bool) string {
+	return overdueSQL(n, "liveness_deadline", "liveness_timeout_emitted_at IS NULL AND current_state = 'active'", after)
+}
+
+func overdueSQL(n names, deadline, index string, after bool) string {
+	sql := "SELECT entity_id, " + deadline + " FROM " + n.table + " WHERE " + index +
+		" AND " + deadline + " < $1 AND domain = $2"
+	if after {
+		sql += " AND (" + deadline + ", entity_id) > ($4, $5)"
+	}
+	return sql + " ORDER BY " + deadline + ", entity_id LIMIT $3"
 }
 
 // Load returns the projection of entityID in the store's domain, or nil if
@@ -219,24 +232,29 @@ func scanProjection(row pgx.Row) (*registration.Projection, error) {
 }
 
 // OverdueAcks implements registration.Store. It reads the partial index
-// of the overdue-ack scan; ties are ordered by entity id. A limit below 1
-// is an error.
-func (s *Store) OverdueAcks(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return s.overdue(ctx, "overdue acks", s.acks, now, limit)
+// of the overdue-ack scan from the cursor after on; ties are ordered by
+// entity id. A limit below 1 is an error.
+func (s *Store) OverdueAcks(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, "overdue acks", s.acks, s.acksAfter, now, after, limit)
 }
 
 // OverdueLiveness implements registration.Store. It reads the partial
-// index of the overdue-liveness scan; ties are ordered by entity id. A
-// limit below 1 is an error.
-func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return s.overdue(ctx, "overdue liveness", s.live, now, limit)
+// index of the overdue-liveness scan from the cursor after on; ties are
+// ordered by entity id. A limit below 1 is an error.
+func (s *Store) OverdueLiveness(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return s.overdue(ctx, "overdue liveness", s.live, s.liveAfter, now, after, limit)
 }
 
-func (s *Store) overdue(ctx context.Context, what, sql string, now time.Time, limit int) ([]registration.Overdue, error) {
+func (s *Store) overdue(ctx context.Context, what, first, next string, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("registrar/postgres: %s: limit %d is not positive", what, limit)
 	}
-	rows, err := s.db.Query(ctx, sql, now, s.domain, limit)
+	sql, args := first, []any{now, s.domain, limit}
+	if after.EntityID != uuid.Nil || !after.Deadline.IsZero() {
+		// The nil UUID is a position too (before every other id), not NULL.
+		sql, args = next, append(args, after.Deadline, pgtype.UUID{Bytes: after.EntityID, Valid: true})
+	}
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("registrar/postgres: %s: %w", what, classify(err))
 	}
@@ -253,7 +271,10 @@ func (s *Store) overdue(ctx context.Context, what, sql string, now time.Time, li
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registrar/postgres: %s: %w", what, classify(err))
 	}
-	s.log.LogAttrs(ctx, slog.LevelDebug, "registrar/postgres: "+what+" scanned",
-		slog.Time("now", now), slog.Int("limit", limit), slog.Int("found", len(out)))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "registrar/postgres: "+what+" scanned",
+			slog.Time("now", now), slog.Time("after_deadline", after.Deadline), slog.String("after_entity", after.EntityID.String()),
+			slog.Int("limit", limit), slog.Int("found", len(out)))
+	}
 	return out, nil
 }

@@ -28,15 +28,23 @@
 // none or another state, re-registration from a terminal state (all
 // columns, so the timeout markers are cleared), metadata refreshes that
 // write only their columns, domains kept apart. Updates: the expected-state
-// guard (conflict), the heartbeat guard (skip for an older, equal or NULL
-// heartbeat; the state guard is checked first), a missing row (conflict),
-// NULL and JSON values. Invalid payloads are [intent.Permanent] errors that
-// change nothing. Load returns every column; the overdue scans filter,
-// order by deadline and honour their limit. If both effects implement
-// intent.BatchEffect, batches must give the results and rows of executing
-// the same intents one by one, on a random [Workload] in which entities
-// repeat. Last, a property test (pgregory.net/rapid) executes random intents
-// on a store and on [Model] and compares every result and row.
+// guard (conflict), the column guards of every guardable column (conflict
+// naming the column; a zero value matches only NULL; checked after the
+// state guard and before the heartbeat guard), the heartbeat guard (skip
+// for an older, equal or NULL heartbeat), a missing row (conflict), NULL
+// and JSON values. The registration reducer's decisions are replayed on
+// the store with another writer's change between a decision and its write
+// (a heartbeat before a liveness timeout, a re-registration before an
+// ack): the write conflicts, and the decision made again sees the change.
+// Invalid payloads are [intent.Permanent] errors that change nothing. Load
+// returns every column; the overdue scans filter, order by deadline then
+// entity id, honour their limit, and page after a cursor. If both effects
+// implement intent.BatchEffect, batches must give the results and rows of
+// executing the same intents one by one, on a random [Workload] in which
+// entities repeat and guards hold or fail. Last, a property test
+// (pgregory.net/rapid) executes random intents on a store and on [Model]
+// and compares every result and row, and the scans read whole and in
+// pages.
 //
 // # Precision
 //

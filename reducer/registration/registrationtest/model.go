@@ -79,23 +79,25 @@ func (m *Model) Load(_ context.Context, id uuid.UUID) (*registration.Projection,
 }
 
 // OverdueAcks implements registration.Store.
-func (m *Model) OverdueAcks(_ context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return m.overdue(limit, func(p *registration.Projection) (time.Time, bool) { return ackDue(p, now) })
+func (m *Model) OverdueAcks(_ context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return m.overdue(after, limit, func(p *registration.Projection) (time.Time, bool) { return ackDue(p, now) })
 }
 
 // OverdueLiveness implements registration.Store.
-func (m *Model) OverdueLiveness(_ context.Context, now time.Time, limit int) ([]registration.Overdue, error) {
-	return m.overdue(limit, func(p *registration.Projection) (time.Time, bool) { return livenessDue(p, now) })
+func (m *Model) OverdueLiveness(_ context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error) {
+	return m.overdue(after, limit, func(p *registration.Projection) (time.Time, bool) { return livenessDue(p, now) })
 }
 
-func (m *Model) overdue(limit int, due func(*registration.Projection) (time.Time, bool)) ([]registration.Overdue, error) {
+func (m *Model) overdue(after registration.Overdue, limit int, due func(*registration.Projection) (time.Time, bool)) ([]registration.Overdue, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("registrationtest: model: limit %d is not positive", limit)
 	}
 	var out []registration.Overdue
 	for k, p := range m.rows {
 		if d, ok := due(p); ok && k.domain == registration.DefaultDomain {
-			out = append(out, registration.Overdue{EntityID: k.id, Deadline: d})
+			if o := (registration.Overdue{EntityID: k.id, Deadline: d}); byDeadline(o, after) > 0 {
+				out = append(out, o)
+			}
 		}
 	}
 	slices.SortFunc(out, byDeadline)

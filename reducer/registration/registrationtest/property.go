@@ -224,15 +224,34 @@ func testModel(t *testing.T, newStore func(t *testing.T) Subject) {
 		now := baseTime.Add(time.Duration(rapid.IntRange(0, 10).Draw(rt, "now")) * time.Second)
 		for _, scan := range []struct {
 			name string
-			f    func(context.Context, time.Time, int) ([]registration.Overdue, error)
+			f    func(context.Context, time.Time, registration.Overdue, int) ([]registration.Overdue, error)
 			due  func(p *registration.Projection, now time.Time) (time.Time, bool)
 		}{
 			{"OverdueAcks", h.s.Store.OverdueAcks, ackDue},
 			{"OverdueLiveness", h.s.Store.OverdueLiveness, livenessDue},
 		} {
-			all, err := scan.f(ctx, now, 1<<20)
+			all, err := scan.f(ctx, now, registration.Overdue{}, 1<<20)
 			if err != nil {
 				rt.Fatalf("%s: %v", scan.name, err)
+			}
+			// Pages read with a cursor are the one-shot scan, cut.
+			limit := rapid.IntRange(1, 4).Draw(rt, "page size")
+			var paged []registration.Overdue
+			for after := (registration.Overdue{}); ; {
+				page, err := scan.f(ctx, now, after, limit)
+				if err != nil {
+					rt.Fatalf("%s(after %v, limit %d): %v", scan.name, after, limit, err)
+				}
+				paged = append(paged, page...)
+				if len(page) < limit || len(paged) > len(all) {
+					break
+				}
+				after = page[len(page)-1]
+			}
+			if !slices.EqualFunc(paged, all, func(a, b registration.Overdue) bool {
+				return a.EntityID == b.EntityID && a.Deadline.Equal(b.Deadline)
+			}) {
+				rt.Fatalf("%s: pages of %d %v, one scan %v", scan.name, limit, paged, all)
 			}
 			var got, want []registration.Overdue
 			for i, o := range all {

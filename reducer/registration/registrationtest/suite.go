@@ -34,11 +34,11 @@ type Subject struct {
 // as IS NOT DISTINCT FROM), the heartbeat guard (skip), missing rows
 // (conflict), the reducer's decisions whose rows another writer changed
 // before their write (conflict, and deciding again sees the change),
-// invalid payloads (permanent errors), Load of every column (NULL and zoned
-// times, JSON), the overdue scans (filters, order, limit), batches against
-// one-by-one execution on a random workload with repeated entities, and a
-// property test against [Model] (pgregory.net/rapid; -rapid.checks sets
-// how many runs).
+// invalid payloads (permanent errors), Load of every column (NULL and
+// zoned times, JSON), the overdue scans (filters, order, limit, paging
+// with a cursor), batches against one-by-one execution on a random
+// workload with repeated entities, and a property test against [Model]
+// (pgregory.net/rapid; -rapid.checks sets how many runs).
 func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
 	t.Helper()
 	t.Run("Upsert", func(t *testing.T) { testUpsert(t, newStore) })
@@ -487,24 +487,60 @@ func testOverdue(t *testing.T, newStore func(t *testing.T) Subject) {
 	} {
 		row(mut.st, mut.mut)
 	}
-	type scan func(ctx context.Context, now time.Time, limit int) ([]registration.Overdue, error)
+	type scan func(ctx context.Context, now time.Time, after registration.Overdue, limit int) ([]registration.Overdue, error)
+	same := func(got, want []registration.Overdue) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for i := range want {
+			if got[i].EntityID != want[i].EntityID || !got[i].Deadline.Equal(want[i].Deadline) {
+				return false
+			}
+		}
+		return true
+	}
 	check := func(name string, f scan, want []registration.Overdue) {
 		for limit := 1; limit <= len(want)+1; limit++ {
-			got, err := f(h.ctx, now, limit)
+			got, err := f(h.ctx, now, registration.Overdue{}, limit)
 			if err != nil {
 				t.Fatalf("%s(limit %d): %v", name, limit, err)
 			}
-			w := want[:min(limit, len(want))]
-			if len(got) != len(w) {
-				t.Errorf("%s(limit %d): got %d entities %v, want %d %v", name, limit, len(got), got, len(w), w)
-				continue
+			if w := want[:min(limit, len(want))]; !same(got, w) {
+				t.Errorf("%s(limit %d): got %v, want %v", name, limit, got, w)
 			}
-			for i := range w {
-				if got[i].EntityID != w[i].EntityID || !got[i].Deadline.Equal(w[i].Deadline) {
-					t.Errorf("%s(limit %d)[%d] = %s at %s, want %s at %s", name, limit, i,
-						got[i].EntityID, fmtTime(got[i].Deadline), w[i].EntityID, fmtTime(w[i].Deadline))
+			// Paging with the last entity of each page as the cursor
+			// reads every entity once, in order, and ends with a short
+			// page.
+			var all []registration.Overdue
+			var after registration.Overdue
+			for page := 0; ; page++ {
+				got, err := f(h.ctx, now, after, limit)
+				if err != nil {
+					t.Fatalf("%s(after %v, limit %d): %v", name, after, limit, err)
 				}
+				all = append(all, got...)
+				if len(got) < limit || page > len(want) {
+					break
+				}
+				after = got[len(got)-1]
 			}
+			if !same(all, want) {
+				t.Errorf("%s: pages of %d: %v, want %v", name, limit, all, want)
+			}
+		}
+		// A cursor need not be an entity: it is a position in the order.
+		for i, w := range want {
+			between := registration.Overdue{EntityID: uuid.Max, Deadline: w.Deadline.Add(-time.Microsecond)}
+			if got, err := f(h.ctx, now, between, len(want)); err != nil || !same(got, want[i:]) {
+				t.Errorf("%s(after %v): %v, %v; want %v", name, between, got, err, want[i:])
+			}
+			sameDeadline := registration.Overdue{EntityID: uuid.Nil, Deadline: w.Deadline.In(otherZone)}
+			if got, err := f(h.ctx, now, sameDeadline, len(want)); err != nil || !same(got, want[i:]) {
+				t.Errorf("%s(after %v): %v, %v; want %v", name, sameDeadline, got, err, want[i:])
+			}
+		}
+		if _, err := f(h.ctx, now, registration.Overdue{}, 0); err == nil {
+			t.Errorf("%s: limit 0 is not an error", name)
 		}
 	}
 	check("OverdueAcks", h.s.Store.OverdueAcks, []registration.Overdue{
@@ -515,13 +551,37 @@ func testOverdue(t *testing.T, newStore func(t *testing.T) Subject) {
 		{EntityID: l2, Deadline: ago(7 * time.Minute)}, {EntityID: l1, Deadline: ago(3 * time.Minute)},
 		{EntityID: l3, Deadline: ago(time.Second)},
 	})
+	t.Run("ties are ordered by entity id, bytewise", func(t *testing.T) {
+		h := newHarness(t, newStore)
+		tie := now.Add(-90 * time.Minute) // before every other overdue ack
+		ids := []uuid.UUID{uuid.MustParse("f0000000-0000-4000-8000-000000000000"), uuid.MustParse("0f000000-0000-4000-8000-000000000000"),
+			uuid.MustParse("7fffffff-ffff-4fff-bfff-ffffffffffff"), uuid.MustParse("80000000-0000-4000-8000-000000000000")}
+		for _, id := range ids {
+			p := minimal(id, registration.StateAwaitingAck)
+			p.AckDeadline = tie
+			h.insert(p)
+		}
+		got, err := h.s.Store.OverdueAcks(h.ctx, now, registration.Overdue{}, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []registration.Overdue{{EntityID: ids[1], Deadline: tie}, {EntityID: ids[2], Deadline: tie},
+			{EntityID: ids[3], Deadline: tie}, {EntityID: ids[0], Deadline: tie}}
+		if !same(got, want) {
+			t.Errorf("OverdueAcks with tied deadlines: %v, want %v", got, want)
+		}
+		got, err = h.s.Store.OverdueAcks(h.ctx, now, want[1], 2)
+		if err != nil || !same(got, want[2:]) {
+			t.Errorf("OverdueAcks after %v: %v, %v; want %v", want[1], got, err, want[2:])
+		}
+	})
 	t.Run("a heartbeat moves the entity out of the liveness scan", func(t *testing.T) {
 		h := *h
 		h.t = t
 		hb := now.Add(-time.Second)
 		wantStatus(t, "heartbeat", h.update(registration.UpdateRegistration{EntityID: l2, Set: heartbeatColumns, ExpectedState: registration.StateActive,
 			Values: registration.Projection{LastHeartbeatAt: hb, LivenessDeadline: hb.Add(90 * time.Second), UpdatedAt: hb}}), intent.Applied)
-		got, err := h.s.Store.OverdueLiveness(h.ctx, now, 10)
+		got, err := h.s.Store.OverdueLiveness(h.ctx, now, registration.Overdue{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +595,7 @@ func testOverdue(t *testing.T, newStore func(t *testing.T) Subject) {
 		wantStatus(t, "ack timeout", h.update(registration.UpdateRegistration{EntityID: a2,
 			Set: registration.ColCurrentState | registration.ColAckTimeoutEmittedAt, ExpectedState: registration.StateAccepted,
 			Values: registration.Projection{State: registration.StateAckTimedOut, AckTimeoutEmittedAt: now}}), intent.Applied)
-		got, err := h.s.Store.OverdueAcks(h.ctx, now, 10)
+		got, err := h.s.Store.OverdueAcks(h.ctx, now, registration.Overdue{}, 10)
 		if err != nil {
 			t.Fatal(err)
 		}

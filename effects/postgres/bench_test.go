@@ -165,6 +165,73 @@ func BenchmarkHeartbeat(b *testing.B) {
 			b.ReportMetric(batchRate/rawRate, "batch/raw")
 		}
 	})
+	// The reducer's heartbeat updates guard liveness_deadline and
+	// updated_at (the values its decision read). This one alternates a
+	// batch of 256 guarded heartbeats with 256 unguarded ones and reports
+	// both rates and their ratio, under the same load: what the guard
+	// costs on the arrays path.
+	b.Run("guarded-vs-unguarded-paired", func(b *testing.B) {
+		_, upd := db.effects(b, EffectConfig{})
+		// What each row holds now, for the guards to expect.
+		stored := map[uuid.UUID]registration.Projection{}
+		rows, err := db.pool.Query(ctx, "SELECT entity_id, liveness_deadline, updated_at FROM "+db.schema+".registration_projections")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var p registration.Projection
+			if err := rows.Scan(&id, &p.LivenessDeadline, &p.UpdatedAt); err != nil {
+				b.Fatal(err)
+			}
+			stored[id] = p
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		var times [2]time.Duration
+		var counts [2]int
+		ins := make([]intent.Intent, 0, batchSize)
+		vacuum(b)
+		for i, k := 0, 0; i < b.N; k++ {
+			n := min(batchSize, b.N-i)
+			guarded := k%2 == 0
+			ins = ins[:0]
+			for j := range n {
+				id := ids[(i+j)%benchRows]
+				in := heartbeatIntent(id, next())
+				u := in.Payload.(*registration.UpdateRegistration)
+				if guarded {
+					u.Guard, u.Expected = registration.ColLivenessDeadline|registration.ColUpdatedAt, stored[id]
+				}
+				stored[id] = registration.Projection{LivenessDeadline: u.Values.LivenessDeadline, UpdatedAt: u.Values.UpdatedAt}
+				ins = append(ins, in)
+			}
+			start := time.Now()
+			rs, err := upd.ExecuteBatch(ctx, ins)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range rs {
+				if r.Status != intent.Applied {
+					b.Fatalf("heartbeat: %v (%s)", r.Status, r.Reason)
+				}
+			}
+			g := 0
+			if !guarded {
+				g = 1
+			}
+			times[g] += time.Since(start)
+			counts[g] += n
+			i += n
+		}
+		if counts[0] > 0 && counts[1] > 0 {
+			guardedRate, plainRate := float64(counts[0])/times[0].Seconds(), float64(counts[1])/times[1].Seconds()
+			b.ReportMetric(guardedRate, "guarded-intents/s")
+			b.ReportMetric(plainRate, "unguarded-intents/s")
+			b.ReportMetric(guardedRate/plainRate, "guarded/unguarded")
+		}
+	})
 }
 
 // BenchmarkOverdueScan measures the sweeper's overdue scans on 1M rows

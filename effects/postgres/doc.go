@@ -70,7 +70,9 @@
 // (heartbeats from many nodes become one UPDATE); an entity that appears
 // again starts a new run, so it sees its earlier write. [BatchStatements]
 // queues one statement per intent. BenchmarkHeartbeat compares them with
-// one UPDATE per intent and with a hand-written UPDATE ... FROM unnest.
+// one UPDATE per intent and with a hand-written UPDATE ... FROM unnest, and
+// heartbeats that carry the reducer's column guards with heartbeats that
+// do not; BenchmarkOverdueScan reads pages of the overdue scans on 1M rows.
 //
 // # Errors
 //

@@ -121,25 +121,18 @@ func setTime(p *registration.Projection, c registration.Columns, t time.Time) {
 }
 
 // classifyUpdate says why u changed no row, from the row as a look read it
-// (nil: none): registration.UpdateRegistration.Check, with u's times
+// (nil: none): registration.UpdateRegistration.Check, with u's heartbeat
 // truncated to the microseconds the server keeps, as the statement
-// compared them. If every guard holds on that row, the row moved between
-// the statement and the look, and the result is a conflict: the caller
-// decides again against the current row.
+// compared it (Check compares guarded times to the microsecond itself). If
+// every guard holds on that row, the row moved between the statement and
+// the look, and the result is a conflict: the caller decides again against
+// the current row.
 func classifyUpdate(u *registration.UpdateRegistration, cur *registration.Projection) intent.Result {
 	t := *u
 	t.Values.LastHeartbeatAt = t.Values.LastHeartbeatAt.Truncate(time.Microsecond)
-	for c := range (u.Guard & timeColumns).Each() {
-		setTime(&t.Expected, c, timeOf(&t.Expected, c).Truncate(time.Microsecond))
-	}
 	r := t.Check(cur)
 	if r.Status == intent.Applied {
 		return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
 	}
 	return r
 }
-
-// timeColumns are the timestamptz columns of the allowlist.
-const timeColumns = registration.ColAckDeadline | registration.ColLivenessDeadline | registration.ColLastHeartbeatAt |
-	registration.ColAckTimeoutEmittedAt | registration.ColLivenessTimeoutEmittedAt | registration.ColRegisteredAt |
-	registration.ColUpdatedAt

@@ -16,9 +16,10 @@ import (
 // heartbeat guard (skip). Check assumes u is valid
 // ([UpdateRegistration.Validate]).
 //
-// Stores that keep times at a coarser precision than Go's (PostgreSQL:
-// microseconds) compare the values they store: they truncate u's times the
-// way they truncate the values they write.
+// Guarded times compare to the microsecond, the precision PostgreSQL
+// keeps, so that a store that keeps nanoseconds decides as one that does
+// not; the heartbeat guard compares the full values (a store that keeps
+// microseconds compares the values it writes).
 func (u *UpdateRegistration) Check(cur *Projection) intent.Result {
 	switch {
 	case cur == nil:
@@ -48,8 +49,9 @@ func (u *UpdateRegistration) Check(cur *Projection) intent.Result {
 }
 
 // sameColumn reports whether the guardable column c holds the same value in
-// a and b, as IS NOT DISTINCT FROM compares them: times by instant, a zero
-// time (NULL) equal only to a zero time.
+// a and b, as IS NOT DISTINCT FROM compares them: times by instant to the
+// microsecond (the precision PostgreSQL keeps, so every store compares
+// alike), a zero time (NULL) equal only to a zero time.
 func sameColumn(c Columns, a, b *Projection) bool {
 	switch c {
 	case ColNodeType:
@@ -64,7 +66,7 @@ func sameColumn(c Columns, a, b *Projection) bool {
 		return a.Generation == b.Generation
 	}
 	if c&timeColumns != 0 {
-		return a.timeOf(c).Equal(b.timeOf(c))
+		return a.timeOf(c).Truncate(time.Microsecond).Equal(b.timeOf(c).Truncate(time.Microsecond))
 	}
 	return false
 }

@@ -48,8 +48,9 @@ type UpsertRegistration struct {
 //
 //   - ExpectedState, if not empty: the row must be in that state.
 //   - Guard: each of these columns must hold its value in Expected, compared
-//     as SQL's IS NOT DISTINCT FROM: a zero time or the nil UUID in Expected
-//     means the column must be NULL. Only [GuardableColumns] may be named.
+//     as SQL's IS NOT DISTINCT FROM (times to the microsecond): a zero time
+//     or the nil UUID in Expected means the column must be NULL. Only
+//     [GuardableColumns] may be named.
 //   - If Set has last_heartbeat_at, the stored one must be NULL or older
 //     (the monotonic heartbeat guard).
 //

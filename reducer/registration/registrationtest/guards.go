@@ -154,6 +154,46 @@ func testGuards(t *testing.T, newStore func(t *testing.T) Subject) {
 			h.wantRow(id, &want)
 		})
 	}
+	sub("guards compare at the store's precision", func(h *harness) {
+		// A row written with nanoseconds (a store may keep fewer), then
+		// two heartbeats, each guarded with what the one before wrote, as
+		// the runtime decides them against its overlay.
+		id := uuid.New()
+		old := full(id, registration.StateActive)
+		old.LivenessDeadline, old.UpdatedAt = old.LivenessDeadline.Add(789), old.UpdatedAt.Add(789)
+		h.insert(old)
+		beat := func(prev registration.Projection, at time.Time) intent.Intent {
+			return h.updateIntent(registration.UpdateRegistration{EntityID: id, Set: heartbeatColumns, ExpectedState: registration.StateActive,
+				Values: registration.Projection{LastHeartbeatAt: at, LivenessDeadline: at.Add(90 * time.Second), UpdatedAt: at},
+				Guard:  registration.ColLivenessDeadline | registration.ColUpdatedAt, Expected: prev})
+		}
+		first := baseTime.Add(time.Minute + 123)
+		b1 := beat(old, first)
+		b2 := beat(b1.Payload.(*registration.UpdateRegistration).Values, first.Add(time.Second))
+		wantStatus(h.t, "first heartbeat", h.execute(b1), intent.Applied)
+		wantStatus(h.t, "second heartbeat", h.execute(b2), intent.Applied)
+		if bd, ok := h.s.Update.(intent.BatchEffect); ok {
+			prev := b2.Payload.(*registration.UpdateRegistration).Values
+			b3 := beat(prev, first.Add(2*time.Second))
+			b4 := beat(b3.Payload.(*registration.UpdateRegistration).Values, first.Add(3*time.Second))
+			rs, err := bd.ExecuteBatch(h.ctx, []intent.Intent{b3, b4})
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			wantStatus(h.t, "third heartbeat (batch)", rs[0], intent.Applied)
+			wantStatus(h.t, "fourth heartbeat (batch)", rs[1], intent.Applied)
+		}
+		// A guard that fails on one column names that column only.
+		cur := h.load(id)
+		exp := *cur
+		exp.LivenessDeadline = exp.LivenessDeadline.Add(456) // the same microsecond
+		exp.UpdatedAt = exp.UpdatedAt.Add(-time.Second)
+		r := h.update(write(id, registration.ColLivenessDeadline|registration.ColUpdatedAt, exp))
+		wantStatus(h.t, "guard on a changed updated_at", r, intent.Conflict)
+		if !strings.Contains(r.Reason, "updated_at") || strings.Contains(r.Reason, "liveness_deadline") {
+			h.t.Errorf("reason %q: want updated_at named, liveness_deadline not", r.Reason)
+		}
+	})
 	t.Run("decisions on a row that changed before their write", func(t *testing.T) {
 		h := *h
 		h.t = t

@@ -134,6 +134,15 @@ func (h *harness) update(u registration.UpdateRegistration) intent.Result {
 	return r
 }
 
+func (h *harness) execute(in intent.Intent) intent.Result {
+	h.t.Helper()
+	r, err := h.s.Update.Execute(h.ctx, in)
+	if err != nil {
+		h.t.Fatalf("update %s: %v", in.Target, err)
+	}
+	return r
+}
+
 func (h *harness) load(id uuid.UUID) *registration.Projection {
 	h.t.Helper()
 	p, err := h.s.Store.Load(h.ctx, id)

@@ -1,6 +1,7 @@
 package reducer
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,4 +88,14 @@ func (e Event) PartitionKey() []byte {
 // in-memory overlay and reads the store once per entity per batch.
 type Evolver[S any] interface {
 	Evolve(state S, in Input, d Decision) S
+}
+
+// IntentDecoder is an optional interface of a [Reducer]: it decodes the JSON
+// payload of one of its intents back into the typed value the effect takes.
+// The runtime records a decision's intents on systems other than the store
+// in the store's outbox, as JSON, and decodes them with it before it
+// executes them; a reducer whose decisions have such intents must
+// implement it.
+type IntentDecoder interface {
+	DecodeIntentPayload(intentType string, payload json.RawMessage) (any, error)
 }

@@ -101,12 +101,17 @@ func New(cfg Config) (*Effect, error) {
 
 // Register registers e with exec for the intent types
 // [registration.IntentConsulReg], [registration.IntentConsulDereg] and
-// [registration.IntentConsulPassTTL].
+// [registration.IntentConsulPassTTL] (the last as [intent.Volatile]: a TTL
+// pass is soft state that the next heartbeat refreshes).
 func (e *Effect) Register(exec *intent.Executor) error {
-	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg} {
 		if err := exec.Register(t, e); err != nil {
 			return err
 		}
+	}
+	// A TTL pass refreshes soft state the next heartbeat refreshes again.
+	if err := exec.Register(registration.IntentConsulPassTTL, e, intent.Volatile()); err != nil {
+		return err
 	}
 	return nil
 }

@@ -122,21 +122,26 @@ func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error)
 	return in, nil
 }
 
-// Decide decides in against the entity's projection p (nil: none) as of now.
+// Decide decides in against the entity's projection p (nil: none). Node
+// messages (introspection, ack, heartbeat) are decided at their envelope
+// timestamp, the node's clock, which also orders them: one not newer than
+// the projection's updated_at is stale and a no-op. Timeout checks are
+// decided at now, the deciding runtime's clock, so a sweeper whose clock
+// is wrong cannot expire a healthy node.
 //
-// A message whose envelope id is the projection's last_applied_event_id was
-// decided and applied before (a redelivery after a crash or a retry): Decide
-// then returns the same events again, and the unguarded intents that follow
-// the state change, so that nothing the first delivery may have left undone
-// is lost. The state-changing intent itself is left out: it is known to be
-// applied.
+// A redelivered message that was applied before is a no-op (stale, or its
+// transition already made): the runtime's outbox, not a replay of the
+// decision, carries the work the first delivery left undone.
 func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer.Decision {
 	if in.Envelope == nil {
 		return reducer.Decision{Reason: "input has no envelope"}
 	}
+	_, check := in.Event.(*TimeoutCheck)
+	if !check {
+		now = in.Envelope.EnvelopeTimestamp
+	}
 	now = now.UTC()
-	replay := p != nil && p.LastAppliedEventID == in.Envelope.EnvelopeID
-	if _, check := in.Event.(*TimeoutCheck); !check && p != nil && !replay && !now.After(p.UpdatedAt) {
+	if !check && p != nil && !now.After(p.UpdatedAt) {
 		// Introspections, acks and heartbeats come from the node and are
 		// ordered by its clock; updated_at is the time of the node's last
 		// message that changed the projection (timeouts do not touch it).
@@ -144,13 +149,13 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 	}
 	switch ev := in.Event.(type) {
 	case *Introspection:
-		return r.introspection(p, in.Envelope, ev, now, replay)
+		return r.introspection(p, in.Envelope, ev, now)
 	case *Ack:
-		return r.ack(p, in.Envelope, ev, now, replay)
+		return r.ack(p, in.Envelope, ev, now)
 	case *Heartbeat:
 		return r.heartbeat(p, in.Envelope, ev, now)
 	case *TimeoutCheck:
-		return r.timeout(p, in.Envelope, ev, now, replay)
+		return r.timeout(p, in.Envelope, ev, now)
 	}
 	return reducer.Decision{Reason: fmt.Sprintf("unknown input %T", in.Event)}
 }
@@ -175,22 +180,18 @@ func AttemptID(env uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(env, []byte("registration-attempt"))
 }
 
-func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspection, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspection, now time.Time) reducer.Decision {
 	state := StateNone
 	if p != nil {
 		state = p.State
 	}
 	switch {
-	case !replay && state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
+	case state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
 		// Sent before the timeout that ended the registration: it belongs
 		// to that registration and must not start a new one. (The only
 		// comparison of the node's clock with the sweeper's; skew delays a
 		// re-registration by at most the skew.)
 		return reducer.Decision{Reason: "stale introspection: not newer than the timeout that ended the registration"}
-	case replay:
-		// The upsert was applied; republish its events.
-		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, now.Add(r.cfg.AckTimeout), now),
-			Reason: "redelivered introspection: republishing its events"}
 	case state.Retriable():
 		gen := int64(1)
 		if p != nil {
@@ -255,18 +256,11 @@ func (r *Reducer) consulRegister(p *Projection, corr uuid.UUID) intent.Intent {
 	}
 }
 
-func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) reducer.Decision {
 	if p == nil {
 		return reducer.Decision{Reason: "ack for an unknown node"}
 	}
 	switch {
-	case replay && p.State == StateActive:
-		d := reducer.Decision{State: string(StateActive), Events: r.activationEvents(p, env, ev, now.Add(r.cfg.LivenessInterval), now),
-			Reason: "redelivered ack: republishing its events"}
-		if !r.cfg.DisableConsul {
-			d.Intents = []intent.Intent{r.consulRegister(p, ev.CorrelationID)}
-		}
-		return d
 	case p.State.awaitingAck():
 		deadline := now.Add(r.cfg.LivenessInterval)
 		d := reducer.Decision{
@@ -355,17 +349,13 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	return reducer.Decision{Intents: a.intents[:n:n]}
 }
 
-func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time) reducer.Decision {
 	if p == nil {
 		return reducer.Decision{Reason: "timeout check for an unknown entity"}
 	}
 	corr := ev.CorrelationID
 	switch ev.Kind {
 	case TimeoutAck:
-		if replay && p.State == StateAckTimedOut {
-			return reducer.Decision{State: string(StateAckTimedOut), Events: r.ackTimeoutEvents(p, env, corr, now),
-				Reason: "redelivered timeout check: republishing its events"}
-		}
 		switch {
 		case !p.State.awaitingAck():
 			return reducer.Decision{Reason: "no ack timeout: state is " + p.State.String()}
@@ -387,14 +377,6 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 			}},
 		}
 	case TimeoutLiveness:
-		if replay && p.State == StateLivenessExpired {
-			d := reducer.Decision{State: string(StateLivenessExpired), Events: r.livenessEvents(p, env, corr, now),
-				Reason: "redelivered timeout check: republishing its events"}
-			if !r.cfg.DisableConsul {
-				d.Intents = []intent.Intent{r.consulDeregister(p, corr)}
-			}
-			return d
-		}
 		switch {
 		case p.State != StateActive:
 			return reducer.Decision{Reason: "no liveness timeout: state is " + p.State.String()}

@@ -177,16 +177,24 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 		if len(ins) == 0 {
 			continue
 		}
-		if _, err := a.executeByType(ctx, ins); err == nil {
+		_, stepErr := a.executeByType(ctx, ins)
+		if stepErr == nil {
+			for _, i := range owners {
+				a.attempts.clear(wave[i].Seq, step)
+			}
 			res.Intents += len(ins)
 			continue
 		}
 		// Something in the step failed: run its intents one by one to
-		// know which, and to let the others through.
+		// know which, and to let the others through (one intent alone
+		// failed already).
 		for j, in := range ins {
 			i := owners[j]
 			r := wave[i]
-			_, err := a.executeGroup(ctx, in.Type, []intent.Intent{in})
+			err := stepErr
+			if len(ins) > 1 {
+				_, err = a.executeGroup(ctx, in.Type, []intent.Intent{in})
+			}
 			if err == nil {
 				res.Intents++
 				a.attempts.clear(r.Seq, step)

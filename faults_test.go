@@ -97,8 +97,6 @@ func (g *rig) setRegistryFault(f func(intent.Intent) error) {
 	g.regFault.Store(&f)
 }
 
-func (g *rig) now() time.Time { return time.Unix(0, g.clock.Load()).UTC() }
-
 // msg builds the message of a node input stamped at.
 func (g *rig) msg(t *testing.T, topic string, node uuid.UUID, at time.Time, payload any) *bus.Message {
 	t.Helper()

@@ -237,7 +237,7 @@ func (s *conflictStore) interfere(ctx context.Context, in intent.Intent) error {
 		other := &registration.UpdateRegistration{EntityID: u.EntityID, Domain: u.Domain, ExpectedState: registration.StateAwaitingAck,
 			Set:    registration.ColCurrentState | registration.ColAckTimeoutEmittedAt,
 			Values: registration.Projection{State: registration.StateAckTimedOut, AckTimeoutEmittedAt: t0.Add(time.Minute)}}
-		if res, err := s.Store.Execute(ctx, intent.Intent{Type: registration.IntentUpdate, Payload: other}); err != nil || res.Status != intent.Applied {
+		if res, err := s.Execute(ctx, intent.Intent{Type: registration.IntentUpdate, Payload: other}); err != nil || res.Status != intent.Applied {
 			return errors.Join(err, errors.New("setting up the conflict failed"))
 		}
 	}

@@ -218,14 +218,12 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 		}
 	}
 	var msgs []*bus.Message
-	var owners []int
 	for i, r := range wave {
 		if failed[i] {
 			continue
 		}
 		for k := range r.Messages {
 			msgs = append(msgs, r.Messages[k].message())
-			owners = append(owners, i)
 		}
 	}
 	if len(msgs) > 0 {

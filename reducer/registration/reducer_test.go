@@ -309,15 +309,6 @@ func TestDecideRedeliveryIsNoop(t *testing.T) {
 	}
 }
 
-func renderEvents(t *testing.T, d reducer.Decision) []byte {
-	t.Helper()
-	b, err := json.Marshal(d.Events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestDecodeByTopicAndEventType(t *testing.T) {
 	r := newReducer(t)
 	payload, _ := json.Marshal(introspection())

@@ -189,7 +189,7 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 		return reducer.Decision{Reason: "stale introspection: not newer than the timeout that ended the registration"}
 	case replay:
 		// The upsert was applied; republish its events.
-		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, now.Add(r.cfg.AckTimeout), now),
+		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, deadlineAfter(now, r.cfg.AckTimeout), now),
 			Reason: "redelivered introspection: republishing its events"}
 	case state.Retriable():
 		gen := int64(1)
@@ -200,7 +200,7 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			EntityID: ev.NodeID, Domain: r.cfg.Domain, State: StateAwaitingAck,
 			NodeType: ev.NodeType, NodeVersion: ev.NodeVersion.String(),
 			Capabilities: ev.Capabilities, Endpoints: ev.Endpoints,
-			AckDeadline:        now.Add(r.cfg.AckTimeout),
+			AckDeadline:        deadlineAfter(now, r.cfg.AckTimeout),
 			LastAppliedEventID: env.EnvelopeID,
 			RegisteredAt:       now, UpdatedAt: now,
 			CorrelationID: ev.CorrelationID, Generation: gen,
@@ -261,14 +261,14 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, 
 	}
 	switch {
 	case replay && p.State == StateActive:
-		d := reducer.Decision{State: string(StateActive), Events: r.activationEvents(p, env, ev, now.Add(r.cfg.LivenessInterval), now),
+		d := reducer.Decision{State: string(StateActive), Events: r.activationEvents(p, env, ev, deadlineAfter(now, r.cfg.LivenessInterval), now),
 			Reason: "redelivered ack: republishing its events"}
 		if !r.cfg.DisableConsul {
 			d.Intents = []intent.Intent{r.consulRegister(p, ev.CorrelationID)}
 		}
 		return d
 	case p.State.awaitingAck():
-		deadline := now.Add(r.cfg.LivenessInterval)
+		deadline := deadlineAfter(now, r.cfg.LivenessInterval)
 		d := reducer.Decision{
 			State:  string(StateActive),
 			Events: r.activationEvents(p, env, ev, deadline, now),
@@ -329,7 +329,7 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	if corr == uuid.Nil {
 		corr = env.CorrelationID
 	}
-	deadline := hb.Add(r.cfg.LivenessWindow)
+	deadline := deadlineAfter(hb, r.cfg.LivenessWindow)
 	if deadline.Before(p.LivenessDeadline) {
 		deadline = p.LivenessDeadline
 	}

@@ -111,8 +111,9 @@ type TimeoutCheck struct {
 	// CheckedAt is the sweep's time; the check is decided as of it.
 	CheckedAt time.Time `json:"checked_at"`
 	// CorrelationID ties the check to a workflow run; zero when none was
-	// set.
-	CorrelationID uuid.UUID `json:"correlation_id"`
+	// set, and then left out of the JSON (the decoder takes a missing one,
+	// not the nil UUID).
+	CorrelationID uuid.UUID `json:"correlation_id,omitzero"`
 }
 
 // readPayload reads the fields of a payload object into vals; errors name

@@ -9,6 +9,12 @@
 // "1.0.0" string or as a {"major","minor","patch"} object. [DecodeEnvelope]
 // reports a malformed envelope as a [*DecodeError] that names the field.
 //
+// Timestamps are strict RFC 3339 with a zone, as [ParseTimeField] reads them
+// for the envelope and for the payload decoders built on this package, and
+// must lie between [MinTime] (2000-01-01) and [MaxTime] (9000-01-01): a zero
+// or epoch default is an error at decoding, and no deadline computed from
+// an accepted time can overflow what encoding/json writes.
+//
 // # The bus
 //
 // [EventBus] publishes raw messages ([EventBus.Publish]) or envelopes

@@ -30,7 +30,18 @@
 //
 // Every no-op carries a reason. Durations are [Config] fields: AckTimeout
 // (30 s), LivenessInterval (60 s, the deadline after activation) and
-// LivenessWindow (90 s, the deadline after a heartbeat).
+// LivenessWindow (90 s, the deadline after a heartbeat), each at most
+// [MaxDuration] (ten years).
+//
+// # Time bounds
+//
+// Every timestamp the decoders accept is strict RFC 3339 with a zone, in
+// UTC, between bus.MinTime (2000-01-01) and bus.MaxTime (9000-01-01); a zero,
+// epoch or far-future time is a [*bus.DecodeError] naming the field, so the
+// runtime dead-letters it. A deadline is its start plus a Config duration,
+// in UTC, saturated at 9999-12-31T23:59:59.999999Z: from decoded input it is
+// exact and far below that ceiling, and whatever now Decide is given, every
+// deadline it writes marshals with encoding/json.
 //
 // # Guards
 //

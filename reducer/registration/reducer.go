@@ -201,7 +201,7 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			EntityID: ev.NodeID, Domain: r.cfg.Domain, State: StateAwaitingAck,
 			NodeType: ev.NodeType, NodeVersion: ev.NodeVersion.String(),
 			Capabilities: ev.Capabilities, Endpoints: ev.Endpoints,
-			AckDeadline:        now.Add(r.cfg.AckTimeout),
+			AckDeadline:        deadlineAfter(now, r.cfg.AckTimeout),
 			LastAppliedEventID: env.EnvelopeID,
 			RegisteredAt:       now, UpdatedAt: now,
 			CorrelationID: ev.CorrelationID, Generation: gen,
@@ -262,7 +262,7 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) 
 	}
 	switch {
 	case p.State.awaitingAck():
-		deadline := now.Add(r.cfg.LivenessInterval)
+		deadline := deadlineAfter(now, r.cfg.LivenessInterval)
 		d := reducer.Decision{
 			State:  string(StateActive),
 			Events: r.activationEvents(p, env, ev, deadline, now),
@@ -323,7 +323,7 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	if corr == uuid.Nil {
 		corr = env.CorrelationID
 	}
-	deadline := hb.Add(r.cfg.LivenessWindow)
+	deadline := deadlineAfter(hb, r.cfg.LivenessWindow)
 	if deadline.Before(p.LivenessDeadline) {
 		deadline = p.LivenessDeadline
 	}

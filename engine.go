@@ -167,8 +167,9 @@ const maxConflictRounds = 8
 // maxConflictRounds; it is retryable: another writer is busy on the entity.
 var errConflicts = intent.Retryable(errors.New("registrar: the state kept changing under the decisions"))
 
-// apply decides and applies ins with their entities locked, relays the
-// records the writes appended, and returns how many inputs are done. On a
+// apply relays what the outbox holds for the entities of ins, decides and
+// applies ins with their entities locked, relays the records the writes
+// appended, and returns how many inputs are done. On a
 // *dispatch.PrepareError the inputs before the returned count are done and
 // the next one is at fault; on any other error nothing is known to be done
 // (what was written is decided again as a no-op when retried).
@@ -178,6 +179,12 @@ func (r *Runtime[S]) apply(ctx context.Context, ins []reducer.Input) (int, error
 		ids[i] = ins[i].EntityID
 	}
 	defer r.locks.lock(ids).unlock()
+	// Work an earlier decision left in the outbox (a crash, a failover, a
+	// failed relay) goes first: an entity's work stays in order, volatile
+	// intents included.
+	if err := r.relay(ctx, ids); err != nil {
+		return 0, err
+	}
 
 	evolver, canEvolve := r.red.(reducer.Evolver[S])
 	limit := len(ins) // inputs at and after limit are not applied

@@ -123,6 +123,11 @@ func (c *call) release() {
 // requests, so many publishers get batching without giving up the
 // per-message acknowledgement.
 //
+// A call with a message larger than [Bus.MaxMessageBytes] (as
+// bus.MessageSize counts it) sends none of them and returns an error
+// wrapping [bus.ErrMessageTooLarge], as does a message the brokers refuse
+// as too large.
+//
 // If ctx ends first, Publish returns its error; messages already handed to
 // the producer may still be stored.
 func (b *Bus) Publish(ctx context.Context, msgs ...*bus.Message) error {

@@ -98,6 +98,10 @@
 //	invalid payload (checked before any SQL)     (none)              Permanent
 //	anything else (a syntax error: a bug)        other               unmarked
 //
-// Unmarked errors are retried by the runtime too. No error or log line
-// carries the DSN or its password.
+// The runtime retries an unmarked error a bounded number of times
+// (registrar.WithMaxAttempts) and then dead-letters the input with the
+// count: what is neither the row's fault nor known to be the environment's
+// (class 54, a program limit, say) neither blocks a partition for good nor
+// loses the input at the first try. No error or log line carries the DSN or
+// its password.
 package postgres

@@ -18,7 +18,7 @@ import (
 // (the connection, the server, its resources, its roles, grants and schema)
 // is [intent.Retryable], so that the input is retried, not dead-lettered.
 // Anything else (such as a syntax error, which is registrar's bug) is
-// returned as it is; the runtime retries it too, without the hint. The
+// returned as it is: the runtime tries it a bounded number of times. The
 // package documentation has the table.
 func classify(err error) error {
 	if err == nil || intent.IsRetryable(err) || intent.IsPermanent(err) {

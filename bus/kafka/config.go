@@ -104,8 +104,9 @@ type Config struct {
 
 	// Logger receives the bus's diagnostics: group membership changes and
 	// dead letters cut to fit the size limit at Info, redeliveries at
-	// Debug, dead letters, failed commits and consumer errors at Warn. Nil means silent. Messages' keys and values
-	// and the SASL password are never logged.
+	// Debug, dead letters, failed commits and consumer errors at Warn. Nil
+	// means silent. Messages' keys and values and the SASL password are
+	// never logged.
 	Logger *slog.Logger
 
 	// Sarama, if set, is called with the *sarama.Config that the bus built

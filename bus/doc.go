@@ -35,6 +35,25 @@
 //     [WithDeadLetterTopic], with the reason and the message's origin in
 //     headers (see [DeadLetter]), commits it, and goes on with the partition.
 //
+// # Size limits
+//
+// A bus whose Publish refuses large messages says so by implementing the
+// optional [SizeLimited]: MaxMessageBytes is the largest message, as
+// [MessageSize] counts it (the bound that sarama counts for a Kafka v2
+// record), that Publish accepts. Such a bus checks every message of a call
+// with [CheckSize] before it publishes any, and a message too large fails
+// with an error wrapping [ErrMessageTooLarge], which no retry fixes. A
+// caller that must know in advance whether an event can be published (the
+// runtime checks a decision's events before any effect runs) asks the same
+// question with the same two functions.
+//
+// A dead letter is larger than the message it copies: its headers say why
+// and where from. So that a message within the limit can always be
+// dead-lettered, buses pass the copy through [FitDeadLetter] with their
+// limit: the value is cut to a prefix (headers dlq_value_truncated and
+// dlq_original_size say so), and if even that does not fit, the original
+// headers are dropped. The partition then moves on.
+//
 // # Implementations
 //
 // Package bus/memory is an in-process bus with real partitions, consumer

@@ -146,9 +146,11 @@ func CheckID(serviceID string) string { return "service:" + serviceID }
 //   - pass_ttl: marks the service's check passing if the service is
 //     registered with the intent's generation; Skipped otherwise.
 //
-// Errors name the service id: transport errors, timeouts and 408, 429 and
-// 5xx responses are [intent.Retryable]; other 4xx responses and a payload of
-// another type are [intent.Permanent].
+// Errors name the service id, never the token. Faults of the environment
+// (transport errors, timeouts, 5xx, 429, and ACL refusals 401 and 403) are
+// [intent.Retryable]; only a request the agent rejects as malformed (400,
+// 413, 414, 422) and a payload of another type are [intent.Permanent] (the
+// package documentation has the table).
 func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
 	if e.closed.Load() {
 		return intent.Result{}, fmt.Errorf("registrar/consul: %s %s: %w", in.Type, in.Target, ErrClosed)

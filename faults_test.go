@@ -21,7 +21,6 @@ import (
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/bus/bustest"
 	"github.com/registrar-go/registrar/contract"
-	"github.com/registrar-go/registrar/dispatch"
 	"github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer"
@@ -275,7 +274,7 @@ func TestFault03EventTooLargeIsDeadLetteredBeforeEffects(t *testing.T) {
 		t.Fatalf("introspection: %+v", st)
 	}
 	err := g.rec.Deliver(context.Background(), g.ack(t, node, t0.Add(time.Second)))
-	if !bus.IsContentError(err) || !errors.Is(err, dispatch.ErrTooLarge) {
+	if !bus.IsContentError(err) || !errors.Is(err, bus.ErrMessageTooLarge) {
 		t.Fatalf("ack: %v", err)
 	}
 	if st := g.state(t, node); st.State != registration.StateAwaitingAck {
@@ -284,7 +283,7 @@ func TestFault03EventTooLargeIsDeadLetteredBeforeEffects(t *testing.T) {
 	if g.registry.Len() != 0 {
 		t.Error("the ack's Consul register ran")
 	}
-	if dl := g.deadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Headers[bus.HeaderDLQReason], "size limit") {
+	if dl := g.deadLetters(); len(dl) != 1 || !strings.Contains(dl[0].Headers[bus.HeaderDLQReason], "exceeds the limit") {
 		t.Errorf("dead letters %+v", dl)
 	}
 }

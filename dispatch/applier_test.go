@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -167,7 +168,7 @@ func TestPrepareChecksTheBusSizeLimit(t *testing.T) {
 	}
 	big := reducer.Decision{Events: []reducer.Event{{Topic: "t", Type: "E", EntityID: node, Payload: strings.Repeat("x", 1000)}}}
 	_, err := g.a.Prepare(causeOf(6), node, big)
-	if !errors.Is(err, dispatch.ErrTooLarge) {
+	if !errors.Is(err, bus.ErrMessageTooLarge) {
 		t.Fatalf("an event over the limit: %v", err)
 	}
 }
@@ -378,5 +379,34 @@ func TestEventIDStable(t *testing.T) {
 	a, b := dispatch.EventID(c, 0), dispatch.EventID(c, 1)
 	if a == b || a != dispatch.EventID(c, 0) || a.Version() != 5 {
 		t.Fatalf("ids %s %s", a, b)
+	}
+}
+
+// An event the bus refuses as too large (its topic's limit is below what
+// the bus was told) cannot be published ever: its record is dead-lettered
+// rather than retried for good, and the entity's later records go on.
+func TestRelayDeadLettersEventsTheBusRefusesAsTooLarge(t *testing.T) {
+	g := newRig(t, nil)
+	node := uuid.New()
+	commitOne(t, g, causeOf(16), node, registrationDecision(node))
+	commitOne(t, g, causeOf(17), node, reducer.Decision{Events: []reducer.Event{{Topic: "later", Type: "Later", EntityID: node, Payload: 1}}})
+	g.rec.FailPublishIf(func(m *bus.Message) error {
+		if m.Topic == "accepted" {
+			return fmt.Errorf("topic limit: %w", bus.ErrMessageTooLarge)
+		}
+		return nil
+	})
+	res, err := g.a.Relay(context.Background(), []uuid.UUID{node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Records != 2 || res.DeadLettered != 2 || g.store.PendingRecords() != 0 {
+		t.Fatalf("relay %+v, %d pending", res, g.store.PendingRecords())
+	}
+	if dl := g.rec.PublishedTo("dlq"); len(dl) != 2 || !strings.Contains(dl[0].Headers[bus.HeaderDLQReason], "topic limit") {
+		t.Errorf("dead letters %+v", dl)
+	}
+	if len(g.rec.PublishedTo("later")) != 1 {
+		t.Error("the later record did not go on")
 	}
 }

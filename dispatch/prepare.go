@@ -2,7 +2,6 @@ package dispatch
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -93,12 +92,9 @@ func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decis
 	return p, nil
 }
 
-// ErrTooLarge is wrapped by the [*PrepareError] of an event whose message
-// exceeds the bus's size limit.
-var ErrTooLarge = errors.New("message exceeds the bus's size limit")
-
 // eventMessage encodes event i of a decision caused by cause and checks its
-// size.
+// size: an event too large for the bus is an error wrapping
+// [bus.ErrMessageTooLarge].
 func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Message, error) {
 	env, err := a.Envelope(cause, i, ev)
 	if err != nil {
@@ -108,10 +104,8 @@ func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*b
 	if err != nil {
 		return nil, err
 	}
-	if limit := a.sizeLimit(); limit > 0 {
-		if n := bus.MessageSize(m); n > limit {
-			return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, limit)
-		}
+	if err := bus.CheckSize(m, a.sizeLimit()); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

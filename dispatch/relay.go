@@ -239,7 +239,17 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 				for k := range r.Messages {
 					one[k] = r.Messages[k].message()
 				}
-				if err := a.pub.Publish(ctx, one...); err != nil {
+				err := a.pub.Publish(ctx, one...)
+				if errors.Is(err, bus.ErrMessageTooLarge) {
+					// The bus refuses them whatever happens: their
+					// record cannot be done. Dead-letter them and go on.
+					err = a.deadLetterEvents(ctx, r, err)
+					if err == nil {
+						res.DeadLettered += len(one)
+						continue
+					}
+				}
+				if err != nil {
 					fail(i, fmt.Errorf("registrar/dispatch: publish %d events of %s: %w", len(one), r.EntityID, err))
 					continue
 				}
@@ -303,11 +313,39 @@ func (a *Applier) deadLetterIntent(ctx context.Context, r *Record, step int, rea
 			HeaderDLQCause:        r.Cause.String(),
 			bus.HeaderContentType: bus.ContentTypeJSON,
 		}}
-	dl := bus.DeadLetter(a.cfg.DeadLetterTopic, "", orig, reason, time.Now())
-	if err := a.pub.Publish(ctx, dl); err != nil {
+	if err := a.publishDeadLetter(ctx, orig, reason); err != nil {
 		return fmt.Errorf("registrar/dispatch: dead-letter recorded %s of %s: %w", ri.Type, r.EntityID, err)
 	}
 	return nil
+}
+
+// deadLetterEvents publishes the events of r, which the bus refused as too
+// large, to the dead-letter topic (cut to fit), or logs them if there is
+// none.
+func (a *Applier) deadLetterEvents(ctx context.Context, r *Record, reason error) error {
+	a.log.ErrorContext(ctx, "recorded events are too large for the bus; dead-lettering them",
+		slog.String("entity_id", r.EntityID.String()), slog.Int("events", len(r.Messages)), slog.String("error", reason.Error()))
+	if a.cfg.DeadLetterTopic == "" {
+		return nil
+	}
+	for k := range r.Messages {
+		m := r.Messages[k].message()
+		m.Partition, m.Offset = -1, r.Seq
+		if err := a.publishDeadLetter(ctx, m, reason); err != nil {
+			return fmt.Errorf("registrar/dispatch: dead-letter events of %s: %w", r.EntityID, err)
+		}
+	}
+	return nil
+}
+
+// publishDeadLetter publishes the dead letter of orig, cut to the bus's size
+// limit.
+func (a *Applier) publishDeadLetter(ctx context.Context, orig *bus.Message, reason error) error {
+	dl, err := bus.FitDeadLetter(bus.DeadLetter(a.cfg.DeadLetterTopic, "", orig, reason, time.Now()), a.sizeLimit())
+	if err != nil {
+		return err
+	}
+	return a.pub.Publish(ctx, dl)
 }
 
 // attemptCounter counts failed attempts of recorded intents that carry no

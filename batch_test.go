@@ -59,6 +59,8 @@ func TestBatchEqualsOneByOne(t *testing.T) {
 			}
 			stream = append(stream, m)
 		}
+		// Both decide timeouts at the same clock: the end of the stream.
+		batched.clock = single.clock
 		ctx := context.Background()
 		for _, m := range stream {
 			if err := single.rt.Handle(ctx, m); err != nil {

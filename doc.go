@@ -6,30 +6,45 @@
 // # The flow of one message
 //
 //  1. The bus (package bus: bus/memory in process, bus/kafka on Kafka)
-//     delivers a message to the [Runtime]. Messages of one partition are
-//     handled one at a time, in offset order; partitions run concurrently.
+//     delivers a message to the [Runtime], or a micro-batch of a
+//     partition's waiting messages. Messages of one partition are handled
+//     one at a time, in offset order; partitions run concurrently. A single
+//     message is a batch of one: there is one engine.
 //  2. The Runtime decodes the ONEX envelope and the reducer decodes its
-//     payload. Input that cannot be decoded or is invalid is a content
+//     payload. Input that cannot be decoded, is invalid, or is stamped more
+//     than [WithMaxClockSkew] ahead of the Runtime's clock is a content
 //     error: the message goes to the dead-letter topic with the reason and
 //     its origin in headers, its offset is committed, and the partition goes
 //     on. Nothing panics, nothing blocks.
-//  3. The Runtime loads the entity's state from the [StateStore] and calls
-//     the reducer's Decide(state, input, now), with now the envelope's
-//     timestamp. Decide is pure: no I/O, no clock, no randomness; ids derive
-//     from the causing envelope, so a redelivered message yields the same
-//     decision.
-//  4. The dispatch.ResultApplier executes the decision's intents in order
-//     through the intent.Executor (Postgres upsert and update, Consul
-//     register and deregister, or the in-memory effects), then publishes its
-//     events, each keyed by its entity id so that every event of one entity
-//     lands on one partition in order. Output envelope ids are UUIDv5 of the
-//     causing envelope id and the event's index.
-//  5. Only then is the offset committed. An infrastructure error (a database
-//     or broker down) is retried with exponential backoff without
-//     committing: at least once, nothing lost. An effect error marked
-//     permanent dead-letters the message. If a guarded write finds the state
-//     moved (a conflict), the events are not published and the message is
-//     decided again against the current state.
+//  3. The Runtime loads the entities' states from the [StateStore] and
+//     calls the reducer's Decide(state, input, now), with now the
+//     Runtime's clock ([WithClock]; the registration reducer decides node
+//     messages at their own timestamps and timeouts at now). Decide is pure:
+//     no I/O, no clock, no randomness; ids derive from the causing envelope.
+//  4. Everything the decision needs is prepared before anything runs
+//     (dispatch.Applier.Prepare): its events encoded as messages and
+//     checked against the bus's size limit, its recorded intents encoded. A
+//     failure is a content error of the input: dead-lettered with the
+//     reason, never retried.
+//  5. The store applies the decision's projection writes and appends a
+//     record of the rest (its events, its intents on other systems such as
+//     Consul) in one atomic write: the transactional outbox
+//     (dispatch.Outbox). A guarded write that finds the state moved (a
+//     conflict) writes nothing and appends nothing; the message is decided
+//     again against the current state.
+//  6. The relay executes the record's intents and publishes its events,
+//     each keyed by its entity id so that every event of one entity lands
+//     on one partition in order, then removes the record. Output envelope
+//     ids are UUIDv5 of the causing envelope id and the event's index.
+//  7. Then the offset is committed. An error of the environment (a
+//     database, a broker or an agent down, a refused credential; marked
+//     intent.Retryable by the adapters) is retried with backoff and never
+//     costs an input; an error that will recur (marked permanent, or
+//     unmarked and repeated [WithMaxAttempts] times) dead-letters the
+//     message at fault with its reason and attempt count. A crash between
+//     5 and 7 only delays the work: the redelivered message decides nothing
+//     new, and the record is relayed by whoever handles the entity next or
+//     by the relay task ([WithRelay]), which also runs on start-up.
 //
 // # The registration workflow
 //
@@ -44,14 +59,15 @@
 //	store := memory.NewStore(memory.StoreConfig{})
 //	exec := intent.NewExecutor()
 //	_ = memory.RegisterEffects(exec, store, memory.NewRegistry(memory.RegistryConfig{}))
-//	rt, err := registrar.NewRegistration(contract.Default(), b, store, exec, registrar.WithLogger(log))
+//	rt, err := registrar.NewRegistration(contract.Default(), b, store, exec, registrar.RegistrationConfig{}, registrar.WithLogger(log))
 //	if err != nil { ... }
 //	err = rt.Run(ctx) // until ctx ends
 //
 // # Lifecycle
 //
 // [New] and [NewRegistration] start no goroutines. [Runtime.Run] blocks until
-// its context ends and returns nil then; [Runtime.Close] stops a Run and
+// its context ends and returns nil then; it runs the consumer, the relay
+// task and the tasks of [WithTask] (the sweeper); [Runtime.Close] stops a Run and
 // waits for it. The Runtime does not own the bus, the store or the effects:
 // whoever built them closes them, after the Runtime stopped.
 package registrar

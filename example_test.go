@@ -31,7 +31,7 @@ func ExampleNewRegistration() {
 	if err := memory.RegisterEffects(exec, store, registry); err != nil {
 		panic(err)
 	}
-	rt, err := registrar.NewRegistration(nil, b, store, exec) // nil: the default contract
+	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{}) // nil: the default contract
 	if err != nil {
 		panic(err)
 	}

@@ -51,22 +51,6 @@ func (l *entityLocks) releaseLocked(id uuid.UUID, e *entityLock) {
 	}
 }
 
-// lockOne locks one entity; unlockOne unlocks it.
-func (l *entityLocks) lockOne(id uuid.UUID) *entityLock {
-	l.mu.Lock()
-	e := l.acquireLocked(id)
-	l.mu.Unlock()
-	e.mu.Lock()
-	return e
-}
-
-func (l *entityLocks) unlockOne(id uuid.UUID, e *entityLock) {
-	e.mu.Unlock()
-	l.mu.Lock()
-	l.releaseLocked(id, e)
-	l.mu.Unlock()
-}
-
 // heldLocks are the locks of a batch, to unlock.
 type heldLocks struct {
 	l     *entityLocks

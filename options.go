@@ -3,11 +3,11 @@ package registrar
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/registrar-go/registrar/contract"
-	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // Option configures a [Runtime]. Options are created by the With functions.
@@ -38,9 +38,10 @@ type config struct {
 	batchSize  int
 	batchWait  time.Duration
 
-	// Read by NewRegistration only.
-	sweepInterval time.Duration
-	reducerEdits  []func(*registration.Config)
+	maxAttempts   int
+	maxSkew       time.Duration
+	relayInterval time.Duration
+	relayMinAge   time.Duration
 }
 
 // Default backoff between attempts of a decision that failed with an
@@ -53,8 +54,26 @@ const (
 // DefaultBatchSize is the largest micro-batch by default; see [WithBatch].
 const DefaultBatchSize = 1024
 
+// DefaultMaxAttempts is how often, by default, a decision whose error is
+// marked neither retryable nor permanent is tried; see [WithMaxAttempts].
+const DefaultMaxAttempts = 10
+
+// DefaultMaxClockSkew is how far ahead of the Runtime's clock an input may
+// be stamped by default; see [WithMaxClockSkew].
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// Defaults of [WithRelay].
+const (
+	DefaultRelayInterval = time.Second
+	DefaultRelayMinAge   = 5 * time.Second
+)
+
 func defaultConfig() config {
-	return config{retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, clock: time.Now, batchSize: DefaultBatchSize}
+	return config{
+		retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, clock: time.Now, batchSize: DefaultBatchSize,
+		maxAttempts: DefaultMaxAttempts, maxSkew: DefaultMaxClockSkew,
+		relayInterval: DefaultRelayInterval, relayMinAge: DefaultRelayMinAge,
+	}
 }
 
 func (c *config) validate() []error {
@@ -75,6 +94,12 @@ func (c *config) validate() []error {
 	}
 	if c.retryMin <= 0 || c.retryMax < c.retryMin {
 		errs = append(errs, errors.New("retry backoff needs 0 < min <= max"))
+	}
+	if c.maxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("max attempts %d is below 1", c.maxAttempts))
+	}
+	if c.relayMinAge < 0 {
+		errs = append(errs, fmt.Errorf("relay min age %v is negative", c.relayMinAge))
 	}
 	return errs
 }
@@ -116,9 +141,10 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithRetryBackoff bounds the exponential backoff between attempts of a
 // message whose decision failed with an infrastructure error (a database or
-// broker that is down). The defaults are [DefaultRetryMin] and
-// [DefaultRetryMax]. The message is retried until it succeeds or the Runtime
-// stops; its offset is not committed meanwhile.
+// broker that is down), and between attempts of a relay. The defaults are
+// [DefaultRetryMin] and [DefaultRetryMax]. A message whose error is marked
+// retryable is retried until it succeeds or the Runtime stops; its offset is
+// not committed meanwhile.
 func WithRetryBackoff(minDelay, maxDelay time.Duration) Option {
 	return optionFunc(func(c *config) { c.retryMin, c.retryMax = minDelay, maxDelay })
 }
@@ -147,9 +173,48 @@ func WithBatch(size int, wait time.Duration) Option {
 	})
 }
 
-// WithClock sets the clock the Runtime reads for its own timestamps; the
-// default is time.Now. Decisions never read it: they take the time from the
-// causing envelope.
+// WithMaxAttempts sets how often a message is tried whose decision fails
+// with an error marked neither retryable nor permanent ([intent.Retryable],
+// [intent.Permanent]) before it is dead-lettered with the attempt count and
+// the last error; the same bounds the relay's attempts of a recorded intent.
+// Errors marked retryable (the environment's: a database, a broker, an
+// agent that is down or refuses the credentials) are never capped; errors
+// marked permanent dead-letter at once. The default is
+// [DefaultMaxAttempts]; n must be at least 1.
+func WithMaxAttempts(n int) Option {
+	return optionFunc(func(c *config) { c.maxAttempts = n })
+}
+
+// WithMaxClockSkew sets how far ahead of the Runtime's clock an input may be
+// stamped (its envelope_timestamp). An input stamped further ahead is
+// dead-lettered, so that one message from a host with a wrong clock cannot
+// move a deadline into the far future. The default is
+// [DefaultMaxClockSkew]; a negative d turns the check off.
+func WithMaxClockSkew(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.maxSkew = d })
+}
+
+// WithRelay sets how often the Runtime relays the outbox records that no
+// decision of its own relays (those a crash or a failover left behind, and
+// those whose relay failed), and how old such a record must be (minAge) so
+// that a record another member is relaying right now is left to it. The
+// defaults are [DefaultRelayInterval] and [DefaultRelayMinAge]; an interval
+// below zero runs no relay task (the records of each decision are still
+// relayed as it is applied).
+func WithRelay(interval, minAge time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if interval != 0 {
+			c.relayInterval = interval
+		}
+		c.relayMinAge = minAge
+	})
+}
+
+// WithClock sets the Runtime's clock; the default is time.Now. It is the
+// now the reducer decides at (the registration reducer decides timeouts at
+// it, and node messages at their own timestamps), the clock inputs are
+// checked against ([WithMaxClockSkew]), and, for [NewRegistration], the
+// clock the sweeper scans at.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(c *config) {
 		if now != nil {
@@ -169,19 +234,4 @@ func WithContract(c *contract.Contract) Option {
 		cfg.routes = c.RoutedIntents()
 		cfg.sourceTool = c.Name
 	})
-}
-
-// WithSweepInterval sets the time between the timeout sweeps that
-// [NewRegistration] runs beside the consumer, replacing the contract's
-// sweep_interval. A negative interval runs no sweeper: timeouts then need a
-// [Sweeper] run elsewhere. Only NewRegistration reads it.
-func WithSweepInterval(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.sweepInterval = d })
-}
-
-// WithReducerConfig edits the registration reducer's configuration after
-// [NewRegistration] derived it from the contract (durations, topics, Consul).
-// Only NewRegistration reads it.
-func WithReducerConfig(edit func(*registration.Config)) Option {
-	return optionFunc(func(c *config) { c.reducerEdits = append(c.reducerEdits, edit) })
 }

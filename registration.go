@@ -3,6 +3,7 @@ package registrar
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/contract"
@@ -13,16 +14,36 @@ import (
 // RegistrationRuntime is a Runtime of the registration workflow.
 type RegistrationRuntime = Runtime[*registration.Projection]
 
+// RegistrationConfig holds what only [NewRegistration] reads. The zero
+// value takes everything from the contract.
+type RegistrationConfig struct {
+	// Reducer, if set, edits the registration reducer's configuration
+	// after NewRegistration derived it from the contract (durations,
+	// topics, Consul).
+	Reducer func(*registration.Config)
+	// SweepInterval is the time between the timeout sweeps run beside the
+	// consumer; zero means the contract's sweep_interval.
+	SweepInterval time.Duration
+	// SweepLimit bounds the entities of each kind one sweep checks; zero
+	// means [DefaultSweepLimit].
+	SweepLimit int
+	// NoSweeper runs no sweeper: timeouts then need a [Sweeper] run
+	// elsewhere.
+	NoSweeper bool
+}
+
 // NewRegistration returns a Runtime that runs the registration workflow of
 // contract c (nil: [contract.Default]) on bus b, with state from store and
 // effects from exec, and a timeout [Sweeper] beside it.
 //
 // The reducer's durations come from the contract's timeouts, its topics from
 // the contract's consumed and published events, and Consul intents are
-// emitted only if the contract routes consul.register. [WithReducerConfig]
-// edits the result; [WithSweepInterval] overrides the sweep interval. New's
-// checks apply: every routed intent type needs an effect in exec.
-func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.Store, exec *intent.Executor, opts ...Option) (*RegistrationRuntime, error) {
+// emitted only if the contract routes consul.register; rc edits the result
+// and sets the sweeper. The options are [New]'s, applied after the
+// contract's; [WithClock] is also the sweeper's clock, and [WithLogger] its
+// logger. New's checks apply: every routed intent type needs an effect in
+// exec, unless the store owns it.
+func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.Store, exec *intent.Executor, rc RegistrationConfig, opts ...Option) (*RegistrationRuntime, error) {
 	if c == nil {
 		c = contract.Default()
 	}
@@ -33,23 +54,23 @@ func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.St
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	rc := ReducerConfig(c)
-	for _, edit := range cfg.reducerEdits {
-		edit(&rc)
+	redCfg := ReducerConfig(c)
+	if rc.Reducer != nil {
+		rc.Reducer(&redCfg)
 	}
-	red, err := registration.New(rc)
+	red, err := registration.New(redCfg)
 	if err != nil {
 		return nil, fmt.Errorf("registrar: new registration runtime: %w", err)
 	}
-	rc = red.Config()
+	redCfg = red.Config()
 	all := []Option{WithContract(c)}
-	interval := cfg.sweepInterval
+	interval := rc.SweepInterval
 	if interval == 0 {
 		interval = c.Timeouts.SweepInterval.Duration()
 	}
-	if interval >= 0 && store != nil && b != nil {
+	if !rc.NoSweeper && store != nil && b != nil {
 		sw, err := NewSweeper(store, b, SweeperConfig{
-			Topic: rc.Topics.TimeoutCheck, Interval: interval, Clock: cfg.clock, Logger: cfg.logger,
+			Topic: redCfg.Topics.TimeoutCheck, Interval: interval, Limit: rc.SweepLimit, Clock: cfg.clock, Logger: cfg.logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("registrar: new registration runtime: %w", err)

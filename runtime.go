@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
-	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
@@ -42,13 +41,13 @@ type Runtime[S any] struct {
 	bus     bus.EventBus
 	red     reducer.Reducer[S]
 	store   StateStore[S]
+	outbox  dispatch.Outbox
 	exec    *intent.Executor
-	applier *dispatch.ResultApplier
+	applier *dispatch.Applier
 	cfg     config
 	log     *slog.Logger
 	stats   counters
 	locks   entityLocks
-	scratch sync.Pool // *batchScratch
 
 	mu      sync.Mutex
 	running bool
@@ -58,10 +57,14 @@ type Runtime[S any] struct {
 }
 
 // New returns a Runtime that consumes from b, decides with r against the
-// states in store, and executes intents with exec. It needs input topics and a
-// dead-letter topic ([WithContract], or [WithTopics] and
+// states in store, and executes intents with exec. The store must also be a
+// [dispatch.Outbox]: it applies the intents it owns and records the rest of
+// each decision's work in one atomic write (effects/memory.Store and
+// effects/postgres.Store are). A reducer whose decisions have intents
+// outside the store must implement [reducer.IntentDecoder]. New needs input
+// topics and a dead-letter topic ([WithContract], or [WithTopics] and
 // [WithDeadLetterTopic]); it fails if a routed intent type has no effect in
-// exec. New starts no goroutines.
+// exec and is not owned by the store. New starts no goroutines.
 func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec *intent.Executor, opts ...Option) (*Runtime[S], error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -81,8 +84,18 @@ func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec 
 		errs = append(errs, errors.New("nil intent executor"))
 	}
 	errs = append(errs, cfg.validate()...)
-	if exec != nil {
-		if err := exec.CheckRoutes(cfg.routes); err != nil {
+	ob, isOutbox := any(store).(dispatch.Outbox)
+	if store != nil && !isOutbox {
+		errs = append(errs, fmt.Errorf("state store %T is not a dispatch.Outbox", store))
+	}
+	if exec != nil && isOutbox {
+		var routed []string
+		for _, t := range cfg.routes {
+			if !ob.Owns(t) {
+				routed = append(routed, t)
+			}
+		}
+		if err := exec.CheckRoutes(routed); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -93,11 +106,18 @@ func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	applier, err := dispatch.NewResultApplier(b, exec, dispatch.Config{SourceTool: cfg.sourceTool, Logger: log})
+	var decode dispatch.PayloadDecoder
+	if d, ok := r.(reducer.IntentDecoder); ok {
+		decode = d.DecodeIntentPayload
+	}
+	applier, err := dispatch.New(dispatch.Config{
+		Publisher: b, Executor: exec, Outbox: ob, Decode: decode, DeadLetterTopic: cfg.deadLetter,
+		MaxAttempts: cfg.maxAttempts, SourceTool: cfg.sourceTool, Logger: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registrar: new runtime: %w", err)
 	}
-	return &Runtime[S]{bus: b, red: r, store: store, exec: exec, applier: applier, cfg: cfg, log: log}, nil
+	return &Runtime[S]{bus: b, red: r, store: store, outbox: ob, exec: exec, applier: applier, cfg: cfg, log: log}, nil
 }
 
 // Run consumes until ctx ends or Close is called, and returns nil then. It
@@ -127,10 +147,14 @@ func (r *Runtime[S]) Run(ctx context.Context) error {
 
 	r.log.InfoContext(ctx, "runtime starting",
 		slog.String("group", r.cfg.group), slog.Any("topics", r.cfg.topics))
-	errc := make(chan error, 1+len(r.cfg.tasks))
+	tasks := r.cfg.tasks
+	if r.cfg.relayInterval > 0 {
+		tasks = append(slices.Clip(tasks), task{name: "relay", fn: r.relayLoop})
+	}
+	errc := make(chan error, 1+len(tasks))
 	var wg sync.WaitGroup
 	wg.Go(func() { errc <- r.subscribe(ctx) })
-	for _, t := range r.cfg.tasks {
+	for _, t := range tasks {
 		wg.Go(func() {
 			err := t.fn(ctx)
 			if err != nil && ctx.Err() == nil {
@@ -142,7 +166,7 @@ func (r *Runtime[S]) Run(ctx context.Context) error {
 		})
 	}
 	var first error
-	for range 1 + len(r.cfg.tasks) {
+	for range 1 + len(tasks) {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel()
@@ -188,138 +212,3 @@ func (r *Runtime[S]) Close() error {
 
 // Stats returns counters of what the Runtime did since it was created.
 func (r *Runtime[S]) Stats() Stats { return r.stats.snapshot() }
-
-// Handle processes one message as the bus delivers it, and returns what the
-// bus acts on: nil when the message is done, a [*bus.ContentError] when it
-// must be dead-lettered, or the last infrastructure error if ctx ended while
-// it was retried. Run hands it to the bus; tests and tools may call it
-// directly to drive the workflow without a subscription.
-func (r *Runtime[S]) Handle(ctx context.Context, msg *bus.Message) error {
-	in, err := r.decode(msg)
-	if err != nil {
-		return r.deadLetter(ctx, msg, err)
-	}
-	return r.process(ctx, msg, in)
-}
-
-// deadLetter counts and logs a message that cannot be decoded, and returns
-// the content error that makes the bus dead-letter it.
-func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason error) *bus.ContentError {
-	r.stats.deadLettered.Add(1)
-	r.log.WarnContext(ctx, "dead-lettering message",
-		slog.String("topic", msg.Topic), slog.Int("partition", int(msg.Partition)),
-		slog.Int64("offset", msg.Offset), slog.String("reason", reason.Error()))
-	return bus.NewContentError(reason)
-}
-
-func (r *Runtime[S]) decode(msg *bus.Message) (reducer.Input, error) {
-	env, err := bus.DecodeEnvelope(msg.Value)
-	if err != nil {
-		return reducer.Input{}, err
-	}
-	in, err := r.red.Decode(msg.Topic, env)
-	if err != nil {
-		return reducer.Input{}, err
-	}
-	in.Envelope = env
-	return in, nil
-}
-
-// process decides and applies in, retrying infrastructure errors with an
-// exponential backoff until it succeeds or ctx ends. A permanent error (see
-// [intent.IsPermanent]) dead-letters the message.
-func (r *Runtime[S]) process(ctx context.Context, msg *bus.Message, in reducer.Input) error {
-	var bo *backoff.ExponentialBackOff
-	for attempt := 1; ; attempt++ {
-		err := r.decideAndApply(ctx, in)
-		if err == nil {
-			r.stats.handled.Add(1)
-			return nil
-		}
-		if intent.IsPermanent(err) {
-			r.stats.deadLettered.Add(1)
-			r.log.ErrorContext(ctx, "effect failed permanently; dead-lettering message",
-				slog.String("topic", msg.Topic), slog.Int64("offset", msg.Offset),
-				slog.String("entity_id", in.EntityID.String()), slog.String("error", err.Error()))
-			return bus.NewContentError(err)
-		}
-		if !r.backOff(ctx, &bo, "decision failed; retrying", err, attempt,
-			slog.String("entity_id", in.EntityID.String()), slog.Bool("retryable", intent.IsRetryable(err))) {
-			return err
-		}
-	}
-}
-
-// backOff counts a retry, logs it, and waits for the next backoff interval
-// of *bo (created on first use). It returns false if ctx ended first.
-func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, msg string, err error, attempt int, attrs ...slog.Attr) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	if *bo == nil {
-		*bo = backoff.NewExponentialBackOff()
-		(*bo).InitialInterval, (*bo).MaxInterval = r.cfg.retryMin, r.cfg.retryMax
-	}
-	wait := (*bo).NextBackOff()
-	r.stats.retries.Add(1)
-	r.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.Int("attempt", attempt),
-		slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
-
-// maxConflictRounds bounds how often one attempt re-decides a message whose
-// decision met a conflict before it backs off like any other failure.
-const maxConflictRounds = 8
-
-// decideAndApply loads the entity's state, decides, and applies the
-// decision. Messages of one entity are serialized in this process even when
-// they arrive on different topics; a conflict (the state moved between load
-// and write, which only another process can cause) makes it decide again
-// against the new state.
-func (r *Runtime[S]) decideAndApply(ctx context.Context, in reducer.Input) error {
-	e := r.locks.lockOne(in.EntityID)
-	defer r.locks.unlockOne(in.EntityID, e)
-	return r.decideAndApplyLocked(ctx, in)
-}
-
-// decideAndApplyLocked is decideAndApply with the entity already locked.
-func (r *Runtime[S]) decideAndApplyLocked(ctx context.Context, in reducer.Input) error {
-	for round := 1; ; round++ {
-		state, err := r.store.Load(ctx, in.EntityID)
-		if err != nil {
-			return fmt.Errorf("registrar: load state of %s: %w", in.EntityID, err)
-		}
-		d := r.red.Decide(state, in, in.Envelope.EnvelopeTimestamp)
-		if d.IsNoop() {
-			r.stats.noops.Add(1)
-			r.log.DebugContext(ctx, "no-op", slog.String("kind", in.Kind),
-				slog.String("entity_id", in.EntityID.String()), slog.String("reason", d.Reason))
-			return nil
-		}
-		out, err := r.applier.Apply(ctx, in.Envelope, d)
-		r.stats.intents.Add(int64(len(out.Results)))
-		r.stats.skipped.Add(int64(out.Skipped()))
-		r.stats.events.Add(int64(out.Published))
-		if errors.Is(err, dispatch.ErrConflict) && round < maxConflictRounds {
-			r.stats.conflicts.Add(1)
-			r.log.DebugContext(ctx, "conflict; deciding again", slog.String("entity_id", in.EntityID.String()),
-				slog.String("error", err.Error()))
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if d.State != "" {
-			r.log.DebugContext(ctx, "decided", slog.String("kind", in.Kind),
-				slog.String("entity_id", in.EntityID.String()), slog.String("state", d.State))
-		}
-		return nil
-	}
-}

@@ -16,6 +16,7 @@ import (
 	"github.com/registrar-go/registrar/bus"
 	membus "github.com/registrar-go/registrar/bus/memory"
 	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/dispatch"
 	"github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -34,7 +35,7 @@ type live struct {
 	stop     func() error
 }
 
-func startLive(t *testing.T, storeCfg memory.StoreConfig, opts ...registrar.Option) *live {
+func startLive(t *testing.T, storeCfg memory.StoreConfig, rc registrar.RegistrationConfig, opts ...registrar.Option) *live {
 	t.Helper()
 	b, err := membus.New(membus.Config{})
 	if err != nil {
@@ -45,8 +46,8 @@ func startLive(t *testing.T, storeCfg memory.StoreConfig, opts ...registrar.Opti
 	if err := memory.RegisterEffects(exec, l.store, l.registry); err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]registrar.Option{registrar.WithRetryBackoff(time.Millisecond, 20*time.Millisecond), registrar.WithSweepInterval(-1)}, opts...)
-	l.rt, err = registrar.NewRegistration(l.c, b, l.store, exec, opts...)
+	opts = append([]registrar.Option{registrar.WithRetryBackoff(time.Millisecond, 20*time.Millisecond)}, opts...)
+	l.rt, err = registrar.NewRegistration(l.c, b, l.store, exec, rc, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func introspectionOf(node uuid.UUID, at time.Time) *registration.Introspection {
 // goes to the dead-letter topic with its reason and origin, and a valid
 // message behind it on the same partition is processed.
 func TestContentErrorsAreDeadLetteredAndThePartitionFlows(t *testing.T) {
-	l := startLive(t, memory.StoreConfig{})
+	l := startLive(t, memory.StoreConfig{}, registrar.RegistrationConfig{NoSweeper: true})
 	node := uuid.New()
 	key := []byte(node.String())
 	bad := []struct{ value, field string }{
@@ -170,7 +171,7 @@ func TestInfrastructureErrorsAreRetriedWithoutCommit(t *testing.T) {
 			return intent.Retryable(errors.New("connection refused"))
 		}
 		return nil
-	}})
+	}}, registrar.RegistrationConfig{NoSweeper: true})
 	node := uuid.New()
 	l.publish(t, l.topics.Introspection, node, t0, introspectionOf(node, t0))
 	eventually(t, "retries", func() bool { return attempts.Load() >= 3 })
@@ -195,7 +196,7 @@ func TestInfrastructureErrorsAreRetriedWithoutCommit(t *testing.T) {
 func TestPermanentEffectErrorDeadLetters(t *testing.T) {
 	l := startLive(t, memory.StoreConfig{Fault: func(in intent.Intent) error {
 		return intent.Permanent(errors.New("value too long for type character varying(32)"))
-	}})
+	}}, registrar.RegistrationConfig{NoSweeper: true})
 	node := uuid.New()
 	l.publish(t, l.topics.Introspection, node, t0, introspectionOf(node, t0))
 	dlq := l.c.EventBus.DeadLetterTopic
@@ -219,17 +220,28 @@ type conflictStore struct {
 	once atomic.Bool
 }
 
-func (s *conflictStore) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+func (s *conflictStore) Commit(ctx context.Context, writes []dispatch.Write) ([]dispatch.WriteResult, error) {
+	for _, w := range writes {
+		for _, in := range w.Intents {
+			if err := s.interfere(ctx, in); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.Store.Commit(ctx, writes)
+}
+
+func (s *conflictStore) interfere(ctx context.Context, in intent.Intent) error {
 	if u, ok := in.Payload.(*registration.UpdateRegistration); ok && s.once.CompareAndSwap(false, true) {
 		// Another writer times the registration out first.
 		other := &registration.UpdateRegistration{EntityID: u.EntityID, Domain: u.Domain, ExpectedState: registration.StateAwaitingAck,
 			Set:    registration.ColCurrentState | registration.ColAckTimeoutEmittedAt,
 			Values: registration.Projection{State: registration.StateAckTimedOut, AckTimeoutEmittedAt: t0.Add(time.Minute)}}
-		if res, err := s.Store.Execute(ctx, intent.Intent{Type: registration.IntentUpdate, Payload: other}); err != nil || res.Status != intent.Applied {
-			return res, errors.Join(err, errors.New("setting up the conflict failed"))
+		if res, err := s.Execute(ctx, intent.Intent{Type: registration.IntentUpdate, Payload: other}); err != nil || res.Status != intent.Applied {
+			return errors.Join(err, errors.New("setting up the conflict failed"))
 		}
 	}
-	return s.Store.Execute(ctx, in)
+	return nil
 }
 
 func TestConflictDecidesAgainAndPublishesNothingStale(t *testing.T) {
@@ -247,7 +259,7 @@ func TestConflictDecidesAgainAndPublishesNothingStale(t *testing.T) {
 	for _, typ := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
 		_ = exec.Register(typ, reg)
 	}
-	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.WithSweepInterval(-1))
+	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{NoSweeper: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +300,7 @@ func TestRunLifecycle(t *testing.T) {
 	store := memory.NewStore(memory.StoreConfig{})
 	exec := intent.NewExecutor()
 	_ = memory.RegisterEffects(exec, store, memory.NewRegistry(memory.RegistryConfig{}))
-	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.WithSweepInterval(10*time.Millisecond))
+	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{SweepInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +354,7 @@ func TestRunReturnsBusFailure(t *testing.T) {
 	store := memory.NewStore(memory.StoreConfig{})
 	exec := intent.NewExecutor()
 	_ = memory.RegisterEffects(exec, store, memory.NewRegistry(memory.RegistryConfig{}))
-	rt, err := registrar.NewRegistration(nil, b, store, exec)
+	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,13 +382,17 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("New accepted a runtime without topics, group, dead-letter topic and routes")
 	}
-	for _, want := range []string{"input topics", "consumer group", "dead-letter topic", `"postgres.update_registration"`, `"consul.register"`} {
+	for _, want := range []string{"input topics", "consumer group", "dead-letter topic", `"consul.register"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
+	// The store owns the projection writes: they need no effect.
+	if strings.Contains(err.Error(), registration.IntentUpdate) {
+		t.Errorf("error names %s, which the store owns:\n%v", registration.IntentUpdate, err)
+	}
 	// The contract's routes need an effect too.
-	if _, err := registrar.NewRegistration(nil, b, store, exec); err == nil || !strings.Contains(err.Error(), "consul.deregister") {
+	if _, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{}); err == nil || !strings.Contains(err.Error(), "consul.deregister") {
 		t.Errorf("NewRegistration with missing effects: %v", err)
 	}
 }
@@ -387,7 +403,7 @@ func TestSweeperTimesOutThroughTheBus(t *testing.T) {
 	var now atomic.Int64
 	now.Store(t0.UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
-	l := startLive(t, memory.StoreConfig{}, registrar.WithClock(clock), registrar.WithSweepInterval(5*time.Millisecond))
+	l := startLive(t, memory.StoreConfig{}, registrar.RegistrationConfig{SweepInterval: 5 * time.Millisecond}, registrar.WithClock(clock))
 	late, prompt := uuid.New(), uuid.New()
 	l.publish(t, l.topics.Introspection, late, t0, introspectionOf(late, t0))
 	l.publish(t, l.topics.Introspection, prompt, t0, introspectionOf(prompt, t0))

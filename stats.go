@@ -13,19 +13,24 @@ type Stats struct {
 	// IntentsSkipped those of them whose guard held.
 	IntentsExecuted int64 `json:"intents_executed"`
 	IntentsSkipped  int64 `json:"intents_skipped"`
-	// EventsPublished counts events published.
+	// EventsPublished counts events published by the relay.
 	EventsPublished int64 `json:"events_published"`
-	// DeadLettered counts messages handed to the dead-letter topic.
+	// DeadLettered counts messages handed to the dead-letter topic, and
+	// recorded intents the relay gave up on.
 	DeadLettered int64 `json:"dead_lettered"`
-	// Retries counts attempts repeated after an infrastructure error.
+	// Retries counts attempts repeated after an error (of a decision, a
+	// relay, or a pass of the relay task).
 	Retries int64 `json:"retries"`
 	// Conflicts counts decisions made again because the state moved between
 	// reading it and writing the decision.
 	Conflicts int64 `json:"conflicts"`
+	// Relayed counts outbox records relayed (their intents executed, their
+	// events published) and removed.
+	Relayed int64 `json:"relayed"`
 }
 
 type counters struct {
-	handled, noops, intents, skipped, events, deadLettered, retries, conflicts atomic.Int64
+	handled, noops, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -38,5 +43,6 @@ func (c *counters) snapshot() Stats {
 		DeadLettered:    c.deadLettered.Load(),
 		Retries:         c.retries.Load(),
 		Conflicts:       c.conflicts.Load(),
+		Relayed:         c.relayed.Load(),
 	}
 }

@@ -101,11 +101,11 @@ func benchRuntime(ctx context.Context, o options, p *progress, t *table) (err er
 		if err != nil {
 			return nil, err
 		}
-		opts := []registrar.Option{registrar.WithGroup("bench-runtime-" + name), registrar.WithSweepInterval(-1)}
+		opts := []registrar.Option{registrar.WithGroup("bench-runtime-" + name)}
 		if batch > 0 {
 			opts = append(opts, registrar.WithBatch(batch, 0))
 		}
-		pl.rt, err = registrar.NewRegistration(c, pl.bus, store, exec, opts...)
+		pl.rt, err = registrar.NewRegistration(c, pl.bus, store, exec, registrar.RegistrationConfig{NoSweeper: true}, opts...)
 		return pl, err
 	}
 	// Each pipeline has a bus of its own: the memory buses default to 12

@@ -9,6 +9,12 @@
 // "1.0.0" string or as a {"major","minor","patch"} object. [DecodeEnvelope]
 // reports a malformed envelope as a [*DecodeError] that names the field.
 //
+// Timestamps are strict RFC 3339 with a zone, as [ParseTimeField] reads them
+// for the envelope and for the payload decoders built on this package, and
+// must lie between [MinTime] (2000-01-01) and [MaxTime] (9000-01-01): a zero
+// or epoch default is an error at decoding, and no deadline computed from
+// an accepted time can overflow what encoding/json writes.
+//
 // # The bus
 //
 // [EventBus] publishes raw messages ([EventBus.Publish]) or envelopes
@@ -28,6 +34,25 @@
 //     processed: the bus publishes it to the dead-letter topic given by
 //     [WithDeadLetterTopic], with the reason and the message's origin in
 //     headers (see [DeadLetter]), commits it, and goes on with the partition.
+//
+// # Size limits
+//
+// A bus whose Publish refuses large messages says so by implementing the
+// optional [SizeLimited]: MaxMessageBytes is the largest message, as
+// [MessageSize] counts it (the bound that sarama counts for a Kafka v2
+// record), that Publish accepts. Such a bus checks every message of a call
+// with [CheckSize] before it publishes any, and a message too large fails
+// with an error wrapping [ErrMessageTooLarge], which no retry fixes. A
+// caller that must know in advance whether an event can be published (the
+// runtime checks a decision's events before any effect runs) asks the same
+// question with the same two functions.
+//
+// A dead letter is larger than the message it copies: its headers say why
+// and where from. So that a message within the limit can always be
+// dead-lettered, buses pass the copy through [FitDeadLetter] with their
+// limit: the value is cut to a prefix (headers dlq_value_truncated and
+// dlq_original_size say so), and if even that does not fit, the original
+// headers are dropped. The partition then moves on.
 //
 // # Implementations
 //

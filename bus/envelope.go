@@ -19,7 +19,9 @@ import (
 type Envelope struct {
 	// EnvelopeID identifies this envelope; consumers deduplicate by it.
 	EnvelopeID uuid.UUID
-	// EnvelopeTimestamp is when the envelope was created.
+	// EnvelopeTimestamp is when the envelope was created. [DecodeEnvelope]
+	// returns it in UTC, truncated to microseconds, between [MinTime] and
+	// [MaxTime].
 	EnvelopeTimestamp time.Time
 	// CorrelationID ties together every message of one workflow run; zero
 	// when the sender set none.
@@ -185,8 +187,9 @@ var envelopeFields = []jsonobj.Field{
 
 // DecodeEnvelope parses and validates an envelope. Unknown fields are
 // ignored. A malformed or invalid envelope is reported as a [*DecodeError]
-// naming the field: envelope_id must be a UUID, envelope_timestamp an RFC 3339
-// time with a zone, priority 1 to 10, retry_count not negative, payload
+// naming the field: envelope_id must be a UUID, envelope_timestamp present and
+// an RFC 3339 time with a zone between [MinTime] and [MaxTime] (see
+// [ParseTimeField]), priority 1 to 10, retry_count not negative, payload
 // present and not null.
 //
 // It reads the JSON without reflection ([jsonobj]), with encoding/json's
@@ -321,26 +324,6 @@ func ParseUUIDField(field, s string) (uuid.UUID, error) {
 		return uuid.Nil, &DecodeError{Field: field, Reason: "is the nil UUID"}
 	}
 	return id, nil
-}
-
-// ParseTimeField parses an RFC 3339 time, which must carry a zone ("Z" or an
-// offset), truncated to microseconds (the precision of PostgreSQL and of
-// Python's datetime, so every store compares times alike), and reports a
-// failure as a [*DecodeError] naming field. A time
-// without a zone is an error rather than a guess: the Python services' naive
-// datetimes are ambiguous.
-func ParseTimeField(field, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err == nil {
-		if y := t.UTC().Year(); y < 1 || y > 9999 {
-			return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is outside the years 1 to 9999 in UTC", truncate(s))}
-		}
-		return t.Truncate(time.Microsecond), nil
-	}
-	if _, err2 := time.Parse("2006-01-02T15:04:05.999999999", s); err2 == nil {
-		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q has no time zone", truncate(s))}
-	}
-	return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is not an RFC 3339 time", truncate(s))}
 }
 
 func truncate(s string) string {

@@ -182,10 +182,16 @@ func TestDecodeEnvelopeDefaultsAndVariants(t *testing.T) {
 					t.Errorf("timestamp %v, want %v", e.EnvelopeTimestamp, want)
 				}
 			}},
-		{"earliest and latest years", map[string]any{"envelope_timestamp": "0001-01-01T00:00:00Z"},
+		{"earliest time", map[string]any{"envelope_timestamp": "2000-01-01T00:00:00Z"},
 			func(t *testing.T, e *bus.Envelope) {
-				if e.EnvelopeTimestamp.Year() != 1 {
-					t.Errorf("timestamp %v", e.EnvelopeTimestamp)
+				if !e.EnvelopeTimestamp.Equal(bus.MinTime) {
+					t.Errorf("timestamp %v, want %v", e.EnvelopeTimestamp, bus.MinTime)
+				}
+			}},
+		{"latest time, written with an offset", map[string]any{"envelope_timestamp": "9000-01-01T01:00:00+01:00"},
+			func(t *testing.T, e *bus.Envelope) {
+				if !e.EnvelopeTimestamp.Equal(bus.MaxTime) || e.EnvelopeTimestamp.Location() != time.UTC {
+					t.Errorf("timestamp %v, want %v in UTC", e.EnvelopeTimestamp, bus.MaxTime)
 				}
 			}},
 		{"priority bounds", map[string]any{"priority": 10},
@@ -224,8 +230,11 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 		{name: "missing timestamp", repl: map[string]any{"envelope_timestamp": nil}, field: "envelope_timestamp", reason: "missing"},
 		{name: "zone-less timestamp", repl: map[string]any{"envelope_timestamp": "2025-03-04T05:06:07.123456"}, field: "envelope_timestamp", reason: "no time zone"},
 		{name: "date only", repl: map[string]any{"envelope_timestamp": "2025-03-04"}, field: "envelope_timestamp", reason: "not an RFC 3339 time"},
-		{name: "year 0 in UTC", repl: map[string]any{"envelope_timestamp": "0001-01-01T00:30:00+01:00"}, field: "envelope_timestamp", reason: "outside the years 1 to 9999"},
-		{name: "year 10000 in UTC", repl: map[string]any{"envelope_timestamp": "9999-12-31T23:30:00-01:00"}, field: "envelope_timestamp", reason: "outside the years 1 to 9999"},
+		{name: "zero time", repl: map[string]any{"envelope_timestamp": "0001-01-01T00:00:00Z"}, field: "envelope_timestamp", reason: "outside 2000-01-01T00:00:00Z to 9000-01-01T00:00:00Z"},
+		{name: "year 9999", repl: map[string]any{"envelope_timestamp": "9999-12-31T23:59:59Z"}, field: "envelope_timestamp", reason: "outside"},
+		{name: "before MinTime in UTC", repl: map[string]any{"envelope_timestamp": "2000-01-01T00:30:00+01:00"}, field: "envelope_timestamp", reason: "outside"},
+		{name: "after MaxTime in UTC", repl: map[string]any{"envelope_timestamp": "8999-12-31T23:30:00-01:00"}, field: "envelope_timestamp", reason: "outside"},
+		{name: "one-digit hour", repl: map[string]any{"envelope_timestamp": "2025-03-04T8:06:07Z"}, field: "envelope_timestamp", reason: "not an RFC 3339 time"},
 		{name: "unix timestamp", repl: map[string]any{"envelope_timestamp": 1741064767}, field: "envelope_timestamp", reason: "want string"},
 		{name: "priority too low", repl: map[string]any{"priority": 0}, field: "priority", reason: "outside 1..10"},
 		{name: "priority too high", repl: map[string]any{"priority": 11}, field: "priority", reason: "outside 1..10"},
@@ -386,7 +395,7 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 	envs := []*bus.Envelope{
 		{EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(2025, 1, 1, 0, 0, 0, 1000, time.UTC), Payload: json.RawMessage(`{"x":[1,2,{"y":null}]}`)},
 		{
-			EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(1999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+			EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(2099, 12, 31, 23, 59, 59, 999999000, time.UTC),
 			CorrelationID: uuid.New(), EventType: "a.b", SourceTool: "s", TargetTool: "t",
 			Metadata: json.RawMessage(`{"k":"v"}`), Priority: 1, RetryCount: 9, TraceID: "tr", SpanID: "sp", RequestID: "rq",
 			OnexVersion: bus.Version{Major: 4, Minor: 5, Patch: 6}, EnvelopeVersion: bus.Version{Major: 1, Minor: 1},

@@ -3,7 +3,9 @@ package bus_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -55,4 +57,56 @@ func ExampleEventBus_PublishEnvelope() {
 	// node.introspection 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d: {"node_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","node_type":"effect"}
 	// headers: application/json 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
 	// Subscribe returned <nil>
+}
+
+// Check before publishing whether a message fits the bus, as the runtime
+// checks a decision's events before any effect runs.
+func ExampleSizeLimited() {
+	b, err := memory.New(memory.Config{MaxMessageBytes: 256})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer b.Close()
+
+	limit := 0 // no limit, unless the bus has one
+	if sl, ok := any(b).(bus.SizeLimited); ok {
+		limit = sl.MaxMessageBytes()
+	}
+	small := &bus.Message{Topic: "events", Key: []byte("node-1"), Value: []byte(`{"ok":true}`)}
+	large := &bus.Message{Topic: "events", Key: []byte("node-1"), Value: make([]byte, 300)}
+	fmt.Println("limit:", limit, "small:", bus.MessageSize(small), "large:", bus.MessageSize(large))
+	fmt.Println("small fits:", bus.CheckSize(small, limit) == nil)
+	err = bus.CheckSize(large, limit)
+	fmt.Println("large:", errors.Is(err, bus.ErrMessageTooLarge))
+	// Publish refuses it the same way.
+	err = b.Publish(context.Background(), large)
+	fmt.Println("publish:", errors.Is(err, bus.ErrMessageTooLarge))
+	// Output:
+	// limit: 256 small: 53 large: 342
+	// small fits: true
+	// large: true
+	// publish: true
+}
+
+// Cut a dead letter down to fit a size limit.
+func ExampleFitDeadLetter() {
+	orig := &bus.Message{Topic: "events", Partition: 3, Offset: 17, Key: []byte("node-1"),
+		Value: []byte(strings.Repeat("x", 400)), Headers: bus.Headers{"content_type": "application/json"}}
+	limit := bus.MessageSize(orig) // the original was just within the limit
+	dl := bus.DeadLetter("events.dlq", "registrar", orig, bus.NewContentError(errors.New("no such event type")), time.Unix(0, 0))
+	fmt.Println("dead letter fits:", bus.MessageSize(dl) <= limit)
+	fit, err := bus.FitDeadLetter(dl, limit)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("fitted fits:", bus.MessageSize(fit) <= limit)
+	fmt.Println("value kept:", len(fit.Value), "of", fit.Headers[bus.HeaderDLQOriginalSize])
+	fmt.Println("truncated:", fit.Headers[bus.HeaderDLQValueTruncated], "reason:", fit.Headers[bus.HeaderDLQReason])
+	// Output:
+	// dead letter fits: false
+	// fitted fits: true
+	// value kept: 114 of 400
+	// truncated: true reason: no such event type
 }

@@ -13,7 +13,9 @@ import (
 // panic, must report every failure as a *DecodeError, and an envelope it
 // accepts must survive MarshalJSON and a second decode unchanged (zero
 // versions become DefaultVersion, raw JSON is compacted), after which the
-// encoding is stable. The seed corpus is in testdata/fuzz/FuzzDecodeEnvelope.
+// encoding is stable. Its timestamp lies in [bus.MinTime, bus.MaxTime] and
+// marshals, even plus the longest time.Duration, and EncodeEnvelope takes
+// it. The seed corpus is in testdata/fuzz/FuzzDecodeEnvelope.
 func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add([]byte(`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -24,6 +26,10 @@ func FuzzDecodeEnvelope(f *testing.F) {
 				t.Fatalf("DecodeEnvelope error %T %v is not a *DecodeError", err, err)
 			}
 			return
+		}
+		checkTimeMarshals(t, env.EnvelopeTimestamp)
+		if _, _, err := bus.EncodeEnvelope(env); err != nil {
+			t.Fatalf("EncodeEnvelope of a decoded envelope: %v", err)
 		}
 		enc, err := env.MarshalJSON()
 		if err != nil {

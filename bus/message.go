@@ -60,3 +60,20 @@ const (
 	ContentTypeJSON          = "application/json"
 	contentErrorReasonPrefix = "content error: "
 )
+
+// Header names that [FitDeadLetter] adds to a dead letter it cut down to fit
+// a size limit.
+const (
+	// HeaderDLQValueTruncated is "true" on a dead letter whose value was
+	// cut to a prefix.
+	HeaderDLQValueTruncated = "dlq_value_truncated"
+	// HeaderDLQOriginalSize is the length in bytes (decimal) of the value
+	// of the original message, on a dead letter whose value was cut.
+	HeaderDLQOriginalSize = "dlq_original_size"
+	// HeaderDLQHeadersDropped is "true" on a dead letter that lost the
+	// original message's headers: only the dlq_ ones are left.
+	HeaderDLQHeadersDropped = "dlq_headers_dropped"
+	// HeaderDLQReasonTruncated is "true" on a dead letter whose
+	// [HeaderDLQReason] was cut short.
+	HeaderDLQReasonTruncated = "dlq_reason_truncated"
+)

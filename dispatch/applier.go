@@ -15,120 +15,179 @@ import (
 	"github.com/registrar-go/registrar/reducer"
 )
 
-// Publisher is the part of [bus.EventBus] the applier uses.
+// Publisher is the part of [bus.EventBus] the applier uses. A publisher that
+// also implements [bus.SizeLimited] has every event checked against its
+// limit before anything is applied.
 type Publisher interface {
-	PublishEnvelope(ctx context.Context, topic string, env *bus.Envelope, opts ...bus.PublishOption) error
+	Publish(ctx context.Context, msgs ...*bus.Message) error
 }
 
-// Executor is the part of [intent.Executor] the applier uses.
-type Executor interface {
-	ExecuteAll(ctx context.Context, ins []intent.Intent) ([]intent.Result, error)
-}
-
-// Config configures a [ResultApplier].
+// Config configures an [Applier].
 type Config struct {
+	// Publisher publishes the recorded events and the dead letters of
+	// recorded intents. Required.
+	Publisher Publisher
+	// Executor executes the intents the store does not own. Required.
+	Executor *intent.Executor
+	// Outbox is the store's atomic write and record of pending work.
+	// Required.
+	Outbox Outbox
+	// Decode turns recorded intent payloads back into typed values. It is
+	// required once a decision records an intent; without it, such an
+	// intent is dead-lettered by the relay with the reason.
+	Decode PayloadDecoder
+	// DeadLetterTopic receives recorded intents that fail permanently.
+	// Empty: such an intent is logged and dropped.
+	DeadLetterTopic string
+	// MaxAttempts bounds how often the relay tries a recorded intent whose
+	// error is marked neither retryable nor permanent before it
+	// dead-letters it; errors marked [intent.Retryable] are retried for as
+	// long as it takes. Default [DefaultMaxAttempts].
+	MaxAttempts int
 	// SourceTool is written as source_tool of every output envelope, e.g.
 	// the contract's name. Optional.
 	SourceTool string
-	// Logger receives a debug line per skipped intent; nil means silent.
+	// Logger; nil means silent.
 	Logger *slog.Logger
 }
 
-// ResultApplier applies decisions. It is safe for concurrent use.
-type ResultApplier struct {
-	pub  Publisher
-	exec Executor
-	cfg  Config
-	log  *slog.Logger
+// DefaultMaxAttempts is the default of [Config.MaxAttempts].
+const DefaultMaxAttempts = 10
+
+// Applier applies prepared decisions through an [Outbox] and relays their
+// records. It is safe for concurrent use; callers serialize the work of one
+// entity (the runtime's entity locks do).
+type Applier struct {
+	pub      Publisher
+	exec     *intent.Executor
+	outbox   Outbox
+	cfg      Config
+	log      *slog.Logger
+	attempts attemptCounter
 }
 
-// NewResultApplier returns an applier that executes intents with exec and
-// publishes events with pub.
-func NewResultApplier(pub Publisher, exec Executor, cfg Config) (*ResultApplier, error) {
-	if pub == nil {
-		return nil, errors.New("registrar/dispatch: nil publisher")
+// New returns an Applier configured by cfg.
+func New(cfg Config) (*Applier, error) {
+	var errs []error
+	if cfg.Publisher == nil {
+		errs = append(errs, errors.New("nil publisher"))
 	}
-	if exec == nil {
-		return nil, errors.New("registrar/dispatch: nil executor")
+	if cfg.Executor == nil {
+		errs = append(errs, errors.New("nil executor"))
+	}
+	if cfg.Outbox == nil {
+		errs = append(errs, errors.New("nil outbox"))
+	}
+	if cfg.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("max attempts %d is negative", cfg.MaxAttempts))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("registrar/dispatch: new applier: %w", err)
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &ResultApplier{pub: pub, exec: exec, cfg: cfg, log: log}, nil
+	return &Applier{pub: cfg.Publisher, exec: cfg.Executor, outbox: cfg.Outbox, cfg: cfg, log: log}, nil
 }
 
-// Outcome reports what Apply did.
-type Outcome struct {
-	// Results holds one result per executed intent.
-	Results []intent.Result
-	// Published counts the events published.
-	Published int
-}
-
-// Skipped counts the intents that changed nothing (skipped or conflict).
-func (o Outcome) Skipped() int {
-	n := 0
-	for _, r := range o.Results {
-		if r.Status != intent.Applied {
-			n++
+// Apply applies prepared decisions, in order: first the volatile intents of
+// those on the fast path, grouped by type (each group through the effect's
+// batch path when it has one), then every write in one [Outbox.Commit]. It
+// returns Commit's results, one per decision. An error means no write took
+// place (volatile intents may have run: they are idempotent); it carries the
+// effect's or the store's mark ([intent.IsRetryable], [intent.IsPermanent]).
+func (a *Applier) Apply(ctx context.Context, ps []Prepared) ([]WriteResult, error) {
+	var volatile []intent.Intent
+	for i := range ps {
+		volatile = append(volatile, ps[i].Volatile...)
+	}
+	if len(volatile) > 0 {
+		if _, err := a.executeByType(ctx, volatile); err != nil {
+			return nil, err
 		}
 	}
-	return n
+	writes := make([]Write, len(ps))
+	for i := range ps {
+		writes[i] = ps[i].Write
+	}
+	res, err := a.outbox.Commit(ctx, writes)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/dispatch: commit %d writes: %w", len(writes), err)
+	}
+	if len(res) != len(writes) {
+		return nil, fmt.Errorf("registrar/dispatch: commit returned %d results for %d writes", len(res), len(writes))
+	}
+	return res, nil
 }
 
-// ErrConflict is wrapped by the error Apply returns when an intent reported
-// [intent.Conflict]: the decision was made on state that moved meanwhile.
-// Nothing after that intent was executed and no event was published; the
-// caller decides again against the current state.
-var ErrConflict = errors.New("registrar/dispatch: state changed under the decision")
-
-// Apply executes d's intents in order, then publishes d's events in order.
-// If an intent reports [intent.Conflict], Apply returns an error wrapping
-// [ErrConflict] and publishes nothing. If an intent fails, nothing is published and the error (an
-// [*intent.ExecError]) says which intent; if a publish fails, the events
-// before it were published. In both cases the caller retries the whole
-// decision, which is safe: effects are idempotent and the republished
-// envelopes are identical.
-func (a *ResultApplier) Apply(ctx context.Context, cause *bus.Envelope, d reducer.Decision) (Outcome, error) {
-	var out Outcome
-	if len(d.Intents) > 0 {
-		res, err := a.exec.ExecuteAll(ctx, d.Intents)
-		out.Results = res
-		if err != nil {
-			return out, fmt.Errorf("registrar/dispatch: apply decision for envelope %s: %w", cause.EnvelopeID, err)
+// executeByType executes ins grouped by type, in the order the types first
+// appear, each group through the effect's batch path when it has one; the
+// order of ins within a type is kept. It returns the results in the order of
+// ins.
+func (a *Applier) executeByType(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+	out := make([]intent.Result, len(ins))
+	var order []string
+	groups := map[string][]int{}
+	for i, in := range ins {
+		if _, ok := groups[in.Type]; !ok {
+			order = append(order, in.Type)
 		}
-		for i, r := range res {
-			if r.Status == intent.Applied {
-				continue
-			}
-			in := d.Intents[i]
-			a.log.DebugContext(ctx, "intent "+r.Status.String(),
-				slog.String("intent_type", in.Type), slog.String("target", in.Target),
-				slog.String("reason", r.Reason), slog.String("correlation_id", in.CorrelationID.String()))
-			if r.Status == intent.Conflict {
-				return out, fmt.Errorf("%w: intent %d (%s %s): %s", ErrConflict, i, in.Type, in.Target, r.Reason)
-			}
-		}
+		groups[in.Type] = append(groups[in.Type], i)
 	}
-	for i, ev := range d.Events {
-		env, err := a.Envelope(cause, i, ev)
+	for _, typ := range order {
+		idx := groups[typ]
+		batch := make([]intent.Intent, len(idx))
+		for j, i := range idx {
+			batch[j] = ins[i]
+		}
+		res, err := a.executeGroup(ctx, typ, batch)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		if err := a.pub.PublishEnvelope(ctx, ev.Topic, env, bus.WithKey(ev.PartitionKey())); err != nil {
-			return out, fmt.Errorf("registrar/dispatch: publish %s %s to %s: %w", ev.Type, env.EnvelopeID, ev.Topic, err)
+		for j, i := range idx {
+			out[i] = res[j]
 		}
-		out.Published++
 	}
 	return out, nil
+}
+
+// executeGroup executes intents of one type, in one call of the effect's
+// batch path when it has one.
+func (a *Applier) executeGroup(ctx context.Context, typ string, batch []intent.Intent) ([]intent.Result, error) {
+	eff, ok := a.exec.Effect(typ)
+	if !ok {
+		return nil, fmt.Errorf("registrar/dispatch: %w for intent type %q", intent.ErrNoEffect, typ)
+	}
+	if be, isBatch := eff.(intent.BatchEffect); isBatch && len(batch) > 1 {
+		res, err := be.ExecuteBatch(ctx, batch)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/dispatch: execute %d %s intents: %w", len(batch), typ, err)
+		}
+		if len(res) != len(batch) {
+			return nil, fmt.Errorf("registrar/dispatch: effect for %s returned %d results for %d intents", typ, len(res), len(batch))
+		}
+		return res, nil
+	}
+	res := make([]intent.Result, 0, len(batch))
+	for _, in := range batch {
+		rr, err := eff.Execute(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/dispatch: execute %s %s: %w", in.Type, in.Target, err)
+		}
+		res = append(res, rr)
+	}
+	return res, nil
 }
 
 // Envelope returns the output envelope of event i of a decision caused by
 // cause: envelope id [EventID](cause, i), the cause's timestamp, the cause's
 // correlation id (else the event's, else the cause's envelope id), the
 // event's type and its JSON payload.
-func (a *ResultApplier) Envelope(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Envelope, error) {
+func (a *Applier) Envelope(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Envelope, error) {
 	payload, err := json.Marshal(ev.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("registrar/dispatch: encode %s payload: %w", ev.Type, err)

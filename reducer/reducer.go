@@ -1,6 +1,7 @@
 package reducer
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,13 +21,12 @@ type Reducer[S any] interface {
 	Decode(topic string, env *bus.Envelope) (Input, error)
 
 	// Decide returns the decision for in, given the entity's current state
-	// and now, the deciding process's clock (the runtime's clock, read
-	// once per decision; not the envelope's timestamp). A reducer that
-	// orders inputs by their origin's clock reads that from in.Envelope
-	// itself: the registration reducer decides node-originated inputs at
-	// their envelope timestamp and timeout checks at now. Decide must be
-	// pure and deterministic: the same arguments always give the same
-	// decision.
+	// and now, the deciding process's clock (the runtime's WithClock, not
+	// the envelope's timestamp). A reducer that orders inputs by their
+	// origin's clock reads that from in.Envelope itself: the registration
+	// reducer decides node-originated inputs at their envelope timestamp
+	// and timeout checks at now. Decide must be pure and deterministic: the
+	// same arguments always give the same decision.
 	Decide(state S, in Input, now time.Time) Decision
 }
 
@@ -92,4 +92,14 @@ func (e Event) PartitionKey() []byte {
 // in-memory overlay and reads the store once per entity per batch.
 type Evolver[S any] interface {
 	Evolve(state S, in Input, d Decision) S
+}
+
+// IntentDecoder is an optional interface of a [Reducer]: it decodes the JSON
+// payload of one of its intents back into the typed value the effect takes.
+// The runtime records a decision's intents on systems other than the store
+// in the store's outbox, as JSON, and decodes them with it before it
+// executes them; a reducer whose decisions have such intents must
+// implement it.
+type IntentDecoder interface {
+	DecodeIntentPayload(intentType string, payload json.RawMessage) (any, error)
 }

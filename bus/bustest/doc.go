@@ -13,7 +13,11 @@
 //     taking a partition away from a member busy on it (its handler's
 //     context is canceled, and the new owner waits for it), closing while
 //     handlers are busy (with a goroutine-leak check), context cancellation,
-//     a 1 MiB message, and, for a [bus.BatchSubscriber], batch bounds and
+//     a 1 MiB message; for a [bus.SizeLimited] bus, a message of exactly
+//     its limit delivered, one byte more refused with [bus.ErrMessageTooLarge]
+//     (and nothing of that Publish call stored), and messages at the limit
+//     dead-lettered, cut to fit ([bus.FitDeadLetter]), with the partition
+//     moving on; and, for a [bus.BatchSubscriber], batch bounds and
 //     [bus.BatchError] partial acknowledgement. [Features] tells
 //     the suite what the bus supports and how slow it is, so the same suite
 //     runs against the in-process bus in milliseconds and against a real

@@ -43,6 +43,7 @@ type Recorder struct {
 	rr         map[string]int32
 	failErr    error
 	failCount  int // failures left; <0 means until cleared
+	failIf     func(*bus.Message) error
 	subs       []*recorderSub
 	closed     bool
 	closedCh   chan struct{}
@@ -66,10 +67,14 @@ type Subscription struct {
 
 type recorderSub struct {
 	Subscription
-	h bus.Handler
+	h  bus.Handler
+	bh bus.BatchHandler // set instead of h by SubscribeBatch
 }
 
-var _ bus.EventBus = (*Recorder)(nil)
+var (
+	_ bus.EventBus        = (*Recorder)(nil)
+	_ bus.BatchSubscriber = (*Recorder)(nil)
+)
 
 func (r *Recorder) initLocked() {
 	if r.next == nil {
@@ -108,6 +113,16 @@ func (r *Recorder) FailPublish(err error, n int) {
 	}
 }
 
+// FailPublishIf makes every Publish call fail, recording nothing, if f
+// returns an error for one of its messages (the first such error is
+// returned); nil removes it. Tests use it to fail the publishes of some
+// messages only, e.g. one in ten at random.
+func (r *Recorder) FailPublishIf(f func(m *bus.Message) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failIf = f
+}
+
 // Publish records msgs; see [Recorder].
 func (r *Recorder) Publish(ctx context.Context, msgs ...*bus.Message) error {
 	r.mu.Lock()
@@ -128,6 +143,13 @@ func (r *Recorder) Publish(ctx context.Context, msgs ...*bus.Message) error {
 	for _, m := range msgs {
 		if m == nil || m.Topic == "" {
 			return errors.New("registrar/bustest: publish: nil message or empty topic")
+		}
+	}
+	if r.failIf != nil {
+		for _, m := range msgs {
+			if err := r.failIf(m); err != nil {
+				return err
+			}
 		}
 	}
 	for _, m := range msgs {
@@ -209,10 +231,29 @@ func (r *Recorder) Reset() {
 
 // Subscribe registers h for group and topics, and blocks until ctx ends
 // (it returns nil) or the Recorder is closed (it returns [bus.ErrClosed]).
-// Messages reach h only through [Recorder.Deliver].
+// Messages reach h only through [Recorder.Deliver] and
+// [Recorder.DeliverBatch].
 func (r *Recorder) Subscribe(ctx context.Context, group string, topics []string, h bus.Handler, opts ...bus.SubscribeOption) error {
-	if h == nil || group == "" || len(topics) == 0 {
-		return errors.New("registrar/bustest: subscribe: nil handler, empty group or no topics")
+	if h == nil {
+		return errors.New("registrar/bustest: subscribe: nil handler")
+	}
+	return r.subscribe(ctx, &recorderSub{h: h}, group, topics, opts)
+}
+
+// SubscribeBatch is [Recorder.Subscribe] with a batch handler, as
+// bus.BatchSubscriber defines it: [Recorder.DeliverBatch] hands it the
+// messages together, [Recorder.Deliver] as a batch of one. Code that
+// micro-batches on a real bus takes the same path on a Recorder.
+func (r *Recorder) SubscribeBatch(ctx context.Context, group string, topics []string, h bus.BatchHandler, opts ...bus.SubscribeOption) error {
+	if h == nil {
+		return errors.New("registrar/bustest: subscribe: nil handler")
+	}
+	return r.subscribe(ctx, &recorderSub{bh: h}, group, topics, opts)
+}
+
+func (r *Recorder) subscribe(ctx context.Context, s *recorderSub, group string, topics []string, opts []bus.SubscribeOption) error {
+	if group == "" || len(topics) == 0 {
+		return errors.New("registrar/bustest: subscribe: empty group or no topics")
 	}
 	r.mu.Lock()
 	r.initLocked()
@@ -224,7 +265,7 @@ func (r *Recorder) Subscribe(ctx context.Context, group string, topics []string,
 		r.mu.Unlock()
 		return nil
 	}
-	s := &recorderSub{Subscription: Subscription{Group: group, Topics: slices.Clone(topics), Config: bus.NewSubscribeConfig(opts...)}, h: h}
+	s.Subscription = Subscription{Group: group, Topics: slices.Clone(topics), Config: bus.NewSubscribeConfig(opts...)}
 	r.subs = append(r.subs, s)
 	close(r.subscribed)
 	r.subscribed = make(chan struct{})
@@ -281,12 +322,40 @@ func (r *Recorder) WaitSubscribed(ctx context.Context, group, topic string) erro
 
 // Deliver hands a clone of msg to the handler of every group subscribed to
 // msg.Topic (the earliest subscription of each group), one after another,
-// and returns the handler's error (several handlers' errors joined). It applies the bus's rules to a handler's
-// result: a [*bus.ContentError] with a dead-letter topic configured records
-// [bus.DeadLetter] as published on that topic (and is still returned, so a
-// test can check it). It returns [ErrNoSubscriber] if no subscription
-// consumes the topic, [bus.ErrClosed] after Close.
+// and returns the handler's error (several handlers' errors joined); a batch
+// handler gets a batch of one, and its [*bus.BatchError] is unwrapped. It
+// applies the bus's rules to a handler's result: a [*bus.ContentError] with
+// a dead-letter topic configured records [bus.DeadLetter] as published on
+// that topic (and is still returned, so a test can check it). It returns
+// [ErrNoSubscriber] if no subscription consumes the topic, [bus.ErrClosed]
+// after Close.
 func (r *Recorder) Deliver(ctx context.Context, msg *bus.Message) error {
+	err := r.DeliverBatch(ctx, msg)
+	var be *bus.BatchError
+	if errors.As(err, &be) {
+		return be.Err
+	}
+	return err
+}
+
+// DeliverBatch hands clones of msgs, which must share one topic, to every
+// group subscribed to it, as a bus hands a partition's waiting messages: a
+// batch handler gets them in one call, a plain handler one by one until one
+// fails (that error is returned as a [*bus.BatchError] with its index). A
+// batch handler's [*bus.BatchError] whose error is a [*bus.ContentError]
+// records the dead letter of the message at its index, as the bus would;
+// the messages after it are not delivered again (the bus would redeliver
+// them: a test does that with another call).
+func (r *Recorder) DeliverBatch(ctx context.Context, msgs ...*bus.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	topic := msgs[0].Topic
+	for _, m := range msgs[1:] {
+		if m.Topic != topic {
+			return fmt.Errorf("registrar/bustest: deliver batch: topics %s and %s in one batch", topic, m.Topic)
+		}
+	}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -295,24 +364,25 @@ func (r *Recorder) Deliver(ctx context.Context, msg *bus.Message) error {
 	var targets []*recorderSub
 	groups := make(map[string]bool)
 	for _, s := range r.subs {
-		if slices.Contains(s.Topics, msg.Topic) && !groups[s.Group] {
+		if slices.Contains(s.Topics, topic) && !groups[s.Group] {
 			groups[s.Group] = true
 			targets = append(targets, s)
 		}
 	}
 	r.mu.Unlock()
 	if len(targets) == 0 {
-		return fmt.Errorf("%w: %s", ErrNoSubscriber, msg.Topic)
+		return fmt.Errorf("%w: %s", ErrNoSubscriber, topic)
 	}
 	var errs []error
 	for _, s := range targets {
-		err := s.h(ctx, msg.Clone())
+		err := s.deliver(ctx, msgs)
 		if err == nil {
 			continue
 		}
 		errs = append(errs, err)
-		if dlq := s.Config.DeadLetterTopic; dlq != "" && bus.IsContentError(err) {
-			dl := bus.DeadLetter(dlq, s.Group, msg, err, r.now())
+		var be *bus.BatchError
+		if dlq := s.Config.DeadLetterTopic; dlq != "" && errors.As(err, &be) && bus.IsContentError(be.Err) && be.Index < len(msgs) {
+			dl := bus.DeadLetter(dlq, s.Group, msgs[be.Index], be.Err, r.now())
 			r.mu.Lock()
 			r.initLocked()
 			r.publishLocked(dl)
@@ -323,6 +393,29 @@ func (r *Recorder) Deliver(ctx context.Context, msg *bus.Message) error {
 		return errs[0]
 	}
 	return errors.Join(errs...)
+}
+
+// deliver hands clones of msgs to the subscription's handler and returns
+// nil or a *bus.BatchError.
+func (s *recorderSub) deliver(ctx context.Context, msgs []*bus.Message) error {
+	clones := make([]*bus.Message, len(msgs))
+	for i, m := range msgs {
+		clones[i] = m.Clone()
+	}
+	if s.bh != nil {
+		err := s.bh(ctx, clones)
+		var be *bus.BatchError
+		if err != nil && !errors.As(err, &be) {
+			return &bus.BatchError{Index: 0, Err: err}
+		}
+		return err
+	}
+	for i, m := range clones {
+		if err := s.h(ctx, m); err != nil {
+			return &bus.BatchError{Index: i, Err: err}
+		}
+	}
+	return nil
 }
 
 // Close ends every Subscribe call (they return [bus.ErrClosed]); afterwards

@@ -32,6 +32,13 @@ type Features struct {
 	// interface anyway, the batch cases run too.
 	BatchSubscriber bool
 
+	// SizeLimited says the bus implements [bus.SizeLimited] with a positive
+	// MaxMessageBytes; the size-limit cases run only then. If it is false but
+	// the bus has a limit anyway, they run too. The cases publish messages
+	// of exactly MaxMessageBytes and one byte more (as bus.MessageSize
+	// counts), so the broker behind the bus must accept the first.
+	SizeLimited bool
+
 	// TimeScale multiplies every deadline of the suite: 1 (the default) suits
 	// an in-process bus, a real broker may need 3 or more.
 	TimeScale float64
@@ -98,6 +105,14 @@ func Run(t *testing.T, f Features, newBus func(t *testing.T) bus.EventBus) {
 					t.Skip("the bus does not implement bus.BatchSubscriber")
 				}
 			}
+			if c.sizeLimit && !f.SizeLimited {
+				b := newBus(t)
+				sl, ok := b.(bus.SizeLimited)
+				_ = b.Close()
+				if !ok || sl.MaxMessageBytes() <= 0 {
+					t.Skip("the bus has no size limit (bus.SizeLimited)")
+				}
+			}
 			var leakOpts []goleak.Option
 			if c.leakCheck && !f.SkipLeakCheck {
 				// Snapshot before the case's bus exists, so that goleak sees
@@ -114,6 +129,7 @@ func Run(t *testing.T, f Features, newBus func(t *testing.T) bus.EventBus) {
 type testCase struct {
 	name      string
 	batch     bool // needs bus.BatchSubscriber
+	sizeLimit bool // needs bus.SizeLimited with a limit
 	leakCheck bool // ends with a goroutine-leak check
 	run       func(e *env)
 }

@@ -53,6 +53,7 @@ type Bus struct {
 var (
 	_ bus.EventBus        = (*Bus)(nil)
 	_ bus.BatchSubscriber = (*Bus)(nil)
+	_ bus.SizeLimited     = (*Bus)(nil)
 )
 
 // New validates cfg, connects to the brokers and returns a bus ready to

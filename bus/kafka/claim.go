@@ -224,7 +224,20 @@ func (w *worker) deadLetter(m *sarama.ConsumerMessage, err error) bool {
 		}
 		return false
 	}
-	dl := bus.DeadLetter(topic, w.s.group, toMessage(m), err, time.Now())
+	dl, ferr := bus.FitDeadLetter(bus.DeadLetter(topic, w.s.group, toMessage(m), err, time.Now()), w.s.b.MaxMessageBytes())
+	if ferr != nil {
+		if w.failOff != m.Offset {
+			w.s.log.Warn("registrar/kafka: dead letter does not fit MaxMessageBytes; redelivering",
+				"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", ferr)
+		}
+		return false
+	}
+	if dl.Headers[bus.HeaderDLQValueTruncated] != "" || dl.Headers[bus.HeaderDLQHeadersDropped] != "" {
+		w.s.log.Info("registrar/kafka: dead letter cut to fit MaxMessageBytes",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"original_value_bytes", len(m.Value), "value_bytes", len(dl.Value),
+			"headers_dropped", dl.Headers[bus.HeaderDLQHeadersDropped] == "true")
+	}
 	if perr := w.s.b.publish(w.ctx, []*bus.Message{dl}); perr != nil {
 		w.s.log.Warn("registrar/kafka: dead-letter publish failed; redelivering",
 			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", perr)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/registrar-go/registrar/bus"
 )
 
 // Defaults applied by [New] to zero fields of a [Config].
@@ -28,7 +30,16 @@ const (
 	// DefaultReplicationFactor is the replication factor of a topic that the
 	// bus creates.
 	DefaultReplicationFactor = 1
+	// DefaultBrokerMaxMessageBytes is Kafka's default message.max.bytes:
+	// the largest record batch a broker accepts, 1 MiB and the 12 bytes of
+	// a batch's log overhead.
+	DefaultBrokerMaxMessageBytes = 1048588
 )
+
+// RecordBatchOverhead is the size of the header of a Kafka v2 record batch
+// (its log overhead included): what a batch adds to the records in it, and
+// so what a broker's message.max.bytes must hold besides a record.
+const RecordBatchOverhead = 61
 
 // minVersion is the oldest Kafka version the bus works with: idempotent
 // producing needs 0.11.
@@ -81,10 +92,21 @@ type Config struct {
 	// the default is [DefaultReplicationFactor].
 	ReplicationFactor int16
 
-	// Logger receives the bus's diagnostics: group membership changes at
-	// Info, redeliveries at Debug, dead letters, failed commits and
-	// consumer errors at Warn. Nil means silent. Messages' keys and values
-	// and the SASL password are never logged.
+	// BrokerMaxMessageBytes is the largest record batch the brokers accept
+	// on every topic the bus publishes to, dead-letter topics included: the
+	// brokers' message.max.bytes, or the max.message.bytes of a topic that
+	// sets a smaller one. The bus caps sarama's Producer.MaxMessageBytes (its
+	// limit on one message, and on the records of one batch before
+	// compression) at BrokerMaxMessageBytes - [RecordBatchOverhead], so that
+	// every batch it sends fits; [Bus.MaxMessageBytes] reports the result.
+	// The default is [DefaultBrokerMaxMessageBytes], Kafka's default.
+	BrokerMaxMessageBytes int
+
+	// Logger receives the bus's diagnostics: group membership changes and
+	// dead letters cut to fit the size limit at Info, redeliveries at
+	// Debug, dead letters, failed commits and consumer errors at Warn. Nil
+	// means silent. Messages' keys and values and the SASL password are
+	// never logged.
 	Logger *slog.Logger
 
 	// Sarama, if set, is called with the *sarama.Config that the bus built
@@ -92,7 +114,9 @@ type Config struct {
 	// sizes, compression, the rebalance strategy. Afterwards the bus restores
 	// the settings its guarantees rest on: producer Return.Successes and
 	// Return.Errors, consumer offsets not auto-committed, consumer
-	// Return.Errors, and an eager rebalance protocol.
+	// Return.Errors, and an eager rebalance protocol; and it caps
+	// Producer.MaxMessageBytes as BrokerMaxMessageBytes says (a lower value
+	// set here is kept).
 	Sarama func(*sarama.Config)
 }
 
@@ -173,6 +197,10 @@ func (c Config) Validate() error {
 	if c.ReplicationFactor < 0 {
 		bad("negative replication factor %d", c.ReplicationFactor)
 	}
+	if c.BrokerMaxMessageBytes < 0 || c.BrokerMaxMessageBytes > 0 && c.BrokerMaxMessageBytes <= RecordBatchOverhead+bus.MessageOverhead {
+		bad("BrokerMaxMessageBytes %d leaves no room for a record (a batch needs %d bytes and its records at least %d)",
+			c.BrokerMaxMessageBytes, RecordBatchOverhead, bus.MessageOverhead)
+	}
 	return errors.Join(errs...)
 }
 
@@ -189,6 +217,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = DefaultReplicationFactor
+	}
+	if c.BrokerMaxMessageBytes == 0 {
+		c.BrokerMaxMessageBytes = DefaultBrokerMaxMessageBytes
 	}
 	return c
 }
@@ -250,6 +281,9 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 		c.Sarama(sc)
 	}
 	enforce(sc)
+	// A batch the brokers refuse as too large fails every message in it: no
+	// batch the producer builds may exceed their limit.
+	sc.Producer.MaxMessageBytes = min(sc.Producer.MaxMessageBytes, c.BrokerMaxMessageBytes-RecordBatchOverhead)
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("registrar/kafka: sarama config: %w", err)
 	}

@@ -45,7 +45,11 @@ func TestConformance(t *testing.T) {
 		// batch, so a 1 MiB value with its record overhead does not fit;
 		// 1,000,000 bytes is the largest round value that does.
 		LargeMessageBytes: 1_000_000,
-		LeakOptions:       leakOptions,
+		// The bus's limit is that of kfake's brokers (Kafka's default
+		// message.max.bytes) less a batch header: the size-limit cases
+		// publish and dead-letter messages of about 1 MiB.
+		SizeLimited: true,
+		LeakOptions: leakOptions,
 	}, func(t *testing.T) bus.EventBus { return connected(t, c.NewBus(t)) })
 }
 

@@ -30,6 +30,20 @@
 // If Publish's context ends while it waits, it returns the context's error;
 // the messages may still be stored.
 //
+// # Size limits
+//
+// The bus is a [bus.SizeLimited]: [Bus.MaxMessageBytes] is sarama's
+// Producer.MaxMessageBytes, capped so that every record batch fits the
+// brokers' limit ([Config.BrokerMaxMessageBytes] less the batch header,
+// [RecordBatchOverhead]), and [bus.MessageSize] counts a message as sarama
+// does. Publish refuses a call with a larger message before sending any of
+// it; that error, and the brokers' MESSAGE_TOO_LARGE, wrap
+// [bus.ErrMessageTooLarge]: sarama does not retry them and neither should a
+// caller. A dead letter is cut to fit the limit ([bus.FitDeadLetter]), so a
+// message that was within the limit can always be dead-lettered and its
+// partition moves on. If a topic sets a max.message.bytes below the
+// brokers', set BrokerMaxMessageBytes to the smallest.
+//
 // # Consuming
 //
 // Subscribe and SubscribeBatch join a sarama consumer group and block until

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -122,6 +123,11 @@ func (c *call) release() {
 // requests, so many publishers get batching without giving up the
 // per-message acknowledgement.
 //
+// A call with a message larger than [Bus.MaxMessageBytes] (as
+// bus.MessageSize counts it) sends none of them and returns an error
+// wrapping [bus.ErrMessageTooLarge], as does a message the brokers refuse
+// as too large.
+//
 // If ctx ends first, Publish returns its error; messages already handed to
 // the producer may still be stored.
 func (b *Bus) Publish(ctx context.Context, msgs ...*bus.Message) error {
@@ -157,6 +163,9 @@ func (b *Bus) publish(ctx context.Context, msgs []*bus.Message) error {
 		if m.Topic == "" {
 			return fmt.Errorf("registrar/kafka: publish: message %d has no topic", i)
 		}
+		if err := bus.CheckSize(m, b.sc.Producer.MaxMessageBytes); err != nil {
+			return fmt.Errorf("registrar/kafka: publish message %d: %w", i, err)
+		}
 	}
 	if b.admin != nil {
 		for _, m := range msgs {
@@ -189,7 +198,11 @@ func (b *Bus) publish(ctx context.Context, msgs []*bus.Message) error {
 	for i, m := range msgs {
 		r := &c.recs[i]
 		if r.err != nil {
-			errs = append(errs, fmt.Errorf("registrar/kafka: publish message %d to %q: %w", i, r.pm.Topic, r.err))
+			err := r.err
+			if tooLarge(err) {
+				err = fmt.Errorf("%w: %w", bus.ErrMessageTooLarge, err)
+			}
+			errs = append(errs, fmt.Errorf("registrar/kafka: publish message %d to %q: %w", i, r.pm.Topic, err))
 			continue
 		}
 		m.Partition = r.pm.Partition
@@ -200,6 +213,34 @@ func (b *Bus) publish(ctx context.Context, msgs []*bus.Message) error {
 	}
 	c.release()
 	return errors.Join(errs...)
+}
+
+// MaxMessageBytes returns the largest message, as bus.MessageSize counts it,
+// that Publish accepts: sarama's Producer.MaxMessageBytes, capped at
+// [Config.BrokerMaxMessageBytes] - [RecordBatchOverhead]. By default that is
+// 1048527 bytes, the most that a broker with Kafka's default
+// message.max.bytes is sure to accept. Publish refuses a call with a larger
+// message before sending any, with an error wrapping
+// [bus.ErrMessageTooLarge].
+//
+// A message within the limit can still be refused by the brokers: on a
+// topic whose max.message.bytes is smaller than BrokerMaxMessageBytes says,
+// or, with compression on, when compressing an incompressible value makes
+// its batch grow. Publish then returns an error that wraps both
+// bus.ErrMessageTooLarge and sarama's ErrMessageSizeTooLarge.
+func (b *Bus) MaxMessageBytes() int { return b.sc.Producer.MaxMessageBytes }
+
+// tooLarge reports whether err says a message was too large to publish:
+// the brokers' MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE, or the
+// producer's own check against Producer.MaxMessageBytes (which Publish
+// makes first, so that only a producer interceptor that grows a message
+// gets there).
+func tooLarge(err error) bool {
+	if errors.Is(err, sarama.ErrMessageSizeTooLarge) || errors.Is(err, sarama.ErrMessageSetSizeTooLarge) {
+		return true
+	}
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) && strings.Contains(string(ce), "larger than configured Producer.MaxMessageBytes")
 }
 
 // enqueue queues c's messages, in order, for the feed goroutine.

@@ -39,7 +39,7 @@ func TestTwoRuntimesShareTheWorkflow(t *testing.T) {
 		if err := memory.RegisterEffects(exec, store, registry); err != nil {
 			t.Fatal(err)
 		}
-		rt, err := registrar.NewRegistration(c, b, store, exec, registrar.WithSweepInterval(-1),
+		rt, err := registrar.NewRegistration(c, b, store, exec, registrar.RegistrationConfig{NoSweeper: true},
 			registrar.WithRetryBackoff(5*time.Millisecond, 100*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)

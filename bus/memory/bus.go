@@ -35,6 +35,7 @@ type Bus struct {
 var (
 	_ bus.EventBus        = (*Bus)(nil)
 	_ bus.BatchSubscriber = (*Bus)(nil)
+	_ bus.SizeLimited     = (*Bus)(nil)
 )
 
 // New returns a bus configured by cfg, with defaults for its zero fields. It
@@ -80,11 +81,17 @@ func (b *Bus) topic(name string) *topic {
 // lookup returns the named topic, or nil if it was never used.
 func (b *Bus) lookup(name string) *topic { return (*b.topics.Load())[name] }
 
+// MaxMessageBytes returns [Config.MaxMessageBytes]: the largest message, as
+// bus.MessageSize counts it, that Publish accepts; zero means no limit.
+func (b *Bus) MaxMessageBytes() int { return b.cfg.MaxMessageBytes }
+
 // Publish stores msgs, each on its partition, and sets their Partition,
 // Offset and (if zero) Timestamp. It copies Key, Value and Headers: the
 // caller may reuse them once Publish returned. It blocks while a partition's
 // retention is exhausted by an active group's backlog (see the package
-// documentation), until ctx ends or the bus is closed.
+// documentation), until ctx ends or the bus is closed. A call with a message
+// larger than [Config.MaxMessageBytes] stores none of them and returns an
+// error wrapping [bus.ErrMessageTooLarge].
 func (b *Bus) Publish(ctx context.Context, msgs ...*bus.Message) error {
 	if b.closed.Load() {
 		return bus.ErrClosed
@@ -98,6 +105,9 @@ func (b *Bus) Publish(ctx context.Context, msgs ...*bus.Message) error {
 		}
 		if m.Topic == "" {
 			return errors.New("registrar/memory: publish: message has no topic")
+		}
+		if err := bus.CheckSize(m, b.cfg.MaxMessageBytes); err != nil {
+			return fmt.Errorf("registrar/memory: publish: %w", err)
 		}
 	}
 	for _, m := range msgs {

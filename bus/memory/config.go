@@ -51,11 +51,19 @@ type Config struct {
 	// message in its partition.
 	RetentionBytes int64
 
-	// Logger receives the bus's diagnostics: members joining and leaving
-	// and messages skipped after retention dropped them at Info, rebalances
-	// and redeliveries at Debug, dead-lettering and content errors without
-	// a dead-letter topic at Warn. Nil means silent. Message keys and values
-	// are never logged.
+	// MaxMessageBytes is the largest message, as bus.MessageSize counts it,
+	// that Publish accepts, as a Kafka producer's limit would: Publish
+	// refuses a call with a larger message, storing none of its messages,
+	// with an error wrapping [bus.ErrMessageTooLarge], and dead letters are
+	// cut to fit it ([bus.FitDeadLetter]). It is what [Bus.MaxMessageBytes]
+	// reports. The default, zero, is no limit.
+	MaxMessageBytes int
+
+	// Logger receives the bus's diagnostics: members joining and leaving,
+	// messages skipped after retention dropped them and dead letters cut to
+	// fit MaxMessageBytes at Info, rebalances and redeliveries at Debug,
+	// dead-lettering and content errors without a dead-letter topic at
+	// Warn. Nil means silent. Message keys and values are never logged.
 	Logger *slog.Logger
 
 	// Now is the clock for message timestamps and dead-letter times; nil
@@ -101,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionBytes < NoLimit {
 		errs = append(errs, fmt.Errorf("registrar/memory: RetentionBytes %d is negative (NoLimit is %d)", c.RetentionBytes, NoLimit))
+	}
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("registrar/memory: MaxMessageBytes %d is negative (0 is no limit)", c.MaxMessageBytes))
 	}
 	if c.RetentionMessages == NoLimit && c.RetentionBytes == NoLimit {
 		errs = append(errs, errors.New("registrar/memory: RetentionMessages and RetentionBytes are both NoLimit: a partition would grow without bound"))

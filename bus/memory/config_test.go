@@ -21,11 +21,13 @@ func TestConfigValidate(t *testing.T) {
 		{name: "topic override", cfg: memory.Config{Topics: map[string]memory.TopicConfig{"t": {Partitions: 1, RetentionBytes: memory.NoLimit}}}},
 		{name: "negative partitions", cfg: memory.Config{Partitions: -1}, want: []string{"Partitions -1"}},
 		{name: "too many partitions", cfg: memory.Config{Partitions: memory.MaxPartitions + 1}, want: []string{"outside 0..10000"}},
+		{name: "message size limit", cfg: memory.Config{MaxMessageBytes: 1 << 10}},
+		{name: "negative message size limit", cfg: memory.Config{MaxMessageBytes: -1}, want: []string{"MaxMessageBytes -1"}},
 		{name: "both limits off", cfg: memory.Config{RetentionMessages: memory.NoLimit, RetentionBytes: memory.NoLimit}, want: []string{"both NoLimit"}},
 		{
 			name: "every problem at once",
 			cfg: memory.Config{
-				Partitions: -2, RetentionMessages: -5, RetentionBytes: -7,
+				Partitions: -2, RetentionMessages: -5, RetentionBytes: -7, MaxMessageBytes: -3,
 				Topics: map[string]memory.TopicConfig{
 					"":  {},
 					"t": {Partitions: -3, RetentionMessages: -9, RetentionBytes: -11},
@@ -33,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 				},
 			},
 			want: []string{
-				"Partitions -2", "RetentionMessages -5", "RetentionBytes -7", "empty topic name",
+				"Partitions -2", "RetentionMessages -5", "RetentionBytes -7", "MaxMessageBytes -3", "empty topic name",
 				`topic "t": Partitions -3`, `topic "t": RetentionMessages -9`, `topic "t": RetentionBytes -11`,
 				`topic "u": both retention limits are NoLimit`,
 			},

@@ -44,6 +44,11 @@
 // it succeeds. A [*bus.ContentError] with a dead-letter topic configured
 // publishes [bus.DeadLetter] to that topic, commits, and goes on.
 //
+// With [Config.MaxMessageBytes] set, the bus refuses messages larger than it
+// as a Kafka producer would ([bus.SizeLimited]), and cuts a dead letter down
+// to fit ([bus.FitDeadLetter]), so tests on this bus meet the same limit as
+// production on Kafka, and a message at the limit can still be dead-lettered.
+//
 // Delivered messages share their buffers with the bus. A handler must not
 // modify Key, Value or Headers, and must [bus.Message.Clone] a message (and
 // copy a batch slice) that it keeps after it returned: the bus reuses the

@@ -44,6 +44,14 @@ func TestConformanceSmallRetention(t *testing.T) {
 		func(t *testing.T) bus.EventBus { return newBus(t, cfg) })
 }
 
+func TestConformanceSizeLimit(t *testing.T) {
+	// 2 MiB leaves room for the suite's 1 MiB message; the size-limit
+	// cases publish and dead-letter messages of exactly 2 MiB.
+	cfg := memory.Config{MaxMessageBytes: 2 << 20}
+	bustest.Run(t, bustest.Features{Partitions: memory.DefaultPartitions, BatchSubscriber: true, SizeLimited: true},
+		func(t *testing.T) bus.EventBus { return newBus(t, cfg) })
+}
+
 // run starts sub in a goroutine; the returned stop cancels its context
 // and returns its result. The test's cleanup stops it too.
 func run(t *testing.T, sub func(ctx context.Context) error) (stop func() error) {

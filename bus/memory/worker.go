@@ -258,7 +258,20 @@ func (w *worker) deadLetter(msg *bus.Message, err error) bool {
 		}
 		return false
 	}
-	dl := bus.DeadLetter(topic, w.m.g.name, msg, err, w.b.cfg.Now())
+	dl, ferr := bus.FitDeadLetter(bus.DeadLetter(topic, w.m.g.name, msg, err, w.b.cfg.Now()), w.b.cfg.MaxMessageBytes)
+	if ferr != nil {
+		if w.failures == 0 || w.failOff != msg.Offset {
+			w.b.log.Warn("registrar/memory: dead letter does not fit MaxMessageBytes; redelivering",
+				"group", w.m.g.name, "topic", p.topic, "partition", p.id, "offset", msg.Offset, "error", ferr)
+		}
+		return false
+	}
+	if dl.Headers[bus.HeaderDLQValueTruncated] != "" || dl.Headers[bus.HeaderDLQHeadersDropped] != "" {
+		w.b.log.Info("registrar/memory: dead letter cut to fit MaxMessageBytes",
+			"group", w.m.g.name, "topic", p.topic, "partition", p.id, "offset", msg.Offset,
+			"original_value_bytes", len(msg.Value), "value_bytes", len(dl.Value),
+			"headers_dropped", dl.Headers[bus.HeaderDLQHeadersDropped] == "true")
+	}
 	if perr := w.b.Publish(w.ctx, dl); perr != nil {
 		w.b.log.Warn("registrar/memory: dead-letter publish failed; redelivering",
 			"group", w.m.g.name, "topic", p.topic, "partition", p.id, "offset", msg.Offset, "error", perr)

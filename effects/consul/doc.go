@@ -59,11 +59,29 @@
 // # Errors
 //
 // Errors name the service id, never the ACL token (not even when the
-// agent's response would echo it). Transport errors, timeouts and 408, 429
-// and 5xx responses are [intent.Retryable]: the runtime retries without
-// committing, so an agent outage loses nothing. Other 4xx responses (a
-// rejected registration, an ACL denial) and a payload of another type are
-// [intent.Permanent].
+// agent's response would echo it). Each is marked for the runtime by one
+// rule: an intent is [intent.Permanent] only when it is at fault itself,
+// when the same intent fails the same way again whatever happens to the
+// agent and its ACLs; every fault of the environment is [intent.Retryable],
+// so the runtime retries without committing and the input is never
+// dead-lettered for it:
+//
+//	failure                                            marked     why
+//	connection refused or reset, DNS, TLS handshake    Retryable  agent down or unreachable
+//	timeout (Config.Timeout, ctx deadline), canceled   Retryable  slow agent, or shutting down
+//	5xx                                                Retryable  agent or servers failing, no leader
+//	408 Request Timeout, 429 Too Many Requests         Retryable  overloaded, rate limited
+//	401, 403 Permission denied / ACL not found, 407    Retryable  token not created or replicated
+//	                                                              yet, policy missing, expired:
+//	                                                              an operator fixes it
+//	404 and other 4xx                                  Retryable  a proxy or an agent version
+//	                                                              that does not serve the path
+//	400 Bad Request, 413, 414, 422                     Permanent  the request built from the
+//	                                                              payload is malformed
+//	payload of another type, nil, empty node type      Permanent  no agent can accept it
+//
+// A 404 where it means "not registered" (reading a service, removing one,
+// passing its check) is no error: see Execute.
 //
 // # Clients
 //

@@ -101,12 +101,17 @@ func New(cfg Config) (*Effect, error) {
 
 // Register registers e with exec for the intent types
 // [registration.IntentConsulReg], [registration.IntentConsulDereg] and
-// [registration.IntentConsulPassTTL].
+// [registration.IntentConsulPassTTL] (the last as [intent.Volatile]: a TTL
+// pass is soft state that the next heartbeat refreshes).
 func (e *Effect) Register(exec *intent.Executor) error {
-	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg} {
 		if err := exec.Register(t, e); err != nil {
 			return err
 		}
+	}
+	// A TTL pass refreshes soft state the next heartbeat refreshes again.
+	if err := exec.Register(registration.IntentConsulPassTTL, e, intent.Volatile()); err != nil {
+		return err
 	}
 	return nil
 }
@@ -141,9 +146,11 @@ func CheckID(serviceID string) string { return "service:" + serviceID }
 //   - pass_ttl: marks the service's check passing if the service is
 //     registered with the intent's generation; Skipped otherwise.
 //
-// Errors name the service id: transport errors, timeouts and 408, 429 and
-// 5xx responses are [intent.Retryable]; other 4xx responses and a payload of
-// another type are [intent.Permanent].
+// Errors name the service id, never the token. Faults of the environment
+// (transport errors, timeouts, 5xx, 429, and ACL refusals 401 and 403) are
+// [intent.Retryable]; only a request the agent rejects as malformed (400,
+// 413, 414, 422) and a payload of another type are [intent.Permanent] (the
+// package documentation has the table).
 func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
 	if e.closed.Load() {
 		return intent.Result{}, fmt.Errorf("registrar/consul: %s %s: %w", in.Type, in.Target, ErrClosed)

@@ -22,17 +22,23 @@ func (e *Effect) fail(op, id string, err error) error {
 	return intent.Permanent(err)
 }
 
-// retryable reports whether a retry may succeed: true for transport errors,
-// timeouts and 408, 429 and 5xx responses; false for other 4xx responses.
+// retryable reports whether a retry may succeed: whether err is a fault of
+// the environment rather than of the intent. Only a response that says the
+// request itself is malformed (400, 413, 414, 422) is the intent's fault:
+// the agent refuses the same request again whatever happens to it. Any
+// other failure is the environment's and may pass: transport errors,
+// timeouts and canceled contexts; 5xx, 408 and 429; and 401, 403 and 407,
+// an ACL token or credentials that the agent refuses (not created yet, not
+// replicated to this datacenter yet, missing a policy, expired), which an
+// operator fixes without the intent changing. The package documentation
+// has the table.
 func retryable(err error) bool {
 	code, ok := statusCode(err)
 	if !ok {
 		return true
 	}
-	switch {
-	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests:
-		return true
-	case code >= 400 && code < 500:
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong, http.StatusUnprocessableEntity:
 		return false
 	}
 	return true

@@ -70,9 +70,16 @@ func TestErrorsAreClassified(t *testing.T) {
 		retryable bool
 	}{
 		{http.StatusBadRequest, false},
-		{http.StatusUnauthorized, false},
-		{http.StatusForbidden, false},
-		{http.StatusConflict, false},
+		{http.StatusRequestEntityTooLarge, false},
+		{http.StatusRequestURITooLong, false},
+		{http.StatusUnprocessableEntity, false},
+		// An ACL token the agent refuses is the environment's fault: it
+		// may not have replicated yet, or lack a policy an operator adds.
+		{http.StatusUnauthorized, true},
+		{http.StatusForbidden, true},
+		{http.StatusProxyAuthRequired, true},
+		{http.StatusMethodNotAllowed, true},
+		{http.StatusConflict, true},
 		{http.StatusRequestTimeout, true},
 		{http.StatusTooManyRequests, true},
 		{http.StatusInternalServerError, true},
@@ -125,6 +132,18 @@ func TestTransportErrorsAreRetryable(t *testing.T) {
 			_, err := eff.Execute(context.Background(), in)
 			if !intent.IsRetryable(err) || strings.Contains(err.Error(), secretToken) {
 				t.Errorf("%s: want a retryable error without the token, got %v", typ, err)
+			}
+		}
+	})
+	t.Run("canceled context", func(t *testing.T) {
+		addr, _ := fakeAgent(t, http.StatusOK)
+		eff := newTestEffect(t, consul.Config{Address: addr, Token: secretToken})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for typ, in := range intents(uuid.New(), "effect", 1) {
+			_, err := eff.Execute(ctx, in)
+			if !intent.IsRetryable(err) || !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), secretToken) {
+				t.Errorf("%s: want a retryable context.Canceled without the token, got %v", typ, err)
 			}
 		}
 	})

@@ -56,8 +56,8 @@ func TestWorkflowWithConsul(t *testing.T) {
 	if err := eff.Register(exec); err != nil {
 		t.Fatal(err)
 	}
-	rt, err := registrar.NewRegistration(c, b, store, exec,
-		registrar.WithClock(clock.Now), registrar.WithSweepInterval(5*time.Millisecond),
+	rt, err := registrar.NewRegistration(c, b, store, exec, registrar.RegistrationConfig{SweepInterval: 5 * time.Millisecond},
+		registrar.WithClock(clock.Now),
 		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

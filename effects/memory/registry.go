@@ -167,8 +167,11 @@ func (r *Registry) Len() int {
 }
 
 // RegisterEffects registers store for the postgres.* intent types and
-// registry for the consul.* intent types of the registration workflow. A nil
-// registry registers no consul.* effect.
+// registry for the consul.* intent types of the registration workflow
+// (consul.pass_ttl as [intent.Volatile]). A nil registry registers no
+// consul.* effect. A Runtime applies the postgres.* intents through the
+// store's Commit, atomically with its outbox; the registered effects serve
+// callers that execute intents directly.
 func RegisterEffects(exec *intent.Executor, store *Store, registry *Registry) error {
 	for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
 		if err := exec.Register(t, store); err != nil {
@@ -178,10 +181,14 @@ func RegisterEffects(exec *intent.Executor, store *Store, registry *Registry) er
 	if registry == nil {
 		return nil
 	}
-	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+	for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg} {
 		if err := exec.Register(t, registry); err != nil {
 			return err
 		}
+	}
+	// A TTL pass refreshes soft state the next heartbeat refreshes again.
+	if err := exec.Register(registration.IntentConsulPassTTL, registry, intent.Volatile()); err != nil {
+		return err
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/registrar-go/registrar/dispatch"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -34,9 +35,11 @@ type key struct {
 // registration.Store, and intent.IntentEffect and intent.BatchEffect for the
 // postgres.upsert_registration and postgres.update_registration intents.
 type Store struct {
-	cfg  StoreConfig
-	mu   sync.RWMutex
-	rows map[key]*registration.Projection
+	cfg    StoreConfig
+	mu     sync.RWMutex
+	rows   map[key]*registration.Projection
+	outbox []dispatch.Record // ordered by Seq
+	seq    int64
 }
 
 var (

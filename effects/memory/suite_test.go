@@ -15,3 +15,12 @@ func TestStoreConformance(t *testing.T) {
 		return registrationtest.Subject{Store: s, Upsert: s, Update: s}
 	})
 }
+
+// TestOutboxConformance runs the outbox suite that the Postgres store
+// passes too.
+func TestOutboxConformance(t *testing.T) {
+	registrationtest.RunOutbox(t, func(t *testing.T) registrationtest.OutboxSubject {
+		s := memory.NewStore(memory.StoreConfig{})
+		return registrationtest.OutboxSubject{Store: s, Outbox: s}
+	})
+}

@@ -77,9 +77,41 @@
 // # Errors
 //
 // Errors say what failed, with the entity and the intent's correlation id:
-// "registrar/postgres: update <entity> (correlation <id>): ...". Transient
-// failures (connection refused or lost, SQLSTATE class 08, 40001, 40P01,
-// 53300, 55P03, 57P01, 57P02, 57P03) are marked intent.Retryable; data
-// errors (SQLSTATE classes 22 and 23) and invalid payloads intent.Permanent.
-// No error or log line carries the DSN or its password.
+// "registrar/postgres: update <entity> (correlation <id>): ...". Each is
+// marked for the runtime by one rule: an intent is [intent.Permanent] only
+// when it is at fault itself, when the server rejects the row's data and
+// would reject it again whatever is done to the server; every fault of the
+// environment is [intent.Retryable], so that the runtime retries the input
+// without committing it and never dead-letters it for something an
+// operator or the passing of time fixes:
+//
+//	failure                                      SQLSTATE            marked
+//	connection refused, reset, lost; EOF         (none), class 08    Retryable
+//	context deadline exceeded or canceled        (none)              Retryable
+//	authentication: no such role, bad password   class 28            Retryable
+//	insufficient resources (disk, memory, conns) class 53            Retryable
+//	operator intervention: statement_timeout,    class 57            Retryable
+//	  admin or crash shutdown, starting up
+//	system error (I/O), internal error           classes 58, XX      Retryable
+//	serialization failure, deadlock, unknown     40001, 40P01, 40003 Retryable
+//	  completion
+//	lock not available, object in use            55P03, 55006        Retryable
+//	read-only transaction (a standby), session   25006, 25P03, 25P04 Retryable
+//	  or transaction timeout
+//	insufficient privilege: a GRANT missing      42501               Retryable
+//	schema not migrated: undefined table,        42P01, 42703,       Retryable
+//	  column, type or function; no such schema   42704, 42883,
+//	  or database                                3F000, 3D000
+//	data exception: value too long, invalid      class 22            Permanent
+//	  text, out of range, bad encoding
+//	integrity constraint violation               class 23            Permanent
+//	invalid payload (checked before any SQL)     (none)              Permanent
+//	anything else (a syntax error: a bug)        other               unmarked
+//
+// The runtime retries an unmarked error a bounded number of times
+// (registrar.WithMaxAttempts) and then dead-letters the input with the
+// count: what is neither the row's fault nor known to be the environment's
+// (class 54, a program limit, say) neither blocks a partition for good nor
+// loses the input at the first try. No error or log line carries the DSN or
+// its password.
 package postgres

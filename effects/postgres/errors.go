@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,11 +12,14 @@ import (
 	"github.com/registrar-go/registrar/intent"
 )
 
-// classify marks err for the runtime: transient failures (the connection,
-// the server shutting down, a serialization failure or deadlock) as
-// [intent.Retryable], data errors that no retry fixes as [intent.Permanent].
-// Anything else is returned as it is; the runtime retries it too, without
-// the hint.
+// classify marks err for the runtime by one rule: an intent is at fault,
+// and its error [intent.Permanent], only when the server rejected the row's
+// data, which no change to the server fixes; every fault of the environment
+// (the connection, the server, its resources, its roles, grants and schema)
+// is [intent.Retryable], so that the input is retried, not dead-lettered.
+// Anything else (such as a syntax error, which is registrar's bug) is
+// returned as it is: the runtime tries it a bounded number of times. The
+// package documentation has the table.
 func classify(err error) error {
 	if err == nil || intent.IsRetryable(err) || intent.IsPermanent(err) {
 		return err
@@ -29,25 +33,48 @@ func classify(err error) error {
 	return err
 }
 
-// retryable reports whether err is transient: the same statement may
-// succeed if sent again.
+// retryableClasses are the SQLSTATE classes whose every code is a fault of
+// the environment.
+var retryableClasses = map[string]bool{
+	"08": true, // connection exception
+	"28": true, // invalid authorization specification: 28000, 28P01 (the role, its password, pg_hba.conf)
+	"53": true, // insufficient resources: disk full, out of memory, too many connections
+	"57": true, // operator intervention: query canceled (statement_timeout), admin/crash shutdown, cannot connect now
+	"58": true, // system error: I/O error, undefined or duplicate file
+	"XX": true, // internal error, data or index corrupted
+}
+
+// retryableCodes are the SQLSTATE codes of other classes that are faults of
+// the environment.
+var retryableCodes = map[string]bool{
+	"40001": true, // serialization_failure
+	"40P01": true, // deadlock_detected
+	"40003": true, // statement_completion_unknown
+	"55P03": true, // lock_not_available
+	"55006": true, // object_in_use
+	"25006": true, // read_only_sql_transaction: a standby, after a failover
+	"25P03": true, // idle_in_transaction_session_timeout
+	"25P04": true, // transaction_timeout
+	"42501": true, // insufficient_privilege: a GRANT missing
+	"42P01": true, // undefined_table: the schema is not migrated
+	"42703": true, // undefined_column: the schema is not migrated (that far)
+	"42704": true, // undefined_object: such as the state enum type
+	"42883": true, // undefined_function
+	"3F000": true, // invalid_schema_name: the schema does not exist
+	"3D000": true, // invalid_catalog_name: the database does not exist
+}
+
+// retryable reports whether err is a fault of the environment: the same
+// statement may succeed once the server, the network or an operator fixes
+// it.
 func retryable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		code := pgErr.Code
-		switch {
-		case len(code) == 5 && code[:2] == "08": // connection exception
-			return true
-		case code == "40001", // serialization_failure
-			code == "40P01", // deadlock_detected
-			code == "57P01", // admin_shutdown
-			code == "57P02", // crash_shutdown
-			code == "57P03", // cannot_connect_now
-			code == "53300", // too_many_connections
-			code == "55P03": // lock_not_available
-			return true
-		}
-		return false
+		return len(code) == 5 && (retryableClasses[code[:2]] || retryableCodes[code])
 	}
 	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return true

@@ -37,12 +37,41 @@ func TestClassify(t *testing.T) {
 		{"crash shutdown", pg("57P02"), true, false},
 		{"cannot connect now", pg("57P03"), true, false},
 		{"too many connections", pg("53300"), true, false},
+		{"statement completion unknown", pg("40003"), true, false},
+		{"lock not available", pg("55P03"), true, false},
+		{"object in use", pg("55006"), true, false},
+		{"query canceled (statement_timeout)", pg("57014"), true, false},
+		{"database dropped", pg("57P04"), true, false},
+		{"disk full", pg("53100"), true, false},
+		{"out of memory", pg("53200"), true, false},
+		{"configuration limit exceeded", pg("53400"), true, false},
+		{"io error", pg("58030"), true, false},
+		{"internal error", pg("XX000"), true, false},
+		{"index corrupted", pg("XX002"), true, false},
+		{"read-only transaction on a standby", pg("25006"), true, false},
+		{"idle in transaction timeout", pg("25P03"), true, false},
+		{"invalid authorization", pg("28000"), true, false},
+		{"invalid password", pg("28P01"), true, false},
+		{"insufficient privilege", pg("42501"), true, false},
+		{"undefined table", pg("42P01"), true, false},
+		{"undefined column", pg("42703"), true, false},
+		{"undefined object", pg("42704"), true, false},
+		{"undefined function", pg("42883"), true, false},
+		{"invalid schema name", pg("3F000"), true, false},
+		{"invalid catalog name", pg("3D000"), true, false},
 		{"invalid text representation", pg("22P02"), false, true},
 		{"string data right truncation", pg("22001"), false, true},
+		{"numeric value out of range", pg("22003"), false, true},
+		{"untranslatable character", pg("22P05"), false, true},
 		{"unique violation", pg("23505"), false, true},
 		{"not null violation", pg("23502"), false, true},
-		{"undefined table", pg("42P01"), false, false},
-		{"invalid password", pg("28P01"), false, false},
+		{"check violation", pg("23514"), false, true},
+		{"syntax error", pg("42601"), false, false},
+		{"datatype mismatch", pg("42804"), false, false},
+		{"transaction aborted", pg("25P02"), false, false},
+		{"short code", pg("08"), false, false},
+		{"deadline exceeded", fmt.Errorf("query: %w", context.DeadlineExceeded), true, false},
+		{"canceled", fmt.Errorf("query: %w", context.Canceled), true, false},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true, false},
 		{"reset by peer", fmt.Errorf("read: %w", syscall.ECONNRESET), true, false},
 		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true, false},
@@ -157,6 +186,9 @@ func TestNoPasswordInErrorsOrLogs(t *testing.T) {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code[:2] != "28" {
 			t.Errorf("error %v is not an authentication failure (SQLSTATE class 28)", err)
+		}
+		if !intent.IsRetryable(err) || intent.IsPermanent(err) {
+			t.Errorf("an authentication failure is not retryable: %v", err)
 		}
 		noSecret(t, "error", err.Error(), dsn)
 		t.Logf("error: %v", err)

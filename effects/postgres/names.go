@@ -24,6 +24,7 @@ type names struct {
 	table      string // "schema"."registration_projections"
 	stateType  string // "schema"."registration_state"
 	migrations string // "schema"."schema_migrations"
+	outbox     string // "schema"."registration_outbox"
 }
 
 func newNames(schema string) (names, error) {
@@ -39,6 +40,7 @@ func newNames(schema string) (names, error) {
 		table:      pgx.Identifier{schema, "registration_projections"}.Sanitize(),
 		stateType:  pgx.Identifier{schema, "registration_state"}.Sanitize(),
 		migrations: pgx.Identifier{schema, "schema_migrations"}.Sanitize(),
+		outbox:     pgx.Identifier{schema, "registration_outbox"}.Sanitize(),
 	}, nil
 }
 

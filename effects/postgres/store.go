@@ -33,6 +33,9 @@ type StoreConfig struct {
 // scans). It is safe for concurrent use.
 type Store struct {
 	db       DB
+	upsert   *Upsert
+	update   *Update
+	outbox   outboxSQL
 	domain   string
 	log      *slog.Logger
 	load     string
@@ -68,8 +71,17 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	ecfg := EffectConfig{Schema: cfg.Schema, Logger: cfg.Logger}
+	up, err := NewUpsert(db, ecfg)
+	if err != nil {
+		return nil, err
+	}
+	upd, err := NewUpdate(db, ecfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Store{
-		db: db, domain: dom, log: log,
+		db: db, domain: dom, log: log, upsert: up, update: upd, outbox: newOutboxSQL(n),
 		load:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
 		loadMany:  "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
 		all:       "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",

@@ -19,3 +19,11 @@ func TestStoreSuite(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxSuite runs the shared outbox suite on PostgreSQL.
+func TestOutboxSuite(t *testing.T) {
+	registrationtest.RunOutbox(t, func(t *testing.T) registrationtest.OutboxSubject {
+		s := newTestDB(t).store(t)
+		return registrationtest.OutboxSubject{Store: s, Outbox: s}
+	})
+}

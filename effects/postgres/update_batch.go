@@ -37,6 +37,11 @@ func (r *updateReq) run() updateRun {
 // it returns an error, no intent took effect, unless the connection was
 // lost after the commit.
 func (e *Update) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+	return e.executeBatch(ctx, e.db, ins)
+}
+
+// executeBatch is ExecuteBatch on db.
+func (e *Update) executeBatch(ctx context.Context, db DB, ins []intent.Intent) ([]intent.Result, error) {
 	if len(ins) == 0 {
 		return []intent.Result{}, nil
 	}
@@ -86,7 +91,7 @@ func (e *Update) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]inten
 	}
 	results := make([]intent.Result, len(ins))
 	var unchanged []int // intents of plain spans that updated nothing
-	br := e.db.SendBatch(ctx, b)
+	br := db.SendBatch(ctx, b)
 	for k, sp := range sps {
 		var err error
 		if plain[k] {
@@ -104,7 +109,7 @@ func (e *Update) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]inten
 		return nil, batchError("update", 0, reqs[0].u.EntityID, reqs[0].corr, err)
 	}
 	if len(unchanged) > 0 {
-		if err := e.classifyAfter(ctx, reqs, unchanged, results); err != nil {
+		if err := e.classifyAfter(ctx, db, reqs, unchanged, results); err != nil {
 			r := &reqs[unchanged[0]]
 			return nil, batchError("update", unchanged[0], r.u.EntityID, r.corr, err)
 		}
@@ -151,7 +156,7 @@ func readPlainSpan(br pgx.BatchResults, sp span, unchanged []int) ([]int, error)
 // classifyAfter reads, in one statement, the rows of the intents that
 // updated nothing in plain spans, and classifies them as Execute does with
 // its follow-up SELECT.
-func (e *Update) classifyAfter(ctx context.Context, reqs []updateReq, unchanged []int, results []intent.Result) error {
+func (e *Update) classifyAfter(ctx context.Context, db DB, reqs []updateReq, unchanged []int, results []intent.Result) error {
 	ids := make([]pgtype.UUID, len(unchanged))
 	domains := make([]string, len(unchanged))
 	for j, i := range unchanged {
@@ -162,7 +167,7 @@ func (e *Update) classifyAfter(ctx context.Context, reqs []updateReq, unchanged 
 	writeLookList(&sql, allLookColumns, "t.")
 	sql.WriteString(" FROM " + e.n.table +
 		" t JOIN unnest($1::uuid[], $2::text[]) AS v(entity_id, domain) ON t.entity_id = v.entity_id AND t.domain = v.domain")
-	rows, err := e.db.Query(ctx, sql.String(), ids, domains)
+	rows, err := db.Query(ctx, sql.String(), ids, domains)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,11 @@ func (r *upsertReq) run() upsertRun {
 // ExecuteBatch performs ins as if each were executed with Execute in
 // order, in one round trip; see [Update.ExecuteBatch] for the guarantees.
 func (e *Upsert) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+	return e.executeBatch(ctx, e.db, ins)
+}
+
+// executeBatch is ExecuteBatch on db.
+func (e *Upsert) executeBatch(ctx context.Context, db DB, ins []intent.Intent) ([]intent.Result, error) {
 	if len(ins) == 0 {
 		return []intent.Result{}, nil
 	}
@@ -57,7 +62,7 @@ func (e *Upsert) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]inten
 		b.Queue(e.arraysSQL(r.shape()), args...)
 	}
 	results := make([]intent.Result, len(ins))
-	br := e.db.SendBatch(ctx, b)
+	br := db.SendBatch(ctx, b)
 	for _, sp := range sps {
 		if err := e.readSpan(br, sp, reqs, results); err != nil {
 			_ = br.Close()

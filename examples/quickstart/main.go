@@ -30,7 +30,7 @@ func main() {
 	if err := memory.RegisterEffects(exec, store, memory.NewRegistry(memory.RegistryConfig{})); err != nil {
 		log.Fatal(err)
 	}
-	rt, err := registrar.NewRegistration(contract.Default(), b, store, exec,
+	rt, err := registrar.NewRegistration(contract.Default(), b, store, exec, registrar.RegistrationConfig{},
 		registrar.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	if err != nil {
 		log.Fatal(err)

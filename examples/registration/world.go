@@ -152,8 +152,8 @@ func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
 	if group == "" {
 		group = w.contract.Group()
 	}
-	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.WithGroup(group),
-		registrar.WithClock(cfg.clock), registrar.WithLogger(log), registrar.WithSweepInterval(-1),
+	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.RegistrationConfig{NoSweeper: true},
+		registrar.WithGroup(group), registrar.WithClock(cfg.clock), registrar.WithLogger(log),
 		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
 		return nil, err

@@ -8,10 +8,20 @@ import (
 
 // Default durations of the registration workflow.
 const (
-	DefaultAckTimeout       = 30 * time.Second
+	// DefaultAckTimeout is [Config.AckTimeout]'s default.
+	DefaultAckTimeout = 30 * time.Second
+	// DefaultLivenessInterval is [Config.LivenessInterval]'s default.
 	DefaultLivenessInterval = 60 * time.Second
-	DefaultLivenessWindow   = 90 * time.Second
+	// DefaultLivenessWindow is [Config.LivenessWindow]'s default.
+	DefaultLivenessWindow = 90 * time.Second
 )
+
+// MaxDuration is the longest duration [Config.Validate] accepts for
+// AckTimeout, LivenessInterval, LivenessWindow and ConsulTTL: ten years of
+// 365 days. A longer one is a unit mistake, not a timeout; and with it, a
+// deadline computed from a decoded time (at most bus.MaxTime) stays far
+// from the last time encoding/json can marshal.
+const MaxDuration = 10 * 365 * 24 * time.Hour
 
 // Default topics, as the ONEX services name them.
 const (
@@ -53,13 +63,13 @@ func (t Topics) Inputs() []string {
 // means its default.
 type Config struct {
 	// AckTimeout is how long a registration waits for its ack; default
-	// [DefaultAckTimeout].
+	// [DefaultAckTimeout], at most [MaxDuration].
 	AckTimeout time.Duration
 	// LivenessInterval is the liveness deadline after activation; default
-	// [DefaultLivenessInterval].
+	// [DefaultLivenessInterval], at most [MaxDuration].
 	LivenessInterval time.Duration
 	// LivenessWindow is the liveness deadline after a heartbeat; default
-	// [DefaultLivenessWindow].
+	// [DefaultLivenessWindow], at most [MaxDuration].
 	LivenessWindow time.Duration
 	// Domain is the projection's domain; default [DefaultDomain].
 	Domain string
@@ -69,7 +79,7 @@ type Config struct {
 	DisableConsul bool
 	// ConsulTTL is the TTL of the Consul check; a consul.pass_ttl intent is
 	// emitted when a heartbeat enters a new third of it. Default: the
-	// liveness window. Negative: no TTL passes.
+	// liveness window. Negative: no TTL passes. At most [MaxDuration].
 	ConsulTTL time.Duration
 }
 
@@ -106,15 +116,25 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate reports every problem of the configuration at once.
+// Validate reports every problem of the configuration at once: a negative
+// AckTimeout, LivenessInterval or LivenessWindow (zero means the default),
+// one of them or ConsulTTL longer than [MaxDuration], and an input topic
+// named twice.
 func (c Config) Validate() error {
 	var errs []error
 	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"AckTimeout", c.AckTimeout}, {"LivenessInterval", c.LivenessInterval}, {"LivenessWindow", c.LivenessWindow}} {
-		if d.v < 0 {
+		name       string
+		v          time.Duration
+		negativeOK bool // ConsulTTL: negative turns TTL passes off
+	}{
+		{"AckTimeout", c.AckTimeout, false}, {"LivenessInterval", c.LivenessInterval, false},
+		{"LivenessWindow", c.LivenessWindow, false}, {"ConsulTTL", c.ConsulTTL, true},
+	} {
+		switch {
+		case d.v < 0 && !d.negativeOK:
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
+		case d.v > MaxDuration:
+			errs = append(errs, fmt.Errorf("%s %v is longer than MaxDuration (%v)", d.name, d.v, MaxDuration))
 		}
 	}
 	c = c.withDefaults()

@@ -1,11 +1,14 @@
 package registration_test
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/reducer"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
@@ -100,15 +103,118 @@ func ack(b []byte) error        { _, err := registration.DecodeAck(b); return er
 func heartbeat(b []byte) error  { _, err := registration.DecodeHeartbeat(b); return err }
 func check(b []byte) error      { _, err := registration.DecodeTimeoutCheck(b); return err }
 
-// fuzzDecoder checks that a decoder never panics, and that what it accepts
-// is valid and survives a round trip through its JSON form where it has one.
+// TestDecodeTimestampBounds: every timestamp of every payload is strict
+// RFC 3339 between bus.MinTime and bus.MaxTime; anything else is an error
+// naming the field.
+func TestDecodeTimestampBounds(t *testing.T) {
+	fields := []struct {
+		name, field string
+		decode      func([]byte) error
+		input, old  string
+	}{
+		{"introspection", "timestamp", introspect, goodIntrospection, `"timestamp":"2026-03-01T12:00:00Z"`},
+		{"ack", "timestamp", ack, goodAck, `"timestamp":"2026-03-01T12:00:05+01:00"`},
+		{"heartbeat", "timestamp", heartbeat, goodHeartbeat, `"timestamp":"2026-03-01T12:00:30.123456Z"`},
+		{"check", "deadline_at", check, goodCheck, `"deadline_at":"2026-03-01T12:00:00Z"`},
+		{"check", "checked_at", check, goodCheck, `"checked_at":"2026-03-01T12:00:01Z"`},
+	}
+	accepted := []string{
+		"2000-01-01T00:00:00Z", "9000-01-01T00:00:00Z", "2026-01-02T03:04:05Z", "2026-01-02t03:04:05z",
+		"2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:05-07:00", "2026-01-02T03:04:05.1Z",
+		"2026-01-02T03:04:05.12Z", "2026-01-02T03:04:05.123Z", "2026-01-02T03:04:05.1234Z",
+		"2026-01-02T03:04:05.12345Z", "2026-01-02T03:04:05.123456Z", "2026-01-02T03:04:05.1234567Z",
+		"2026-01-02T03:04:05.12345678Z", "2026-01-02T03:04:05.123456789Z",
+	}
+	rejected := []string{
+		"1999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9000-01-01T00:00:00.000001Z",
+		"2026-03-01T8:00:00Z", "2026-03-01T08:00:00", "2026-03-01 08:00:00Z", "1741064767",
+	}
+	for _, f := range fields {
+		if !strings.Contains(f.input, f.old) {
+			t.Fatalf("%s fixture lacks %s", f.name, f.old)
+		}
+		with := func(ts string) []byte {
+			return []byte(strings.Replace(f.input, f.old, `"`+f.field+`":"`+ts+`"`, 1))
+		}
+		for _, ts := range accepted {
+			t.Run(f.name+"/"+f.field+"/"+ts, func(t *testing.T) {
+				if err := f.decode(with(ts)); err != nil {
+					t.Errorf("rejected: %v", err)
+				}
+			})
+		}
+		for _, ts := range rejected {
+			t.Run(f.name+"/"+f.field+"/"+ts, func(t *testing.T) {
+				err := f.decode(with(ts))
+				var de *bus.DecodeError
+				if !errors.As(err, &de) || de.Field != "payload."+f.field {
+					t.Errorf("error %v, want a *bus.DecodeError naming payload.%s", err, f.field)
+				}
+			})
+		}
+	}
+}
+
+// checkTimes fails unless every time lies in [bus.MinTime, bus.MaxTime],
+// marshals, and marshals plus MaxDuration: a deadline computed from it.
+func checkTimes(t *testing.T, times ...time.Time) {
+	t.Helper()
+	for _, at := range times {
+		if at.Before(bus.MinTime) || at.After(bus.MaxTime) {
+			t.Fatalf("accepted %v, outside [%v, %v]", at, bus.MinTime, bus.MaxTime)
+		}
+		if _, err := json.Marshal(at); err != nil {
+			t.Fatalf("json.Marshal(%v): %v", at, err)
+		}
+		if _, err := json.Marshal(at.Add(registration.MaxDuration)); err != nil {
+			t.Fatalf("json.Marshal(%v + MaxDuration): %v", at, err)
+		}
+	}
+}
+
+// longestReducer returns a reducer whose durations are all MaxDuration.
+func longestReducer(f *testing.F) *registration.Reducer {
+	r, err := registration.New(registration.Config{
+		AckTimeout: registration.MaxDuration, LivenessInterval: registration.MaxDuration,
+		LivenessWindow: registration.MaxDuration, ConsulTTL: registration.MaxDuration,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return r
+}
+
+// checkDecides decides a decoded input, stamped at, against a projection
+// in the state that makes it act (p: an older projection in that state, or
+// nil), and fails unless every payload of the decision marshals.
+func checkDecides(t *testing.T, r *registration.Reducer, p *registration.Projection, event any, at time.Time) {
+	t.Helper()
+	if p != nil {
+		p.UpdatedAt = bus.MinTime.Add(-time.Second)
+	}
+	d := r.Decide(p, reducer.Input{EntityID: nodeID, Event: event, Envelope: env(at)}, at)
+	if d.IsNoop() {
+		t.Fatalf("decision of %+v at %v is a no-op: %s", event, at, d.Reason)
+	}
+	checkDecisionMarshals(t, d)
+}
+
+// The decoder fuzz targets check that a decoder never panics, reports every
+// failure as a *bus.DecodeError, and that what it accepts is valid: its
+// timestamps within bounds and marshalable (so is each plus MaxDuration), a
+// round trip through its JSON form unchanged, and a decision on it, with
+// the longest durations, that marshals.
+
 func FuzzDecodeIntrospection(f *testing.F) {
 	f.Add([]byte(goodIntrospection))
+	r := longestReducer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in, err := registration.DecodeIntrospection(data)
 		if err != nil {
+			checkDecodeError(t, err)
 			return
 		}
+		checkTimes(t, in.Timestamp)
 		raw, err := in.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
@@ -120,16 +226,20 @@ func FuzzDecodeIntrospection(f *testing.F) {
 		if again.NodeID != in.NodeID || again.NodeType != in.NodeType || again.NodeVersion != in.NodeVersion || !again.Timestamp.Equal(in.Timestamp) {
 			t.Fatalf("round trip changed %+v into %+v", in, again)
 		}
+		checkDecides(t, r, nil, in, in.Timestamp)
 	})
 }
 
 func FuzzDecodeAck(f *testing.F) {
 	f.Add([]byte(goodAck))
+	r := longestReducer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := registration.DecodeAck(data)
 		if err != nil {
+			checkDecodeError(t, err)
 			return
 		}
+		checkTimes(t, a.Timestamp)
 		raw, err := a.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
@@ -138,38 +248,76 @@ func FuzzDecodeAck(f *testing.F) {
 		if err != nil || again.NodeID != a.NodeID || !again.Timestamp.Equal(a.Timestamp) {
 			t.Fatalf("round trip of %s: %+v, %v", raw, again, err)
 		}
+		checkDecides(t, r, projection(registration.StateAwaitingAck), a, a.Timestamp)
 	})
 }
 
 func FuzzDecodeHeartbeat(f *testing.F) {
 	f.Add([]byte(goodHeartbeat))
+	r := longestReducer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := registration.DecodeHeartbeat(data)
 		if err != nil {
+			checkDecodeError(t, err)
 			return
 		}
 		if h.UptimeSeconds < 0 || h.ActiveOperationsCount < 0 || h.Timestamp.IsZero() {
 			t.Fatalf("accepted invalid heartbeat %+v", h)
 		}
+		checkTimes(t, h.Timestamp)
 		raw, err := h.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := registration.DecodeHeartbeat(raw); err != nil {
+		again, err := registration.DecodeHeartbeat(raw)
+		if err != nil {
 			t.Fatalf("re-decode of %s: %v", raw, err)
 		}
+		if again.NodeID != h.NodeID || !again.Timestamp.Equal(h.Timestamp) || again.UptimeSeconds != h.UptimeSeconds {
+			t.Fatalf("round trip changed %+v into %+v", h, again)
+		}
+		p := projection(registration.StateActive)
+		p.LastHeartbeatAt = time.Time{}
+		checkDecides(t, r, p, h, h.Timestamp)
 	})
 }
 
 func FuzzDecodeTimeoutCheck(f *testing.F) {
 	f.Add([]byte(goodCheck))
+	r := longestReducer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := registration.DecodeTimeoutCheck(data)
 		if err != nil {
+			checkDecodeError(t, err)
 			return
 		}
 		if c.Kind != registration.TimeoutAck && c.Kind != registration.TimeoutLiveness {
 			t.Fatalf("accepted kind %q", c.Kind)
 		}
+		checkTimes(t, c.DeadlineAt, c.CheckedAt)
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := registration.DecodeTimeoutCheck(raw)
+		if err != nil || again.EntityID != c.EntityID || again.Kind != c.Kind ||
+			!again.DeadlineAt.Equal(c.DeadlineAt) || !again.CheckedAt.Equal(c.CheckedAt) {
+			t.Fatalf("round trip of %s: %+v, %v", raw, again, err)
+		}
+		// A projection whose deadline passed before any accepted time.
+		p := projection(registration.StateActive)
+		p.AckDeadline, p.LivenessDeadline = bus.MinTime.Add(-time.Second), bus.MinTime.Add(-time.Second)
+		if c.Kind == registration.TimeoutAck {
+			p.State = registration.StateAwaitingAck
+		}
+		checkDecides(t, r, p, c, c.CheckedAt)
 	})
+}
+
+func checkDecodeError(t *testing.T, err error) {
+	t.Helper()
+	var de *bus.DecodeError
+	if !errors.As(err, &de) {
+		t.Fatalf("error %T %v is not a *bus.DecodeError", err, err)
+	}
 }

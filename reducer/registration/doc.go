@@ -26,7 +26,7 @@
 // not newer than the projection's updated_at (the time of the node's last
 // message that changed it; timeouts leave it alone) is stale and a no-op.
 // So a replay of old messages leaves the projections as they are. Timeout
-// checks are decided at the deciding process's clock (Decide's now), not
+// checks are decided at the deciding runtime's clock (Decide's now), not
 // at the sweeper's: a sweeper whose clock runs ahead publishes checks
 // early, and they are no-ops until the deadline passes by the partition
 // owner's clock; the marker a timeout writes is that clock, so the node's
@@ -34,7 +34,18 @@
 //
 // Every no-op carries a reason. Durations are [Config] fields: AckTimeout
 // (30 s), LivenessInterval (60 s, the deadline after activation) and
-// LivenessWindow (90 s, the deadline after a heartbeat).
+// LivenessWindow (90 s, the deadline after a heartbeat), each at most
+// [MaxDuration] (ten years).
+//
+// # Time bounds
+//
+// Every timestamp the decoders accept is strict RFC 3339 with a zone, in
+// UTC, between bus.MinTime (2000-01-01) and bus.MaxTime (9000-01-01); a zero,
+// epoch or far-future time is a [*bus.DecodeError] naming the field, so the
+// runtime dead-letters it. A deadline is its start plus a Config duration,
+// in UTC, saturated at 9999-12-31T23:59:59.999999Z: from decoded input it is
+// exact and far below that ceiling, and whatever now Decide is given, every
+// deadline it writes marshals with encoding/json.
 //
 // # Guards
 //
@@ -59,15 +70,13 @@
 //
 // # Determinism and redelivery
 //
-// Decide reads no clock: it is given now, the deciding process's clock, and
-// reads node inputs' times from their envelopes. A redelivered node input
-// is decided as it was the first time; a redelivered timeout check is
-// decided at the new now, against the row, which the first delivery may
-// have changed (a replay, below). Ids derive from the causing envelope. A
-// state change records the causing envelope id as last_applied_event_id, so a
-// redelivered message is recognized and its events (and the idempotent Consul
-// intents) are emitted again, identical, while its already-applied write is
-// not repeated.
+// Decide reads no clock: it is given now, the deciding runtime's clock,
+// and reads node inputs' times from their envelopes. Ids derive from the
+// causing envelope, and a state change records the causing envelope id as
+// last_applied_event_id. A redelivered message that was applied before
+// decides nothing (it is stale, or its transition is made): the runtime's
+// outbox, not a replay of the decision, carries the work its first
+// delivery left undone.
 //
 // # Timeouts
 //

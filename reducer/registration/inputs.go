@@ -36,36 +36,56 @@ func validNodeType(t string) bool {
 // Introspection is a node's announcement of itself
 // (ModelNodeIntrospectionEvent).
 type Introspection struct {
-	NodeID      uuid.UUID
-	NodeType    string
+	// NodeID identifies the node; it is the entity id.
+	NodeID uuid.UUID
+	// NodeType is one of [NodeTypes].
+	NodeType string
+	// NodeVersion is the node's version; 1.0.0 when the sender names none.
 	NodeVersion bus.Version
 	// Capabilities is the declared_capabilities object (older senders call
 	// it capabilities), kept as JSON.
 	Capabilities json.RawMessage
 	// Endpoints maps names ("health", "api") to URLs.
-	Endpoints     map[string]string
+	Endpoints map[string]string
+	// CorrelationID ties the registration's messages together.
 	CorrelationID uuid.UUID
-	Timestamp     time.Time
+	// Timestamp is when the node sent it, by the node's clock: in UTC,
+	// between bus.MinTime and bus.MaxTime.
+	Timestamp time.Time
 }
 
 // Ack is the command that acknowledges a node's registration
 // (ModelNodeRegistrationAcked).
 type Ack struct {
-	CommandID     uuid.UUID
-	NodeID        uuid.UUID
+	// CommandID identifies the command; zero when the sender set none.
+	CommandID uuid.UUID
+	// NodeID identifies the acknowledging node; it is the entity id.
+	NodeID uuid.UUID
+	// CorrelationID ties the registration's messages together.
 	CorrelationID uuid.UUID
-	Timestamp     time.Time
+	// Timestamp is when the node sent it, by the node's clock: in UTC,
+	// between bus.MinTime and bus.MaxTime.
+	Timestamp time.Time
 }
 
 // Heartbeat is a node's liveness signal (ModelNodeHeartbeatEvent).
 type Heartbeat struct {
-	NodeID                uuid.UUID
-	NodeType              string
-	NodeVersion           string
-	UptimeSeconds         float64
+	// NodeID identifies the node; it is the entity id.
+	NodeID uuid.UUID
+	// NodeType is one of [NodeTypes], or empty when the sender left it out.
+	NodeType string
+	// NodeVersion is the node's version as "major.minor.patch", or empty.
+	NodeVersion string
+	// UptimeSeconds is how long the node has run; not negative.
+	UptimeSeconds float64
+	// ActiveOperationsCount is how many operations the node is running;
+	// not negative.
 	ActiveOperationsCount int
-	CorrelationID         uuid.UUID
-	Timestamp             time.Time
+	// CorrelationID is the sender's correlation id; zero when it set none.
+	CorrelationID uuid.UUID
+	// Timestamp is when the node sent it, by the node's clock: in UTC,
+	// between bus.MinTime and bus.MaxTime.
+	Timestamp time.Time
 }
 
 // TimeoutKind says which deadline a [TimeoutCheck] is about.
@@ -81,16 +101,23 @@ const (
 // entity whose deadline passed: the partition owner decides it in order with
 // the entity's other messages.
 type TimeoutCheck struct {
-	EntityID uuid.UUID   `json:"entity_id"`
-	Kind     TimeoutKind `json:"kind"`
-	// DeadlineAt is the deadline the sweeper saw pass; informational; the
-	// check is judged against the projection's current deadline.
+	// EntityID is the entity whose deadline passed.
+	EntityID uuid.UUID `json:"entity_id"`
+	// Kind says which deadline passed.
+	Kind TimeoutKind `json:"kind"`
+	// DeadlineAt is the deadline the sweeper saw pass. Decoded, it is in
+	// UTC, between bus.MinTime and bus.MaxTime, as CheckedAt is.
+	// Informational: the check is judged against the projection's current
+	// deadline.
 	DeadlineAt time.Time `json:"deadline_at"`
-	// CheckedAt is the sweep's time, by the sweeper's clock;
-	// informational: the check is decided as of the deciding process's
+	// CheckedAt is the sweep's time, by the sweeper's clock.
+	// Informational: the check is decided as of the deciding runtime's
 	// clock.
-	CheckedAt     time.Time `json:"checked_at"`
-	CorrelationID uuid.UUID `json:"correlation_id"`
+	CheckedAt time.Time `json:"checked_at"`
+	// CorrelationID ties the check to a workflow run; zero when none was
+	// set, and then left out of the JSON (the decoder takes a missing one,
+	// not the nil UUID).
+	CorrelationID uuid.UUID `json:"correlation_id,omitzero"`
 }
 
 // readPayload reads the fields of a payload object into vals; errors name
@@ -172,8 +199,9 @@ func text(v []byte) string {
 // DecodeIntrospection parses and validates an introspection payload: node_id
 // and correlation_id UUIDs, a known node_type, node_version as "1.2.3" or a
 // {"major","minor","patch"} object (default 1.0.0), endpoints that are URLs
-// with a scheme and a host, and a timestamp with a zone. Unknown fields are
-// ignored. Errors are [*bus.DecodeError]s naming the field.
+// with a scheme and a host, and a timestamp (see [bus.ParseTimeField]: strict
+// RFC 3339 with a zone, between [bus.MinTime] and [bus.MaxTime]). Unknown
+// fields are ignored. Errors are [*bus.DecodeError]s naming the field.
 func DecodeIntrospection(data []byte) (*Introspection, error) {
 	const kind = KindIntrospection
 	var vals [8][]byte
@@ -245,7 +273,10 @@ func DecodeIntrospection(data []byte) (*Introspection, error) {
 }
 
 // DecodeAck parses and validates a registration-acked command: node_id and
-// correlation_id UUIDs, an optional command_id UUID, a timestamp with a zone.
+// correlation_id UUIDs, an optional command_id UUID, a timestamp as
+// [bus.ParseTimeField] reads it (strict RFC 3339 with a zone, between
+// [bus.MinTime] and [bus.MaxTime]). Errors are [*bus.DecodeError]s naming
+// the field.
 func DecodeAck(data []byte) (*Ack, error) {
 	const kind = KindAck
 	var vals [8][]byte
@@ -271,8 +302,10 @@ func DecodeAck(data []byte) (*Ack, error) {
 }
 
 // DecodeHeartbeat parses and validates a heartbeat: a node_id UUID, a
-// timestamp with a zone, uptime_seconds present and not negative,
-// active_operations_count not negative; node_type, if present, known.
+// timestamp as [bus.ParseTimeField] reads it (strict RFC 3339 with a zone,
+// between [bus.MinTime] and [bus.MaxTime]), uptime_seconds present and not
+// negative, active_operations_count not negative; node_type, if present,
+// known. Errors are [*bus.DecodeError]s naming the field.
 func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 	const kind = KindHeartbeat
 	var vals [8][]byte
@@ -329,7 +362,10 @@ func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 }
 
 // DecodeTimeoutCheck parses and validates a timeout check: an entity_id
-// UUID, kind "ack" or "liveness", deadline_at and checked_at times with a zone.
+// UUID, kind "ack" or "liveness", deadline_at and checked_at as
+// [bus.ParseTimeField] reads them (strict RFC 3339 with a zone, between
+// [bus.MinTime] and [bus.MaxTime]). Errors are [*bus.DecodeError]s naming
+// the field.
 func DecodeTimeoutCheck(data []byte) (*TimeoutCheck, error) {
 	const kind = KindTimeoutCheck
 	var vals [8][]byte

@@ -81,22 +81,22 @@ type UpdateRegistration struct {
 // node as a service (see [ServiceName] and [ServiceID]) with the given
 // generation.
 type ConsulRegister struct {
-	NodeID        uuid.UUID
-	NodeType      string
-	NodeVersion   string
-	Endpoints     map[string]string
-	Generation    int64
-	CorrelationID uuid.UUID
+	NodeID        uuid.UUID         `json:"node_id"`
+	NodeType      string            `json:"node_type"`
+	NodeVersion   string            `json:"node_version"`
+	Endpoints     map[string]string `json:"endpoints,omitempty"`
+	Generation    int64             `json:"generation"`
+	CorrelationID uuid.UUID         `json:"correlation_id"`
 }
 
 // ConsulDeregister is the payload of a consul.deregister intent: remove the
 // node's service, but only if the registered generation is Generation, so a
 // late deregister never removes a newer registration.
 type ConsulDeregister struct {
-	NodeID        uuid.UUID
-	NodeType      string
-	Generation    int64
-	CorrelationID uuid.UUID
+	NodeID        uuid.UUID `json:"node_id"`
+	NodeType      string    `json:"node_type"`
+	Generation    int64     `json:"generation"`
+	CorrelationID uuid.UUID `json:"correlation_id"`
 }
 
 // ConsulPassTTL is the payload of a consul.pass_ttl intent: mark the TTL check
@@ -105,11 +105,11 @@ type ConsulDeregister struct {
 // node that heartbeats keeps its check passing, and a node whose registrar
 // vanished is removed by Consul itself.
 type ConsulPassTTL struct {
-	NodeID        uuid.UUID
-	NodeType      string
-	Generation    int64
-	At            time.Time
-	CorrelationID uuid.UUID
+	NodeID        uuid.UUID `json:"node_id"`
+	NodeType      string    `json:"node_type"`
+	Generation    int64     `json:"generation"`
+	At            time.Time `json:"at"`
+	CorrelationID uuid.UUID `json:"correlation_id"`
 }
 
 // ServiceName is the Consul service name of a node type, as the ONEX services

@@ -122,38 +122,28 @@ func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error)
 	return in, nil
 }
 
-// Decide decides in against the entity's projection p (nil: none). now is
-// the deciding process's clock. Introspections, acks and heartbeats come
-// from the node and are decided at their envelope's timestamp, which Decide
-// reads from in.Envelope itself (an envelope without one is a no-op);
-// timeout checks are decided at now, so a sweeper whose clock runs ahead
-// cannot expire a node early: a check's CheckedAt and DeadlineAt are
-// informational, and it is judged against the projection's deadlines as of
-// now.
+// Decide decides in against the entity's projection p (nil: none). Node
+// messages (introspection, ack, heartbeat) are decided at their envelope
+// timestamp, the node's clock, which also orders them: one not newer than
+// the projection's updated_at is stale and a no-op. Timeout checks are
+// decided at now, the deciding runtime's clock, so a sweeper whose clock
+// is wrong cannot expire a healthy node: a check's CheckedAt and DeadlineAt
+// are informational, and it is judged against the projection's deadlines
+// as of now.
 //
-// A message whose envelope id is the projection's last_applied_event_id was
-// decided and applied before (a redelivery after a crash or a retry): Decide
-// then returns the same events again, and the unguarded intents that follow
-// the state change, so that nothing the first delivery may have left undone
-// is lost. The state-changing intent itself is left out: it is known to be
-// applied.
+// A redelivered message that was applied before is a no-op (stale, or its
+// transition already made): the runtime's outbox, not a replay of the
+// decision, carries the work the first delivery left undone.
 func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer.Decision {
 	if in.Envelope == nil {
 		return reducer.Decision{Reason: "input has no envelope"}
 	}
-	// Timeout checks are decided at the deciding clock, at the precision
-	// the stores keep, so that the marker read back is the time decided;
-	// node inputs at the node's clock.
-	now = now.UTC().Truncate(time.Microsecond)
 	_, check := in.Event.(*TimeoutCheck)
 	if !check {
-		if in.Envelope.EnvelopeTimestamp.IsZero() {
-			return reducer.Decision{Reason: in.Kind + " without an envelope timestamp"}
-		}
-		now = in.Envelope.EnvelopeTimestamp.UTC()
+		now = in.Envelope.EnvelopeTimestamp
 	}
-	replay := p != nil && p.LastAppliedEventID == in.Envelope.EnvelopeID
-	if !check && p != nil && !replay && !now.After(p.UpdatedAt) {
+	now = now.UTC()
+	if !check && p != nil && !now.After(p.UpdatedAt) {
 		// Introspections, acks and heartbeats come from the node and are
 		// ordered by its clock; updated_at is the time of the node's last
 		// message that changed the projection (timeouts do not touch it).
@@ -161,13 +151,13 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 	}
 	switch ev := in.Event.(type) {
 	case *Introspection:
-		return r.introspection(p, in.Envelope, ev, now, replay)
+		return r.introspection(p, in.Envelope, ev, now)
 	case *Ack:
-		return r.ack(p, in.Envelope, ev, now, replay)
+		return r.ack(p, in.Envelope, ev, now)
 	case *Heartbeat:
 		return r.heartbeat(p, in.Envelope, ev, now)
 	case *TimeoutCheck:
-		return r.timeout(p, in.Envelope, ev, now, replay)
+		return r.timeout(p, in.Envelope, ev, now)
 	}
 	return reducer.Decision{Reason: fmt.Sprintf("unknown input %T", in.Event)}
 }
@@ -192,23 +182,19 @@ func AttemptID(env uuid.UUID) uuid.UUID {
 	return uuid.NewSHA1(env, []byte("registration-attempt"))
 }
 
-func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspection, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspection, now time.Time) reducer.Decision {
 	state := StateNone
 	if p != nil {
 		state = p.State
 	}
 	switch {
-	case !replay && state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
+	case state.Terminal() && !now.After(later(p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt)):
 		// Sent before the timeout that ended the registration: it belongs
 		// to that registration and must not start a new one. (The only
 		// comparison of the node's clock with another's: the marker is the
 		// clock of the process that decided the timeout; skew delays a
 		// re-registration by at most the skew.)
 		return reducer.Decision{Reason: "stale introspection: not newer than the timeout that ended the registration"}
-	case replay:
-		// The upsert was applied; republish its events.
-		return reducer.Decision{State: string(StateAwaitingAck), Events: r.registrationEvents(env, ev, now.Add(r.cfg.AckTimeout), now),
-			Reason: "redelivered introspection: republishing its events"}
 	case state.Retriable():
 		gen := int64(1)
 		if p != nil {
@@ -218,7 +204,7 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			EntityID: ev.NodeID, Domain: r.cfg.Domain, State: StateAwaitingAck,
 			NodeType: ev.NodeType, NodeVersion: ev.NodeVersion.String(),
 			Capabilities: ev.Capabilities, Endpoints: ev.Endpoints,
-			AckDeadline:        now.Add(r.cfg.AckTimeout),
+			AckDeadline:        deadlineAfter(now, r.cfg.AckTimeout),
 			LastAppliedEventID: env.EnvelopeID,
 			RegisteredAt:       now, UpdatedAt: now,
 			CorrelationID: ev.CorrelationID, Generation: gen,
@@ -273,20 +259,13 @@ func (r *Reducer) consulRegister(p *Projection, corr uuid.UUID) intent.Intent {
 	}
 }
 
-func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) reducer.Decision {
 	if p == nil {
 		return reducer.Decision{Reason: "ack for an unknown node"}
 	}
 	switch {
-	case replay && p.State == StateActive:
-		d := reducer.Decision{State: string(StateActive), Events: r.activationEvents(p, env, ev, now.Add(r.cfg.LivenessInterval), now),
-			Reason: "redelivered ack: republishing its events"}
-		if !r.cfg.DisableConsul {
-			d.Intents = []intent.Intent{r.consulRegister(p, ev.CorrelationID)}
-		}
-		return d
 	case p.State.awaitingAck():
-		deadline := now.Add(r.cfg.LivenessInterval)
+		deadline := deadlineAfter(now, r.cfg.LivenessInterval)
 		d := reducer.Decision{
 			State:  string(StateActive),
 			Events: r.activationEvents(p, env, ev, deadline, now),
@@ -352,7 +331,7 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	if corr == uuid.Nil {
 		corr = env.CorrelationID
 	}
-	deadline := hb.Add(r.cfg.LivenessWindow)
+	deadline := deadlineAfter(hb, r.cfg.LivenessWindow)
 	if deadline.Before(p.LivenessDeadline) {
 		deadline = p.LivenessDeadline
 	}
@@ -380,17 +359,13 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	return reducer.Decision{Intents: a.intents[:n:n]}
 }
 
-func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time, replay bool) reducer.Decision {
+func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time) reducer.Decision {
 	if p == nil {
 		return reducer.Decision{Reason: "timeout check for an unknown entity"}
 	}
 	corr := ev.CorrelationID
 	switch ev.Kind {
 	case TimeoutAck:
-		if replay && p.State == StateAckTimedOut {
-			return reducer.Decision{State: string(StateAckTimedOut), Events: r.ackTimeoutEvents(p, env, corr, p.AckTimeoutEmittedAt),
-				Reason: "redelivered timeout check: republishing its events"}
-		}
 		switch {
 		case !p.State.awaitingAck():
 			return reducer.Decision{Reason: "no ack timeout: state is " + p.State.String()}
@@ -414,14 +389,6 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 			}},
 		}
 	case TimeoutLiveness:
-		if replay && p.State == StateLivenessExpired {
-			d := reducer.Decision{State: string(StateLivenessExpired), Events: r.livenessEvents(p, env, corr, p.LivenessTimeoutEmittedAt),
-				Reason: "redelivered timeout check: republishing its events"}
-			if !r.cfg.DisableConsul {
-				d.Intents = []intent.Intent{r.consulDeregister(p, corr)}
-			}
-			return d
-		}
 		switch {
 		case p.State != StateActive:
 			return reducer.Decision{Reason: "no liveness timeout: state is " + p.State.String()}

@@ -15,5 +15,9 @@
 //	b := c.NewBus(t)
 //	err := b.Publish(ctx, &bus.Message{Topic: "orders", Key: key, Value: value})
 //
+// Options of [Start] are kfake's: kfake.BrokerConfigs(map[string]string{
+// "message.max.bytes": "16384"}) gives the brokers a small size limit, to be
+// told to the bus with kafka.Config.BrokerMaxMessageBytes.
+//
 // [Tune] applies the same test timings to any *sarama.Config.
 package kafkatest

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/registrar-go/registrar/internal/testenv"
@@ -32,11 +33,17 @@ const (
 type Agent struct {
 	// Addr is the agent's HTTP API address, "127.0.0.1:{port}".
 	Addr string
-	// Client is a client of the agent's HTTP API (ACLs are off in -dev
-	// mode). It stays valid across [Agent.Restart].
+	// Client is a client of the agent's HTTP API. With [WithACL] it sends
+	// ManagementToken; ACLs are off otherwise. It stays valid across
+	// [Agent.Restart].
 	Client *api.Client
 	// Node is the agent's node name, unique per agent.
 	Node string
+	// ManagementToken is the secret of the agent's initial management
+	// token, which may do anything, if the agent was started [WithACL];
+	// empty otherwise. Tests use it to create the tokens and policies
+	// they need.
+	ManagementToken string
 
 	tb        testing.TB
 	bin       string
@@ -52,6 +59,22 @@ type Agent struct {
 
 var agentSeq atomic.Int64
 
+// Option configures an agent that [Start] starts.
+type Option interface{ apply(*Agent) }
+
+type optionFunc func(*Agent)
+
+func (f optionFunc) apply(a *Agent) { f(a) }
+
+// WithACL starts the agent with ACLs enabled and a default policy of deny,
+// as production agents run: a request without a token, or with a token the
+// agent does not know, may do nothing. The agent's initial management token
+// (a random UUID, in [Agent.ManagementToken]) is also its agent token, so it
+// registers its own node; [Agent.Client] sends it. The default is ACLs off.
+func WithACL() Option {
+	return optionFunc(func(a *Agent) { a.ManagementToken = uuid.NewString() })
+}
+
 // Start starts a Consul agent in -dev mode, bound to 127.0.0.1 on free ports
 // (HTTP, DNS, Serf LAN and WAN, server RPC, gRPC; HTTPS and gRPC-TLS off),
 // with a temporary data directory and update checks disabled, and returns once
@@ -60,8 +83,9 @@ var agentSeq atomic.Int64
 // the agent's log is logged.
 //
 // Start skips the test if REGISTRAR_CONSUL_BIN is not set, and fails it under
-// CI=true. It must be called from the test's goroutine.
-func Start(tb testing.TB) *Agent {
+// CI=true. It must be called from the test's goroutine. Options are
+// applied in order.
+func Start(tb testing.TB, opts ...Option) *Agent {
 	tb.Helper()
 	bin := testenv.ConsulBinary(tb)
 	a := &Agent{
@@ -70,6 +94,9 @@ func Start(tb testing.TB) *Agent {
 		dataDir: tb.TempDir(),
 		Node:    fmt.Sprintf("consultest-%d-%d", os.Getpid(), agentSeq.Add(1)),
 		log:     &tailBuffer{max: 256 << 10},
+	}
+	for _, o := range opts {
+		o.apply(a)
 	}
 	tb.Cleanup(a.cleanup)
 	var err error
@@ -86,7 +113,7 @@ func Start(tb testing.TB) *Agent {
 		tb.Fatalf("consultest: starting consul: %v", err) // the cleanup logs the agent's log
 	}
 	tr := defaultTransport()
-	cfg := &api.Config{Address: a.Addr, Scheme: "http", Transport: tr}
+	cfg := &api.Config{Address: a.Addr, Scheme: "http", Transport: tr, Token: a.ManagementToken}
 	if a.Client, err = api.NewClient(cfg); err != nil {
 		tb.Fatalf("consultest: client: %v", err)
 	}
@@ -128,7 +155,7 @@ func (a *Agent) Restart() {
 
 func (a *Agent) args() []string {
 	p := a.ports
-	return []string{
+	args := []string{
 		"agent", "-dev",
 		"-node", a.Node,
 		"-bind", "127.0.0.1", "-client", "127.0.0.1", "-advertise", "127.0.0.1",
@@ -144,6 +171,18 @@ func (a *Agent) args() []string {
 		"-hcl", "ports { https = -1 }",
 		"-log-level", "info",
 	}
+	if a.ManagementToken != "" {
+		args = append(args, "-hcl", fmt.Sprintf(`acl {
+  enabled = true
+  default_policy = "deny"
+  enable_token_persistence = false
+  tokens {
+    initial_management = %q
+    agent = %q
+  }
+}`, a.ManagementToken, a.ManagementToken))
+	}
+	return args
 }
 
 // start runs the agent process and waits until it is ready; on failure the
@@ -187,7 +226,16 @@ func (a *Agent) waitReady(exited <-chan struct{}) error {
 	}
 	defer hc.CloseIdleConnections()
 	get := func(path string, v any) error {
-		resp, err := hc.Get("http://" + a.Addr + path) //nolint:gosec // G107: the agent this helper started
+		req, err := http.NewRequest(http.MethodGet, "http://"+a.Addr+path, nil)
+		if err != nil {
+			return err
+		}
+		if a.ManagementToken != "" {
+			// Until the leader has created the management token, the
+			// agent answers 403 "ACL not found".
+			req.Header.Set("X-Consul-Token", a.ManagementToken)
+		}
+		resp, err := hc.Do(req) //nolint:gosec // G107: the agent this helper started
 		if err != nil {
 			return err
 		}

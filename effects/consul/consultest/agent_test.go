@@ -2,6 +2,7 @@ package consultest_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,5 +108,41 @@ func TestAgentsAreIndependent(t *testing.T) {
 	}
 	if _, ok := svcs[svc.ID]; ok {
 		t.Fatal("a service registered with one agent shows up in the other")
+	}
+}
+
+func TestWithACL(t *testing.T) {
+	a := consultest.Start(t, consultest.WithACL())
+	if a.ManagementToken == "" {
+		t.Fatal("no management token")
+	}
+	// The management client may do anything.
+	svc := &api.AgentServiceRegistration{ID: "acl-1", Name: "acl"}
+	if err := a.Client.Agent().ServiceRegister(svc); err != nil {
+		t.Fatalf("register with the management token: %v", err)
+	}
+	self, _, err := a.Client.ACL().TokenReadSelf(nil)
+	if err != nil || self.SecretID != a.ManagementToken {
+		t.Fatalf("token self: %+v, %v", self, err)
+	}
+	// Without a token, and with an unknown one, nothing is allowed.
+	for name, token := range map[string]string{"anonymous": "", "unknown": "00000000-0000-4000-8000-000000000000"} {
+		c, err := api.NewClient(&api.Config{Address: a.Addr, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Agent().ServiceRegister(&api.AgentServiceRegistration{ID: "acl-2", Name: "acl"})
+		var se api.StatusError
+		if !errors.As(err, &se) || se.Code != 403 {
+			t.Errorf("%s: register = %v, want a 403", name, err)
+		}
+	}
+	// Without ACLs (the default), anonymous requests may do anything.
+	b := consultest.Start(t)
+	if b.ManagementToken != "" {
+		t.Errorf("an agent without WithACL has a management token")
+	}
+	if err := b.Client.Agent().ServiceRegister(svc); err != nil {
+		t.Fatalf("register without ACLs: %v", err)
 	}
 }

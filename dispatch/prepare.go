@@ -1,0 +1,119 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer"
+)
+
+// Prepared is a decision made ready to apply: everything it needs is
+// encoded and checked, so that applying it can only fail for reasons of the
+// environment.
+type Prepared struct {
+	// Write is the decision's atomic write for [Outbox.Commit].
+	Write Write
+	// Volatile holds the decision's volatile intents when it takes the fast
+	// path (no events, and no intent outside the store that is not
+	// volatile); they run before the write, with no record.
+	Volatile []intent.Intent
+	// Events counts the decision's events.
+	Events int
+}
+
+// PrepareError says why a decision cannot be applied: an event that does
+// not encode or does not fit the bus, an intent payload that does not
+// encode. It is a fault of the input that was decided, never of the
+// environment: the runtime dead-letters the input with it.
+type PrepareError struct {
+	// What names the part that failed, e.g. "event 1 (NodeRegistrationAccepted)".
+	What string
+	// Err is the reason.
+	Err error
+}
+
+func (e *PrepareError) Error() string {
+	return "registrar/dispatch: prepare decision: " + e.What + ": " + e.Err.Error()
+}
+
+// Unwrap returns Err.
+func (e *PrepareError) Unwrap() error { return e.Err }
+
+// Prepare makes decision d, caused by the envelope cause about entity, ready
+// to apply: it splits the intents into the store's own (the write) and the
+// rest, encodes every event as the message the relay will publish and
+// checks it against the bus's size limit, and encodes the payload of every
+// intent that goes into the record. Any failure is a [*PrepareError].
+//
+// A decision without events whose intents outside the store are all
+// volatile ([intent.Volatile]) takes the fast path: its volatile intents run
+// before the write, and it has no record. Otherwise the store's intents are
+// the atomic write and every other intent, in declared order, goes into the
+// record with the events, to run after the write.
+func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decision) (Prepared, error) {
+	p := Prepared{Write: Write{EntityID: entity}, Events: len(d.Events)}
+	var external []intent.Intent
+	fast := len(d.Events) == 0
+	for _, in := range d.Intents {
+		if a.outbox.Owns(in.Type) {
+			p.Write.Intents = append(p.Write.Intents, in)
+			continue
+		}
+		if _, ok := a.exec.Effect(in.Type); !ok {
+			return Prepared{}, &PrepareError{What: "intent " + in.Type, Err: fmt.Errorf("%w for intent type %q", intent.ErrNoEffect, in.Type)}
+		}
+		external = append(external, in)
+		fast = fast && a.exec.IsVolatile(in.Type)
+	}
+	if fast {
+		p.Volatile = external
+		return p, nil
+	}
+	rec := &Record{EntityID: entity, Cause: cause.EnvelopeID}
+	for i, in := range external {
+		raw, err := json.Marshal(in.Payload)
+		if err != nil {
+			return Prepared{}, &PrepareError{What: fmt.Sprintf("intent %d (%s)", i, in.Type), Err: err}
+		}
+		rec.Intents = append(rec.Intents, RecordedIntent{Type: in.Type, Target: in.Target, CorrelationID: in.CorrelationID, Payload: raw})
+	}
+	for i, ev := range d.Events {
+		m, err := a.eventMessage(cause, i, ev)
+		if err != nil {
+			return Prepared{}, &PrepareError{What: fmt.Sprintf("event %d (%s)", i, ev.Type), Err: err}
+		}
+		rec.Messages = append(rec.Messages, RecordedMessage{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: m.Headers})
+	}
+	p.Write.Record = rec
+	return p, nil
+}
+
+// eventMessage encodes event i of a decision caused by cause and checks its
+// size: an event too large for the bus is an error wrapping
+// [bus.ErrMessageTooLarge].
+func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Message, error) {
+	env, err := a.Envelope(cause, i, ev)
+	if err != nil {
+		return nil, err
+	}
+	m, err := bus.EnvelopeMessage(ev.Topic, env, bus.WithKey(ev.PartitionKey()))
+	if err != nil {
+		return nil, err
+	}
+	if err := bus.CheckSize(m, a.sizeLimit()); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// sizeLimit returns the bus's message size limit, or 0 for none.
+func (a *Applier) sizeLimit() int {
+	if sl, ok := a.pub.(bus.SizeLimited); ok {
+		return sl.MaxMessageBytes()
+	}
+	return 0
+}

@@ -1,0 +1,393 @@
+package registrar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/dispatch"
+	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/reducer"
+)
+
+// BatchLoader is an optional interface of a [StateStore]: it loads many
+// entities in one round trip. The runtime uses it for every batch.
+type BatchLoader[S any] interface {
+	// LoadMany returns the states of the entities that have one; entities
+	// without state are absent from the map.
+	LoadMany(ctx context.Context, entityIDs []uuid.UUID) (map[uuid.UUID]S, error)
+}
+
+// Handle processes one message as the bus delivers it, and returns what the
+// bus acts on: nil when the message is done, a [*bus.ContentError] when it
+// must be dead-lettered, or the last error if ctx ended while it was
+// retried. It is [Runtime.HandleBatch] with a batch of one. Run hands it to
+// the bus; tests and tools may call it directly to drive the workflow
+// without a subscription.
+func (r *Runtime[S]) Handle(ctx context.Context, msg *bus.Message) error {
+	err := r.HandleBatch(ctx, []*bus.Message{msg})
+	var be *bus.BatchError
+	if errors.As(err, &be) {
+		return be.Err
+	}
+	return err
+}
+
+// HandleBatch processes the messages of one partition, in order, and
+// returns nil when all are done, so that the bus commits once, or a
+// [*bus.BatchError] that says which message to dead-letter (a
+// [*bus.ContentError]) or to redeliver from (any other error); the messages
+// before it are done. See the package documentation for the steps.
+//
+// A batch is decided against one load of its entities' states and an
+// in-memory overlay of the batch's own decisions (when the reducer
+// implements reducer.Evolver), and applied in one atomic write of the store
+// ([dispatch.Outbox.Commit]). An entity whose write met a conflict has its
+// messages decided again against what the store holds now. An
+// infrastructure error retries the batch with backoff; an error that will
+// recur (permanent, or unmarked and repeated [WithMaxAttempts] times) makes
+// the runtime go on message by message, so that only the message at fault
+// is dead-lettered; a message that cannot be decoded, is stamped too far
+// ahead of the clock, or whose decision cannot be prepared is dead-lettered
+// after the messages before it are done.
+func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	ins := make([]reducer.Input, 0, len(msgs))
+	now := r.cfg.clock()
+	for i, m := range msgs {
+		in, err := r.decode(m, now)
+		if err != nil {
+			if err := r.process(ctx, msgs[:i], ins); err != nil {
+				return err
+			}
+			return &bus.BatchError{Index: i, Err: r.deadLetter(ctx, m, err, 0)}
+		}
+		ins = append(ins, in)
+	}
+	return r.process(ctx, msgs, ins)
+}
+
+// deadLetter counts and logs a message that is dead-lettered for reason,
+// after attempts tries (0: it was never tried), and returns the content
+// error that makes the bus dead-letter it.
+func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason error, attempts int) *bus.ContentError {
+	r.stats.deadLettered.Add(1)
+	if attempts > 1 {
+		reason = fmt.Errorf("after %d attempts: %w", attempts, reason)
+	}
+	r.log.WarnContext(ctx, "dead-lettering message",
+		slog.String("topic", msg.Topic), slog.Int("partition", int(msg.Partition)),
+		slog.Int64("offset", msg.Offset), slog.String("reason", reason.Error()))
+	var ce *bus.ContentError
+	if errors.As(reason, &ce) {
+		return ce
+	}
+	return bus.NewContentError(reason)
+}
+
+// decode decodes msg and checks its timestamp against the clock's now.
+func (r *Runtime[S]) decode(msg *bus.Message, now time.Time) (reducer.Input, error) {
+	env, err := bus.DecodeEnvelope(msg.Value)
+	if err != nil {
+		return reducer.Input{}, err
+	}
+	if r.cfg.maxSkew >= 0 {
+		if ahead := env.EnvelopeTimestamp.Sub(now); ahead > r.cfg.maxSkew {
+			return reducer.Input{}, &bus.DecodeError{Field: "envelope_timestamp", Reason: fmt.Sprintf(
+				"%s is %v ahead of this runtime's clock (the limit is %v)",
+				env.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano), ahead.Round(time.Millisecond), r.cfg.maxSkew)}
+		}
+	}
+	in, err := r.red.Decode(msg.Topic, env)
+	if err != nil {
+		return reducer.Input{}, err
+	}
+	in.Envelope = env
+	return in, nil
+}
+
+// process applies ins (decoded from msgs) and returns nil or a
+// *bus.BatchError; see HandleBatch.
+func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) error {
+	var bo *backoff.ExponentialBackOff
+	done, attempts := 0, 0
+	oneByOne := len(ins) == 1
+	for done < len(ins) {
+		end := len(ins)
+		if oneByOne {
+			end = done + 1
+		}
+		n, err := r.apply(ctx, ins[done:end])
+		r.stats.handled.Add(int64(n))
+		done += n
+		if err == nil {
+			attempts = 0
+			continue
+		}
+		var pe *dispatch.PrepareError
+		if errors.As(err, &pe) {
+			return &bus.BatchError{Index: done, Err: r.deadLetter(ctx, msgs[done], err, 0)}
+		}
+		if ctx.Err() != nil {
+			return &bus.BatchError{Index: done, Err: err}
+		}
+		attempts++
+		permanent := intent.IsPermanent(err)
+		capped := !permanent && !intent.IsRetryable(err) && attempts >= r.cfg.maxAttempts
+		if permanent || capped {
+			if !oneByOne {
+				// Find the message at fault: go on one by one.
+				oneByOne, attempts = true, 0
+				continue
+			}
+			r.log.ErrorContext(ctx, "decision failed for good",
+				slog.String("entity_id", ins[done].EntityID.String()), slog.Bool("permanent", permanent),
+				slog.Int("attempts", attempts), slog.String("error", err.Error()))
+			return &bus.BatchError{Index: done, Err: r.deadLetter(ctx, msgs[done], err, attempts)}
+		}
+		if !r.backOff(ctx, &bo, "decision failed; retrying", err, attempts,
+			slog.String("entity_id", ins[done].EntityID.String()), slog.Int("messages", end-done),
+			slog.Bool("retryable", intent.IsRetryable(err))) {
+			return &bus.BatchError{Index: done, Err: err}
+		}
+	}
+	return nil
+}
+
+// maxConflictRounds bounds how often one attempt decides again the messages
+// whose writes met a conflict before it backs off like any other failure.
+const maxConflictRounds = 8
+
+// errConflicts is returned when conflicts did not settle within
+// maxConflictRounds; it is retryable: another writer is busy on the entity.
+var errConflicts = intent.Retryable(errors.New("registrar: the state kept changing under the decisions"))
+
+// apply relays what the outbox holds for the entities of ins, decides and
+// applies ins with their entities locked, relays the records the writes
+// appended, and returns how many inputs are done. On a
+// *dispatch.PrepareError the inputs before the returned count are done and
+// the next one is at fault; on any other error nothing is known to be done
+// (what was written is decided again as a no-op when retried).
+func (r *Runtime[S]) apply(ctx context.Context, ins []reducer.Input) (int, error) {
+	ids := make([]uuid.UUID, len(ins))
+	for i := range ins {
+		ids[i] = ins[i].EntityID
+	}
+	defer r.locks.lock(ids).unlock()
+	// Work an earlier decision left in the outbox (a crash, a failover, a
+	// failed relay) goes first: an entity's work stays in order, volatile
+	// intents included.
+	if err := r.relay(ctx, ids); err != nil {
+		return 0, err
+	}
+
+	evolver, canEvolve := r.red.(reducer.Evolver[S])
+	limit := len(ins) // inputs at and after limit are not applied
+	var prepErr error
+	relay := map[uuid.UUID]bool{}
+	pending := make([]int, len(ins))
+	for i := range pending {
+		pending[i] = i
+	}
+	for round := 1; len(pending) > 0; round++ {
+		if round > maxConflictRounds {
+			return 0, errConflicts
+		}
+		load := make([]uuid.UUID, len(pending))
+		for j, i := range pending {
+			load[j] = ins[i].EntityID
+		}
+		states, err := r.loadMany(ctx, load)
+		if err != nil {
+			return 0, err
+		}
+		now := r.cfg.clock()
+		batch := make([]dispatch.Prepared, 0, len(pending))
+		owners := make([]int, 0, len(pending))
+		for _, i := range pending {
+			if i >= limit {
+				break
+			}
+			in := ins[i]
+			st := states[in.EntityID]
+			d := r.red.Decide(st, in, now)
+			if d.IsNoop() {
+				r.stats.noops.Add(1)
+				r.log.DebugContext(ctx, "no-op", slog.String("kind", in.Kind),
+					slog.String("entity_id", in.EntityID.String()), slog.String("reason", d.Reason))
+				continue
+			}
+			p, err := r.applier.Prepare(in.Envelope, in.EntityID, d)
+			if err != nil {
+				limit, prepErr = i, err
+				break
+			}
+			if canEvolve {
+				states[in.EntityID] = evolver.Evolve(st, in, d)
+			}
+			batch = append(batch, p)
+			owners = append(owners, i)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		results, err := r.applier.Apply(ctx, batch)
+		if err != nil {
+			return 0, err
+		}
+		var next []int
+		for j, res := range results {
+			r.countResults(res.Results)
+			switch res.Status {
+			case dispatch.WriteCommitted:
+				if batch[j].Write.Record != nil {
+					relay[batch[j].Write.EntityID] = true
+				}
+			default:
+				r.stats.conflicts.Add(1)
+				r.log.DebugContext(ctx, "conflict; deciding again",
+					slog.String("entity_id", batch[j].Write.EntityID.String()), slog.String("status", res.Status.String()))
+				next = append(next, owners[j])
+			}
+		}
+		pending = next
+	}
+	if len(relay) > 0 {
+		ids := make([]uuid.UUID, 0, len(relay))
+		for id := range relay {
+			ids = append(ids, id)
+		}
+		if err := r.relay(ctx, ids); err != nil {
+			return 0, err
+		}
+	}
+	if prepErr != nil {
+		return limit, prepErr
+	}
+	return len(ins), nil
+}
+
+func (r *Runtime[S]) countResults(res []intent.Result) {
+	r.stats.intents.Add(int64(len(res)))
+	for _, rr := range res {
+		if rr.Status != intent.Applied {
+			r.stats.skipped.Add(1)
+		}
+	}
+}
+
+func (r *Runtime[S]) loadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]S, error) {
+	if bl, ok := r.store.(BatchLoader[S]); ok {
+		m, err := bl.LoadMany(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: load %d states: %w", len(ids), err)
+		}
+		return m, nil
+	}
+	m := make(map[uuid.UUID]S, len(ids))
+	for _, id := range ids {
+		if _, ok := m[id]; ok {
+			continue
+		}
+		st, err := r.store.Load(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("registrar: load state of %s: %w", id, err)
+		}
+		m[id] = st
+	}
+	return m, nil
+}
+
+// relay relays the pending records of ids (whose locks the caller holds),
+// retrying with backoff until every one is done or ctx ends.
+func (r *Runtime[S]) relay(ctx context.Context, ids []uuid.UUID) error {
+	var bo *backoff.ExponentialBackOff
+	for attempt := 1; ; attempt++ {
+		res, err := r.applier.Relay(ctx, ids)
+		r.countRelay(res)
+		if err == nil {
+			return nil
+		}
+		if !r.backOff(ctx, &bo, "relay failed; retrying", err, attempt, slog.Int("entities", len(ids))) {
+			return err
+		}
+	}
+}
+
+func (r *Runtime[S]) countRelay(res dispatch.RelayResult) {
+	r.stats.events.Add(int64(res.Events))
+	r.stats.intents.Add(int64(res.Intents))
+	r.stats.relayed.Add(int64(res.Records))
+	r.stats.deadLettered.Add(int64(res.DeadLettered))
+}
+
+// relayLoop relays, every relay interval, the records that no decision of
+// this runtime relays: those a crash or a failover left behind (on start-up
+// too), and those whose relay failed.
+func (r *Runtime[S]) relayLoop(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.relayInterval)
+	defer t.Stop()
+	for {
+		if err := r.relayOrphans(ctx); err != nil && ctx.Err() == nil {
+			r.stats.retries.Add(1)
+			r.log.WarnContext(ctx, "relay of pending records failed; trying again later", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// relayOrphans runs one pass of relayLoop.
+func (r *Runtime[S]) relayOrphans(ctx context.Context) error {
+	for {
+		ids, err := r.applier.PendingEntities(ctx, r.cfg.relayMinAge, orphanPage)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		h := r.locks.lock(ids)
+		res, err := r.applier.Relay(ctx, ids)
+		h.unlock()
+		r.countRelay(res)
+		if err != nil {
+			return err
+		}
+		if res.Records == 0 || len(ids) < orphanPage {
+			return nil
+		}
+	}
+}
+
+// orphanPage bounds the records one pass of the relay task reads at once.
+const orphanPage = 256
+
+// backOff counts a retry, logs it, and waits for the next backoff interval
+// of *bo (created on first use). It returns false if ctx ended first.
+func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, msg string, err error, attempt int, attrs ...slog.Attr) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if *bo == nil {
+		*bo = backoff.NewExponentialBackOff()
+		(*bo).InitialInterval, (*bo).MaxInterval = r.cfg.retryMin, r.cfg.retryMax
+	}
+	wait := (*bo).NextBackOff()
+	r.stats.retries.Add(1)
+	r.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.Int("attempt", attempt),
+		slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -255,7 +255,7 @@ func (e *Update) singleSQL(s updateShape) string {
 
 // cteSQL is the single statement that also reports, in the same snapshot,
 // what it needs to classify zero rows: rows updated, then the row before
-// (lookColumns of the shape's guard; NULLs if there is none). Batches use
+// (lookColumns of the shape's guard; NULLs if there is no row). Batches use
 // it, so that each intent is classified against the row as the intents
 // before it left it.
 func (e *Update) cteSQL(s updateShape) string {
@@ -286,12 +286,11 @@ func (e *Update) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 		return intent.Result{}, nil
 	}
 	l := newLook(allLookColumns)
-	err = e.db.QueryRow(ctx, e.lookSQL, pgUUID(u.EntityID), u.Domain).Scan(l.dests...)
-	cur := l.row()
-	if errors.Is(err, pgx.ErrNoRows) {
-		cur, err = nil, nil
-	}
-	if err != nil {
+	var cur *registration.Projection
+	switch err = e.db.QueryRow(ctx, e.lookSQL, pgUUID(u.EntityID), u.Domain).Scan(l.dests...); {
+	case err == nil:
+		cur = l.row()
+	case !errors.Is(err, pgx.ErrNoRows):
 		return intent.Result{}, opError("update", u.EntityID, req.corr, err)
 	}
 	r := classifyUpdate(u, cur)

@@ -115,7 +115,9 @@ func (r *Runtime[S]) decode(msg *bus.Message, now time.Time) (reducer.Input, err
 // *bus.BatchError; see HandleBatch.
 func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) error {
 	var bo *backoff.ExponentialBackOff
-	done, attempts := 0, 0
+	// tries counts the failed attempts at the message at done; attempts
+	// only those whose error carries no mark, which WithMaxAttempts caps.
+	done, tries, attempts := 0, 0, 0
 	oneByOne := len(ins) == 1
 	for done < len(ins) {
 		end := len(ins)
@@ -125,8 +127,10 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		n, err := r.apply(ctx, ins[done:end])
 		r.stats.handled.Add(int64(n))
 		done += n
+		if err == nil || n > 0 {
+			tries, attempts = 0, 0
+		}
 		if err == nil {
-			attempts = 0
 			continue
 		}
 		var pe *dispatch.PrepareError
@@ -136,13 +140,16 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		if ctx.Err() != nil {
 			return &bus.BatchError{Index: done, Err: err}
 		}
-		attempts++
-		permanent := intent.IsPermanent(err)
-		capped := !permanent && !intent.IsRetryable(err) && attempts >= r.cfg.maxAttempts
+		tries++
+		permanent, retryable := intent.IsPermanent(err), intent.IsRetryable(err)
+		if !permanent && !retryable {
+			attempts++
+		}
+		capped := !permanent && !retryable && attempts >= r.cfg.maxAttempts
 		if permanent || capped {
 			if !oneByOne {
 				// Find the message at fault: go on one by one.
-				oneByOne, attempts = true, 0
+				oneByOne, tries, attempts = true, 0, 0
 				continue
 			}
 			r.log.ErrorContext(ctx, "decision failed for good",
@@ -150,7 +157,7 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 				slog.Int("attempts", attempts), slog.String("error", err.Error()))
 			return &bus.BatchError{Index: done, Err: r.deadLetter(ctx, msgs[done], err, attempts)}
 		}
-		if !r.backOff(ctx, &bo, "decision failed; retrying", err, attempts,
+		if !r.backOff(ctx, &bo, "decision failed; retrying", err, tries,
 			slog.String("entity_id", ins[done].EntityID.String()), slog.Int("messages", end-done),
 			slog.Bool("retryable", intent.IsRetryable(err))) {
 			return &bus.BatchError{Index: done, Err: err}
@@ -240,19 +247,31 @@ func (r *Runtime[S]) apply(ctx context.Context, ins []reducer.Input) (int, error
 		if err != nil {
 			return 0, err
 		}
-		var next []int
+		// An entity whose write conflicted has every message from that
+		// one on decided again, those that were no-ops on the overlay
+		// included: the overlay assumed the write that did not happen.
+		from := map[uuid.UUID]int{}
 		for j, res := range results {
 			r.countResults(res.Results)
+			id := batch[j].Write.EntityID
 			switch res.Status {
 			case dispatch.WriteCommitted:
 				if batch[j].Write.Record != nil {
-					relay[batch[j].Write.EntityID] = true
+					relay[id] = true
 				}
 			default:
 				r.stats.conflicts.Add(1)
 				r.log.DebugContext(ctx, "conflict; deciding again",
-					slog.String("entity_id", batch[j].Write.EntityID.String()), slog.String("status", res.Status.String()))
-				next = append(next, owners[j])
+					slog.String("entity_id", id.String()), slog.String("status", res.Status.String()))
+				if k, seen := from[id]; !seen || owners[j] < k {
+					from[id] = owners[j]
+				}
+			}
+		}
+		var next []int
+		for _, i := range pending {
+			if k, ok := from[ins[i].EntityID]; ok && i >= k && i < limit {
+				next = append(next, i)
 			}
 		}
 		pending = next

@@ -35,15 +35,41 @@ type Outbox interface {
 	// failures).
 	Commit(ctx context.Context, writes []Write) ([]WriteResult, error)
 
-	// Pending returns records not yet marked done, ordered by Seq: those of
-	// the given entities, or, if entities is nil, the oldest of any entity
-	// that were appended at least minAge ago. It returns at most limit
-	// records (limit > 0).
-	Pending(ctx context.Context, entities []uuid.UUID, minAge time.Duration, limit int) ([]Record, error)
+	// Pending returns the records of the given entities not yet removed,
+	// ordered by Seq, at most limit of them (limit > 0). A stored record
+	// that does not decode is returned with Invalid set, in its place, so
+	// that the relay can dead-letter it instead of stopping at it.
+	Pending(ctx context.Context, entities []uuid.UUID, limit int) ([]Record, error)
+
+	// PendingEntities returns up to limit distinct entities whose oldest
+	// record was appended at least minAge ago (by the store's clock),
+	// oldest first: what a relay task picks up after a crash or a
+	// failover left records behind.
+	PendingEntities(ctx context.Context, minAge time.Duration, limit int) ([]uuid.UUID, error)
 
 	// Done removes the records with the given sequence numbers. Removing a
 	// record that is already gone is not an error.
 	Done(ctx context.Context, seqs []int64) error
+
+	// Lease takes the relay lease of entities: until it is released, no
+	// other Lease of any of them (in this process or another one sharing
+	// the store) is granted; Lease waits for them, or for ctx. It returns
+	// the entities' pending records (as Pending does) with the lease.
+	// Relaying under a lease is what keeps one entity's work in order when
+	// two processes relay it at once (a failover, a relay task).
+	Lease(ctx context.Context, entities []uuid.UUID, limit int) (Lease, error)
+}
+
+// Lease is a relay lease of some entities, from [Outbox.Lease].
+type Lease interface {
+	// Records returns the entities' pending records when the lease was
+	// taken, ordered by Seq.
+	Records() []Record
+	// Done removes records, as [Outbox.Done]; a store may make the
+	// removal durable only on Release.
+	Done(ctx context.Context, seqs []int64) error
+	// Release gives the lease up. It is safe to call more than once.
+	Release(ctx context.Context) error
 }
 
 // Write is one decision's atomic write: the intents the store owns, and the
@@ -112,6 +138,11 @@ type Record struct {
 	Messages []RecordedMessage `json:"messages,omitempty"`
 	// CreatedAt is when the store appended the record (the store's clock).
 	CreatedAt time.Time `json:"-"`
+	// Invalid, set by Pending only, says why the stored record did not
+	// decode; Raw then holds it as stored, and nothing else but Seq and
+	// EntityID is set.
+	Invalid error  `json:"-"`
+	Raw     []byte `json:"-"`
 }
 
 // RecordedIntent is an intent as the outbox keeps it: its payload encoded

@@ -52,7 +52,9 @@ const (
 
 // Relay executes and publishes the pending records of entities, oldest
 // first per entity, and removes each record once its intents ran and its
-// events were published. The caller holds the entities' locks.
+// events were published. It relays under the entities' relay lease
+// ([Outbox.Lease]), so that no other relay, in this process or another,
+// works on them meanwhile.
 //
 // Records of one entity are relayed strictly in order: a record whose
 // intent or publish fails stops that entity's later records. Other
@@ -63,11 +65,18 @@ const (
 func (a *Applier) Relay(ctx context.Context, entities []uuid.UUID) (RelayResult, error) {
 	var total RelayResult
 	for {
-		recs, err := a.outbox.Pending(ctx, entities, 0, relayPage)
+		lease, err := a.outbox.Lease(ctx, entities, relayPage)
 		if err != nil {
-			return total, fmt.Errorf("registrar/dispatch: read pending records: %w", err)
+			return total, fmt.Errorf("registrar/dispatch: lease pending records: %w", err)
 		}
-		res, err := a.relay(ctx, recs)
+		recs := lease.Records()
+		a.attempts.retain(entities, recs)
+		res, err := a.relay(ctx, lease, recs)
+		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+			// The removals may not have taken: the records are relayed
+			// again, with the same ids.
+			err = fmt.Errorf("registrar/dispatch: release the relay lease: %w", rerr)
+		}
 		total.add(res)
 		if err != nil || len(recs) < relayPage {
 			return total, err
@@ -75,28 +84,20 @@ func (a *Applier) Relay(ctx context.Context, entities []uuid.UUID) (RelayResult,
 	}
 }
 
-// PendingEntities returns the entities that have records appended at least
-// minAge ago, oldest first, at most limit of them: what a relay task hands
-// to [Applier.Relay] after a crash or a failover left records behind.
+// PendingEntities returns the entities whose oldest record was appended at
+// least minAge ago, oldest first, at most limit of them: what a relay task
+// hands to [Applier.Relay] after a crash or a failover left records behind.
 func (a *Applier) PendingEntities(ctx context.Context, minAge time.Duration, limit int) ([]uuid.UUID, error) {
-	recs, err := a.outbox.Pending(ctx, nil, minAge, limit)
+	ids, err := a.outbox.PendingEntities(ctx, minAge, limit)
 	if err != nil {
-		return nil, fmt.Errorf("registrar/dispatch: read pending records: %w", err)
+		return nil, fmt.Errorf("registrar/dispatch: read pending entities: %w", err)
 	}
-	seen := map[uuid.UUID]bool{}
-	var out []uuid.UUID
-	for _, r := range recs {
-		if !seen[r.EntityID] {
-			seen[r.EntityID] = true
-			out = append(out, r.EntityID)
-		}
-	}
-	return out, nil
+	return ids, nil
 }
 
 // relay relays recs (ordered by Seq) in waves: each wave takes the oldest
 // remaining record of every entity that has not failed.
-func (a *Applier) relay(ctx context.Context, recs []Record) (RelayResult, error) {
+func (a *Applier) relay(ctx context.Context, lease Lease, recs []Record) (RelayResult, error) {
 	var total RelayResult
 	var first error
 	byEntity := map[uuid.UUID][]*Record{}
@@ -113,7 +114,7 @@ func (a *Applier) relay(ctx context.Context, recs []Record) (RelayResult, error)
 		for _, id := range order {
 			wave = append(wave, byEntity[id][0])
 		}
-		failed, res, err := a.relayWave(ctx, wave)
+		failed, res, err := a.relayWave(ctx, lease, wave)
 		total.add(res)
 		if err != nil && first == nil {
 			first = err
@@ -129,7 +130,9 @@ func (a *Applier) relay(ctx context.Context, recs []Record) (RelayResult, error)
 			}
 		}
 		order = next
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil && len(order) > 0 && first == nil {
+			// Records remain: the caller must not take the entities as done.
+			first = intent.Retryable(fmt.Errorf("registrar/dispatch: relay stopped with records left: %w", err))
 			break
 		}
 	}
@@ -139,7 +142,7 @@ func (a *Applier) relay(ctx context.Context, recs []Record) (RelayResult, error)
 // relayWave relays records of distinct entities: their intents step by
 // step (the i-th intent of every record together, grouped by type), then
 // all their events in one publish. It reports which records failed.
-func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayResult, error) {
+func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([]bool, RelayResult, error) {
 	var res RelayResult
 	var first error
 	failed := make([]bool, len(wave))
@@ -149,12 +152,27 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 			first = err
 		}
 	}
+	for i, r := range wave {
+		if r.Invalid == nil {
+			continue
+		}
+		// A stored record that does not decode: dead-letter it as stored,
+		// and let the entity's later records go on.
+		orig := &bus.Message{Topic: OutboxTopic, Partition: -1, Offset: r.Seq, Key: []byte(r.EntityID.String()), Value: r.Raw}
+		if err := a.publishDeadLetter(ctx, orig, r.Invalid); err != nil {
+			fail(i, err)
+			continue
+		}
+		a.log.ErrorContext(ctx, "outbox record does not decode; dead-lettered it",
+			slog.String("entity_id", r.EntityID.String()), slog.Int64("seq", r.Seq), slog.String("error", r.Invalid.Error()))
+		res.DeadLettered++
+	}
 	for step := 0; ; step++ {
 		var ins []intent.Intent
 		var owners []int
 		more := false
 		for i, r := range wave {
-			if failed[i] || step >= len(r.Intents) {
+			if failed[i] || r.Invalid != nil || step >= len(r.Intents) {
 				continue
 			}
 			more = true
@@ -180,7 +198,7 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 		_, stepErr := a.executeByType(ctx, ins)
 		if stepErr == nil {
 			for _, i := range owners {
-				a.attempts.clear(wave[i].Seq, step)
+				a.attempts.clear(wave[i].EntityID, wave[i].Seq, step)
 			}
 			res.Intents += len(ins)
 			continue
@@ -197,10 +215,16 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 			}
 			if err == nil {
 				res.Intents++
-				a.attempts.clear(r.Seq, step)
+				a.attempts.clear(r.EntityID, r.Seq, step)
 				continue
 			}
-			n := a.attempts.inc(r.Seq, step)
+			// Only errors that carry no mark count against MaxAttempts:
+			// the environment's (retryable) are retried for as long as
+			// it takes.
+			n := 1
+			if !intent.IsRetryable(err) && !intent.IsPermanent(err) {
+				n = a.attempts.inc(r.EntityID, r.Seq, step)
+			}
 			giveUp := intent.IsPermanent(err) || (!intent.IsRetryable(err) && n >= a.cfg.MaxAttempts)
 			if !giveUp {
 				a.log.WarnContext(ctx, "recorded intent failed; will retry",
@@ -213,13 +237,13 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 				fail(i, err)
 				continue
 			}
-			a.attempts.clear(r.Seq, step)
+			a.attempts.clear(r.EntityID, r.Seq, step)
 			res.DeadLettered++
 		}
 	}
 	var msgs []*bus.Message
 	for i, r := range wave {
-		if failed[i] {
+		if failed[i] || r.Invalid != nil {
 			continue
 		}
 		for k := range r.Messages {
@@ -240,9 +264,11 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 					one[k] = r.Messages[k].message()
 				}
 				err := a.pub.Publish(ctx, one...)
-				if errors.Is(err, bus.ErrMessageTooLarge) {
+				if errors.Is(err, bus.ErrMessageTooLarge) || intent.IsPermanent(err) {
 					// The bus refuses them whatever happens: their
 					// record cannot be done. Dead-letter them and go on.
+					// (Any other publish error is the transport's, and
+					// is retried for as long as it takes.)
 					err = a.deadLetterEvents(ctx, r, err)
 					if err == nil {
 						res.DeadLettered += len(one)
@@ -266,7 +292,7 @@ func (a *Applier) relayWave(ctx context.Context, wave []*Record) ([]bool, RelayR
 		}
 	}
 	if len(seqs) > 0 {
-		if err := a.outbox.Done(ctx, seqs); err != nil {
+		if err := lease.Done(ctx, seqs); err != nil {
 			// Published but not removed: the next relay publishes
 			// them again, with the same ids.
 			for i := range wave {
@@ -349,29 +375,83 @@ func (a *Applier) publishDeadLetter(ctx context.Context, orig *bus.Message, reas
 }
 
 // attemptCounter counts failed attempts of recorded intents that carry no
-// retry mark, by record and intent.
+// retry mark, by record and intent. An entry not touched for
+// attemptsForget is dropped (its record was finished elsewhere, or is
+// retried so slowly that a restarted count costs nothing), so the counter
+// stays bounded by the records failing now.
 type attemptCounter struct {
-	mu sync.Mutex
-	n  map[attemptKey]int
+	mu     sync.Mutex
+	n      map[attemptKey]attemptCount
+	pruned time.Time
+	now    func() time.Time // nil: time.Now
 }
 
 type attemptKey struct {
-	seq  int64
-	step int
+	entity uuid.UUID
+	seq    int64
+	step   int
 }
 
-func (c *attemptCounter) inc(seq int64, step int) int {
+type attemptCount struct {
+	n  int
+	at time.Time
+}
+
+// attemptsForget is how long an attempt count is kept without a new
+// failure.
+const attemptsForget = 10 * time.Minute
+
+func (c *attemptCounter) inc(entity uuid.UUID, seq int64, step int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[attemptKey]int{}
+	now := time.Now()
+	if c.now != nil {
+		now = c.now()
 	}
-	c.n[attemptKey{seq, step}]++
-	return c.n[attemptKey{seq, step}]
+	if c.n == nil {
+		c.n = map[attemptKey]attemptCount{}
+	}
+	if now.Sub(c.pruned) > time.Minute {
+		for k, v := range c.n {
+			if now.Sub(v.at) > attemptsForget {
+				delete(c.n, k)
+			}
+		}
+		c.pruned = now
+	}
+	k := attemptKey{entity, seq, step}
+	v := c.n[k]
+	v.n++
+	v.at = now
+	c.n[k] = v
+	return v.n
 }
 
-func (c *attemptCounter) clear(seq int64, step int) {
+func (c *attemptCounter) clear(entity uuid.UUID, seq int64, step int) {
 	c.mu.Lock()
-	delete(c.n, attemptKey{seq, step})
+	delete(c.n, attemptKey{entity, seq, step})
 	c.mu.Unlock()
+}
+
+// retain forgets the counts of records of entities that are no longer
+// pending (finished here or by another process).
+func (c *attemptCounter) retain(entities []uuid.UUID, pending []Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.n) == 0 {
+		return
+	}
+	of := make(map[uuid.UUID]bool, len(entities))
+	for _, id := range entities {
+		of[id] = true
+	}
+	alive := make(map[int64]bool, len(pending))
+	for _, r := range pending {
+		alive[r.Seq] = true
+	}
+	for k := range c.n {
+		if of[k.entity] && !alive[k.seq] {
+			delete(c.n, k)
+		}
+	}
 }

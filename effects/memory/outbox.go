@@ -1,9 +1,11 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -101,20 +103,16 @@ func (s *Store) checkLocked(in intent.Intent) error {
 }
 
 // Pending implements dispatch.Outbox.
-func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, minAge time.Duration, limit int) ([]dispatch.Record, error) {
+func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, limit int) ([]dispatch.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, intent.Retryable(err)
 	}
 	if limit <= 0 {
 		return nil, fmt.Errorf("registrar/memory: pending records: limit %d is not positive", limit)
 	}
-	cutoff := time.Now().Add(-minAge)
-	var want map[uuid.UUID]bool
-	if entities != nil {
-		want = make(map[uuid.UUID]bool, len(entities))
-		for _, id := range entities {
-			want[id] = true
-		}
+	want := make(map[uuid.UUID]bool, len(entities))
+	for _, id := range entities {
+		want[id] = true
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -123,13 +121,37 @@ func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, minAge time.D
 		if len(out) == limit {
 			break
 		}
-		if want != nil && !want[r.EntityID] {
+		if want[r.EntityID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// PendingEntities implements dispatch.Outbox.
+func (s *Store) PendingEntities(ctx context.Context, minAge time.Duration, limit int) ([]uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, intent.Retryable(err)
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/memory: pending entities: limit %d is not positive", limit)
+	}
+	cutoff := time.Now().Add(-minAge)
+	seen := map[uuid.UUID]bool{}
+	var out []uuid.UUID
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.outbox { // in Seq order: the first of an entity is its oldest
+		if len(out) == limit {
+			break
+		}
+		if seen[r.EntityID] {
 			continue
 		}
-		if entities == nil && r.CreatedAt.After(cutoff) {
-			continue
+		seen[r.EntityID] = true
+		if !r.CreatedAt.After(cutoff) {
+			out = append(out, r.EntityID)
 		}
-		out = append(out, r)
 	}
 	return out, nil
 }
@@ -154,4 +176,75 @@ func (s *Store) PendingRecords() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.outbox)
+}
+
+// Lease implements dispatch.Outbox: leases of overlapping entities are
+// granted one at a time, whatever Runtime asks.
+func (s *Store) Lease(ctx context.Context, entities []uuid.UUID, limit int) (dispatch.Lease, error) {
+	ids := slices.Clone(entities)
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+	ids = slices.Compact(ids)
+	for {
+		s.leaseMu.Lock()
+		var busy chan struct{}
+		for _, id := range ids {
+			if ch, ok := s.leases[id]; ok {
+				busy = ch
+				break
+			}
+		}
+		if busy == nil {
+			if s.leases == nil {
+				s.leases = map[uuid.UUID]chan struct{}{}
+			}
+			ch := make(chan struct{})
+			for _, id := range ids {
+				s.leases[id] = ch
+			}
+			s.leaseMu.Unlock()
+			l := &memoryLease{s: s, ids: ids, ch: ch}
+			recs, err := s.Pending(ctx, ids, limit)
+			if err != nil {
+				_ = l.Release(ctx)
+				return nil, err
+			}
+			l.recs = recs
+			return l, nil
+		}
+		s.leaseMu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, intent.Retryable(ctx.Err())
+		case <-busy:
+		}
+	}
+}
+
+type memoryLease struct {
+	s    *Store
+	ids  []uuid.UUID
+	ch   chan struct{}
+	recs []dispatch.Record
+	once sync.Once
+}
+
+// Records implements dispatch.Lease.
+func (l *memoryLease) Records() []dispatch.Record { return l.recs }
+
+// Done implements dispatch.Lease.
+func (l *memoryLease) Done(ctx context.Context, seqs []int64) error { return l.s.Done(ctx, seqs) }
+
+// Release implements dispatch.Lease.
+func (l *memoryLease) Release(context.Context) error {
+	l.once.Do(func() {
+		l.s.leaseMu.Lock()
+		for _, id := range l.ids {
+			if l.s.leases[id] == l.ch {
+				delete(l.s.leases, id)
+			}
+		}
+		l.s.leaseMu.Unlock()
+		close(l.ch)
+	})
+	return nil
 }

@@ -40,6 +40,9 @@ type Store struct {
 	rows   map[key]*registration.Projection
 	outbox []dispatch.Record // ordered by Seq
 	seq    int64
+
+	leaseMu sync.Mutex
+	leases  map[uuid.UUID]chan struct{} // relay leases, by entity
 }
 
 var (

@@ -19,7 +19,7 @@ var _ dispatch.Outbox = (*Store)(nil)
 
 // outboxSQL holds the outbox statements of a store.
 type outboxSQL struct {
-	insert, pendingOf, pendingOld, done string
+	insert, pendingOf, pendingEntities, done, lease string
 }
 
 func newOutboxSQL(n names) outboxSQL {
@@ -29,9 +29,15 @@ func newOutboxSQL(n names) outboxSQL {
 			" SELECT e, $2, r FROM unnest($1::uuid[], $3::json[]) AS t(e, r)",
 		pendingOf: "SELECT " + cols + " FROM " + n.outbox +
 			" WHERE entity_id = ANY($1) AND domain = $2 ORDER BY seq LIMIT $3",
-		pendingOld: "SELECT " + cols + " FROM " + n.outbox +
-			" WHERE created_at <= now() - make_interval(secs => $1) AND domain = $2 ORDER BY seq LIMIT $3",
+		pendingEntities: "SELECT entity_id FROM " + n.outbox + " WHERE domain = $2" +
+			" GROUP BY entity_id HAVING min(created_at) <= clock_timestamp() - make_interval(secs => $1)" +
+			" ORDER BY min(seq) LIMIT $3",
 		done: "DELETE FROM " + n.outbox + " WHERE seq = ANY($1)",
+		// Transaction-scoped advisory locks, one per entity, taken in key
+		// order (the subquery orders them) so that two leases never wait
+		// for each other in a cycle.
+		lease: "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended($2 || '/outbox/' || e::text, 0) AS k" +
+			" FROM unnest($1::uuid[]) AS e ORDER BY k) AS keys",
 	}
 }
 
@@ -205,22 +211,21 @@ func (s *Store) executeOn(ctx context.Context, db DB, typ string, ins []intent.I
 	return res, nil
 }
 
-// Pending implements dispatch.Outbox.
-func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, minAge time.Duration, limit int) ([]dispatch.Record, error) {
+// Pending implements dispatch.Outbox. A row whose record does not decode
+// comes back with Invalid and Raw set.
+func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, limit int) ([]dispatch.Record, error) {
+	return s.pendingOn(ctx, s.db, entities, limit)
+}
+
+func (s *Store) pendingOn(ctx context.Context, db DB, entities []uuid.UUID, limit int) ([]dispatch.Record, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("registrar/postgres: pending records: limit %d is not positive", limit)
 	}
-	var rows pgx.Rows
-	var err error
-	if entities != nil {
-		ids := make([]pgtype.UUID, len(entities))
-		for i, id := range entities {
-			ids[i] = pgUUID(id)
-		}
-		rows, err = s.db.Query(ctx, s.outbox.pendingOf, ids, s.domain, limit)
-	} else {
-		rows, err = s.db.Query(ctx, s.outbox.pendingOld, minAge.Seconds(), s.domain, limit)
+	ids := make([]pgtype.UUID, len(entities))
+	for i, id := range entities {
+		ids[i] = pgUUID(id)
 	}
+	rows, err := db.Query(ctx, s.outbox.pendingOf, ids, s.domain, limit)
 	if err != nil {
 		return nil, fmt.Errorf("registrar/postgres: pending records: %w", classify(err))
 	}
@@ -236,13 +241,38 @@ func (s *Store) Pending(ctx context.Context, entities []uuid.UUID, minAge time.D
 		}
 		var r dispatch.Record
 		if err := json.Unmarshal(raw, &r); err != nil {
-			return nil, intent.Permanent(fmt.Errorf("registrar/postgres: pending record %d: %w", seq, err))
+			r = dispatch.Record{Invalid: fmt.Errorf("registrar/postgres: outbox row %d does not decode: %w", seq, err), Raw: raw}
 		}
 		r.Seq, r.EntityID, r.CreatedAt = seq, uuid.UUID(id.Bytes), at.UTC()
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registrar/postgres: pending records: %w", classify(err))
+	}
+	return out, nil
+}
+
+// PendingEntities implements dispatch.Outbox; the age is measured by the
+// database's clock, so hosts with different clocks agree on it.
+func (s *Store) PendingEntities(ctx context.Context, minAge time.Duration, limit int) ([]uuid.UUID, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/postgres: pending entities: limit %d is not positive", limit)
+	}
+	rows, err := s.db.Query(ctx, s.outbox.pendingEntities, minAge.Seconds(), s.domain, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: pending entities: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []uuid.UUID
+	for rows.Next() {
+		var id pgtype.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("registrar/postgres: pending entities: %w", classify(err))
+		}
+		out = append(out, uuid.UUID(id.Bytes))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: pending entities: %w", classify(err))
 	}
 	return out, nil
 }
@@ -254,6 +284,70 @@ func (s *Store) Done(ctx context.Context, seqs []int64) error {
 	}
 	if _, err := s.db.Exec(ctx, s.outbox.done, seqs); err != nil {
 		return fmt.Errorf("registrar/postgres: remove %d records: %w", len(seqs), classify(err))
+	}
+	return nil
+}
+
+// Lease implements dispatch.Outbox with a transaction that holds an
+// advisory lock per entity (pg_advisory_xact_lock): a Lease of the same
+// entity by any other process sharing the database waits until this one is
+// released. Done removes records inside that transaction; Release commits
+// it. The transaction holds one connection of the pool while the relay
+// works.
+func (s *Store) Lease(ctx context.Context, entities []uuid.UUID, limit int) (dispatch.Lease, error) {
+	beg, ok := s.db.(Beginner)
+	if !ok {
+		return nil, intent.Permanent(fmt.Errorf("registrar/postgres: lease: the store's handle %T cannot begin a transaction", s.db))
+	}
+	tx, err := beg.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: lease: begin: %w", classify(err))
+	}
+	ids := make([]pgtype.UUID, len(entities))
+	for i, id := range entities {
+		ids[i] = pgUUID(id)
+	}
+	if _, err := tx.Exec(ctx, s.outbox.lease, ids, s.domain); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("registrar/postgres: lease %d entities: %w", len(entities), classify(err))
+	}
+	recs, err := s.pendingOn(ctx, tx, entities, limit)
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return &pgLease{s: s, tx: tx, recs: recs}, nil
+}
+
+type pgLease struct {
+	s    *Store
+	tx   pgx.Tx
+	recs []dispatch.Record
+	done bool
+}
+
+// Records implements dispatch.Lease.
+func (l *pgLease) Records() []dispatch.Record { return l.recs }
+
+// Done implements dispatch.Lease.
+func (l *pgLease) Done(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if _, err := l.tx.Exec(ctx, l.s.outbox.done, seqs); err != nil {
+		return fmt.Errorf("registrar/postgres: remove %d records: %w", len(seqs), classify(err))
+	}
+	return nil
+}
+
+// Release implements dispatch.Lease.
+func (l *pgLease) Release(ctx context.Context) error {
+	if l.done {
+		return nil
+	}
+	l.done = true
+	if err := l.tx.Commit(ctx); err != nil {
+		return fmt.Errorf("registrar/postgres: release lease: %w", classify(err))
 	}
 	return nil
 }

@@ -7,7 +7,9 @@ CREATE TABLE {{schema}}.registration_outbox (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     entity_id  uuid NOT NULL,
     domain     text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
+    -- clock_timestamp(), not now(): the time of the append, not of the
+    -- start of a transaction that may have waited on a row lock.
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     record     json NOT NULL -- json, not jsonb: kept byte for byte
 );
 

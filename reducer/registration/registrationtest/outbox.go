@@ -86,7 +86,7 @@ func commit(t *testing.T, ob dispatch.Outbox, writes ...dispatch.Write) []dispat
 
 func pendingOf(t *testing.T, ob dispatch.Outbox, ids ...uuid.UUID) []dispatch.Record {
 	t.Helper()
-	recs, err := ob.Pending(context.Background(), ids, 0, 100)
+	recs, err := ob.Pending(context.Background(), ids, 100)
 	if err != nil {
 		t.Fatalf("pending: %v", err)
 	}
@@ -227,29 +227,38 @@ func testPendingFilters(t *testing.T, s OutboxSubject) {
 	for _, id := range ids {
 		commit(t, s.Outbox, registerWrite(id, registration.StateNone, true))
 	}
+	// A second record of the first entity: still one entity.
+	second := activateWrite(ids[0], registration.StateAwaitingAck)
+	commit(t, s.Outbox, second)
 	ctx := context.Background()
-	all, err := s.Outbox.Pending(ctx, nil, 0, 100)
+	got, err := s.Outbox.PendingEntities(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 3 || all[0].EntityID != ids[0] || all[2].EntityID != ids[2] {
-		t.Errorf("pending of any entity: %d records, not in append order", len(all))
+	if len(got) != 3 || got[0] != ids[0] || got[1] != ids[1] || got[2] != ids[2] {
+		t.Errorf("pending entities %v, want %v (distinct, oldest first)", got, ids)
 	}
-	young, err := s.Outbox.Pending(ctx, nil, time.Hour, 100)
+	young, err := s.Outbox.PendingEntities(ctx, time.Hour, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(young) != 0 {
-		t.Errorf("%d records younger than an hour returned as older", len(young))
+		t.Errorf("%d entities whose records are younger than an hour returned as older", len(young))
 	}
-	if two, err := s.Outbox.Pending(ctx, nil, 0, 2); err != nil || len(two) != 2 {
-		t.Errorf("limit 2: %d records, %v", len(two), err)
+	if two, err := s.Outbox.PendingEntities(ctx, 0, 2); err != nil || len(two) != 2 {
+		t.Errorf("limit 2: %d entities, %v", len(two), err)
 	}
-	if _, err := s.Outbox.Pending(ctx, nil, 0, 0); err == nil {
+	if _, err := s.Outbox.PendingEntities(ctx, 0, 0); err == nil {
+		t.Error("limit 0 accepted")
+	}
+	if _, err := s.Outbox.Pending(ctx, ids, 0); err == nil {
 		t.Error("limit 0 accepted")
 	}
 	if recs := pendingOf(t, s.Outbox, ids[1]); len(recs) != 1 || recs[0].EntityID != ids[1] {
 		t.Errorf("pending of one entity: %+v", recs)
+	}
+	if recs, err := s.Outbox.Pending(ctx, ids, 1); err != nil || len(recs) != 1 || recs[0].EntityID != ids[0] {
+		t.Errorf("limit 1: %+v, %v", recs, err)
 	}
 }
 

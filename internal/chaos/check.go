@@ -213,9 +213,30 @@ func (c *checker) describeAt(topic string, partition int32, off int64) (uuid.UUI
 func (c *checker) unblocked() {
 	for _, s := range c.obs.Stuck {
 		entity, what := c.describeAt(s.Topic, s.Partition, max(s.Committed, 0))
+		if p, off := c.poisonFrom(s.Topic, s.Partition, max(s.Committed, 0)); p != nil && off > max(s.Committed, 0) {
+			what += fmt.Sprintf("; the first poison from there on is %s at offset %d (entity %s)", p.Poison, off, p.Entity)
+		}
 		c.add(Unblocked, entity, "partition %s/%d is stuck: committed %d of %d; the message at the committed offset is %s",
 			s.Topic, s.Partition, s.Committed, s.End, what)
 	}
+}
+
+// poisonFrom returns the first poison message of a partition at or after
+// offset from, and its offset.
+func (c *checker) poisonFrom(topic string, partition int32, from int64) (*Input, int64) {
+	parts := c.obs.Inputs[topic]
+	if int(partition) >= len(parts) {
+		return nil, 0
+	}
+	for _, msg := range parts[partition] {
+		if msg.Offset < from {
+			continue
+		}
+		if p := c.w.Poisons[IdentityOf(msg.Topic, msg.Key, msg.Value)]; p != nil {
+			return p, msg.Offset
+		}
+	}
+	return nil, 0
 }
 
 func (c *checker) delivered() {

@@ -224,7 +224,9 @@ func Run(ctx context.Context, topo *Topology, cfg Config) (*Result, error) {
 	go func() { published <- r.publishAll(ctx, w, start) }()
 	if err := r.play(ctx, sched, start); err != nil {
 		cancel()
-		<-published
+		if perr := <-published; perr != nil && !errors.Is(perr, context.Canceled) {
+			err = errors.Join(err, perr)
+		}
 		return nil, err
 	}
 	if err := <-published; err != nil {
@@ -339,7 +341,7 @@ func (r *run) stop(slot int) error {
 	select {
 	case <-m.done:
 		m.cancel()
-		return fmt.Errorf("chaos: member %d stopped by itself: Run returned %v", m.slot, m.err)
+		return fmt.Errorf("chaos: member %d stopped by itself: Run returned %w", m.slot, m.err)
 	default:
 	}
 	m.cancel()
@@ -401,7 +403,7 @@ func (r *run) publishAll(ctx context.Context, w *Workload, start time.Time) erro
 						break
 					}
 					if ctx.Err() != nil {
-						errc <- fmt.Errorf("chaos: publish %s of %s: %w (last error: %v)", in.Describe(), id, ctx.Err(), err)
+						errc <- fmt.Errorf("chaos: publish %s of %s: %w (last error: %w)", in.Describe(), id, ctx.Err(), err)
 						return
 					}
 					sleepUntil(ctx, time.Now().Add(10*time.Millisecond))

@@ -14,8 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/registrar-go/registrar/effects/postgres/internal/tcpproxy"
 	"github.com/registrar-go/registrar/intent"
+	"github.com/registrar-go/registrar/internal/tcpproxy"
 	"github.com/registrar-go/registrar/internal/testenv"
 	"github.com/registrar-go/registrar/reducer/registration"
 	"github.com/registrar-go/registrar/reducer/registration/registrationtest"

@@ -30,17 +30,15 @@ type MemberConfig struct {
 }
 
 // newMember builds one registration Runtime of the group. It is the only
-// place the harness constructs a Runtime: when the engine changes how one
-// is built (NewRegistration taking a config of its own; WithClock setting
-// the time timeouts are decided at), adapt this function, and the harness
-// follows.
+// place the harness constructs a Runtime.
 //
 // The member runs no sweeper: the generator publishes the timeout checks,
-// in order with the entity's other inputs. Its backoff is short, so that a
-// run under faults stays short.
+// in order with the entity's other inputs. Its backoff is short, and its
+// relay task looks for records a stopped member left behind every 100 ms
+// (older than 500 ms), so that a run under faults stays short.
 func newMember(c MemberConfig) (*registrar.RegistrationRuntime, error) {
 	opts := []registrar.Option{
-		registrar.WithSweepInterval(-1),
+		registrar.WithRelay(100*time.Millisecond, 500*time.Millisecond),
 		registrar.WithClock(func() time.Time { return c.Clock }),
 		registrar.WithRetryBackoff(5*time.Millisecond, 200*time.Millisecond),
 		registrar.WithLogger(c.Logger),
@@ -48,7 +46,7 @@ func newMember(c MemberConfig) (*registrar.RegistrationRuntime, error) {
 	if !c.Batch {
 		opts = append(opts, registrar.WithBatch(1, 0))
 	}
-	return registrar.NewRegistration(c.Contract, c.Bus, c.Store, c.Exec, opts...)
+	return registrar.NewRegistration(c.Contract, c.Bus, c.Store, c.Exec, registrar.RegistrationConfig{NoSweeper: true}, opts...)
 }
 
 // modelReducer returns the reducer the serial model runs: the one

@@ -13,20 +13,13 @@ import (
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
-// decisionTime is the time at which the engine decides in, as the
-// reducer's documentation says today (reducer/registration, "Determinism and
-// redelivery": "now is the causing envelope's timestamp (for a timeout
-// check, the sweep's time)"); a timeout check's envelope is stamped with
-// the sweep's time, so every input is decided at its envelope's timestamp.
-//
-// The engine being rebuilt decides timeout checks at the Runtime's clock
-// (registrar.WithClock), which the harness sets to clock ([Clock]). When it
-// lands, and the reducer's documentation says so, return clock here for
-// registration.KindTimeoutCheck: this function is the model's only
-// statement of when inputs are decided.
-func decisionTime(in reducer.Input, clock time.Time) time.Time {
-	_ = clock
-	return in.Envelope.EnvelopeTimestamp
+// decisionTime is the now the engine hands the reducer for in: the
+// Runtime's clock (registrar.WithClock), which the harness fixes at clock
+// ([Clock]). The registration reducer decides node messages at their own
+// envelope timestamps and timeout checks at now, so the model passes the
+// same now and lets the reducer choose, as the engine does.
+func decisionTime(_ reducer.Input, clock time.Time) time.Time {
+	return clock
 }
 
 // Cause locates an input in the log.

@@ -19,10 +19,11 @@ import (
 // within ten minutes after it, and its whole script within a few hours.
 var Epoch = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
-// Clock is the fixed time the members' clock shows (registrar.WithClock): a
-// day after [Epoch], so after every node timestamp of a workload, and never
-// more than a few minutes before any (an engine may dead-letter input stamped
-// far ahead of its clock; only the far-future poison is).
+// Clock is the fixed time the members' clock shows (registrar.WithClock),
+// at which timeouts are decided: a day after [Epoch], so after every node
+// timestamp of a workload but those of a registration after a timeout
+// (stamped at most two minutes after Clock, inside the five minutes of
+// skew the Runtime allows; only the far-future poison is further ahead).
 var Clock = Epoch.Add(24 * time.Hour)
 
 // The kinds of poison message: input that can never be processed and must
@@ -220,9 +221,8 @@ func (s *scripter) life() {
 			if !s.chance(60) {
 				return
 			}
-			s.tick(time.Second, 10*time.Second)
-			s.introspection()
-			continue
+			s.registerAgain()
+			return
 		}
 		for range s.rng.IntN(5) {
 			if s.chance(15) {
@@ -251,8 +251,25 @@ func (s *scripter) life() {
 		if !s.chance(55) {
 			return
 		}
-		s.tick(time.Second, 10*time.Second)
-		s.introspection()
+		s.registerAgain()
+		return
+	}
+}
+
+// registerAgain writes a registration after a timeout ended the last one.
+// Timeouts are decided at the members' fixed [Clock], and an introspection
+// not newer than the timeout belongs to the registration it ended, so the
+// node's clock jumps past Clock first: the new registration is stamped
+// within two minutes after it, inside the skew an engine allows.
+func (s *scripter) registerAgain() {
+	if s.now.Before(Clock) {
+		s.now = Clock
+	}
+	s.tick(time.Second, 60*time.Second)
+	s.introspection()
+	s.ack(s.tick(time.Second, 20*time.Second))
+	if s.chance(50) {
+		s.heartbeat(s.tick(5*time.Second, 40*time.Second))
 	}
 }
 

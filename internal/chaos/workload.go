@@ -198,62 +198,59 @@ func (s *scripter) until(t time.Time, lo, hi time.Duration) time.Time {
 	return s.tick(lo, hi)
 }
 
-// life writes the script: introspect, then, for up to three registrations,
-// wait for the ack (or time out and maybe register again), heartbeat,
-// refresh metadata, and maybe expire and register again.
+// life writes the script: introspect, wait for the ack (or time out and
+// maybe register again), heartbeat, refresh metadata, and maybe expire and
+// register again.
 func (s *scripter) life() {
 	s.introspection()
-	for range 3 {
-		if s.chance(10) { // the node repeats itself while it waits: a no-op
-			s.tick(time.Second, 5*time.Second)
-			s.emitIntrospection()
+	if s.chance(10) { // the node repeats itself while it waits: a no-op
+		s.tick(time.Second, 5*time.Second)
+		s.emitIntrospection()
+	}
+	switch r := s.rng.IntN(100); {
+	case r < 72:
+		s.ack(s.tick(time.Second, 20*time.Second))
+	case r < 80: // late, but no check came first: still accepted
+		s.ack(s.until(s.ackDeadline, time.Second, 20*time.Second))
+	default:
+		s.timeoutCheck(registration.TimeoutAck, s.ackDeadline, s.until(s.ackDeadline, time.Second, 20*time.Second))
+		if s.chance(20) { // too late now
+			s.ack(s.tick(time.Second, 5*time.Second))
 		}
-		switch r := s.rng.IntN(100); {
-		case r < 72:
-			s.ack(s.tick(time.Second, 20*time.Second))
-		case r < 80: // late, but no check came first: still accepted
-			s.ack(s.until(s.ackDeadline, time.Second, 20*time.Second))
-		default:
-			s.timeoutCheck(registration.TimeoutAck, s.ackDeadline, s.until(s.ackDeadline, time.Second, 20*time.Second))
-			if s.chance(20) { // too late now
-				s.ack(s.tick(time.Second, 5*time.Second))
-			}
-			if !s.chance(60) {
-				return
-			}
-			s.registerAgain()
-			return
-		}
-		for range s.rng.IntN(5) {
-			if s.chance(15) {
-				s.tick(time.Second, 10*time.Second)
-				s.minor++
-				s.emitIntrospection()
-			}
-			if s.chance(5) { // a duplicate ack: a no-op
-				s.ack(s.tick(time.Second, 5*time.Second))
-			}
-			s.heartbeat(s.tick(5*time.Second, 40*time.Second))
-			if s.chance(10) && s.now.Add(2*time.Second).Before(s.livenessDeadline) { // too early: a no-op
-				s.timeoutCheck(registration.TimeoutLiveness, s.livenessDeadline, s.tick(time.Millisecond, time.Second))
-			}
-		}
-		if s.chance(10) { // an ack check of an active node: a no-op
-			s.timeoutCheck(registration.TimeoutAck, s.ackDeadline, s.tick(time.Second, 5*time.Second))
-		}
-		if !s.chance(35) {
-			return
-		}
-		s.timeoutCheck(registration.TimeoutLiveness, s.livenessDeadline, s.until(s.livenessDeadline, time.Second, 30*time.Second))
-		if s.chance(20) { // a heartbeat never revives a node: a no-op
-			s.heartbeat(s.tick(time.Second, 5*time.Second))
-		}
-		if !s.chance(55) {
+		if !s.chance(60) {
 			return
 		}
 		s.registerAgain()
 		return
 	}
+	for range s.rng.IntN(5) {
+		if s.chance(15) {
+			s.tick(time.Second, 10*time.Second)
+			s.minor++
+			s.emitIntrospection()
+		}
+		if s.chance(5) { // a duplicate ack: a no-op
+			s.ack(s.tick(time.Second, 5*time.Second))
+		}
+		s.heartbeat(s.tick(5*time.Second, 40*time.Second))
+		if s.chance(10) && s.now.Add(2*time.Second).Before(s.livenessDeadline) { // too early: a no-op
+			s.timeoutCheck(registration.TimeoutLiveness, s.livenessDeadline, s.tick(time.Millisecond, time.Second))
+		}
+	}
+	if s.chance(10) { // an ack check of an active node: a no-op
+		s.timeoutCheck(registration.TimeoutAck, s.ackDeadline, s.tick(time.Second, 5*time.Second))
+	}
+	if !s.chance(35) {
+		return
+	}
+	s.timeoutCheck(registration.TimeoutLiveness, s.livenessDeadline, s.until(s.livenessDeadline, time.Second, 30*time.Second))
+	if s.chance(20) { // a heartbeat never revives a node: a no-op
+		s.heartbeat(s.tick(time.Second, 5*time.Second))
+	}
+	if !s.chance(55) {
+		return
+	}
+	s.registerAgain()
 }
 
 // registerAgain writes a registration after a timeout ended the last one.

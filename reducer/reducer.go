@@ -48,9 +48,13 @@ type Input struct {
 type Decision struct {
 	// State is the entity's state after the decision; empty when unchanged.
 	State string
-	// Events are published, in order, after every intent succeeded.
+	// Events are published, in order, after every intent succeeded (by
+	// the runtime's relay, from the record written with the state).
 	Events []Event
-	// Intents are executed in order.
+	// Intents are executed in order: those the store owns (the projection
+	// writes) atomically with the decision's record, then, from the
+	// record, the others (volatile ones, on a decision without events,
+	// before the write instead; see intent.Volatile).
 	Intents []intent.Intent
 	// Reason says why the decision is a no-op (no events and no intents), or
 	// qualifies a partial one; empty otherwise.

@@ -165,7 +165,7 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 		}
 		// A stored record that does not decode: dead-letter it as stored,
 		// and let the entity's later records go on.
-		orig := &bus.Message{Topic: OutboxTopic, Partition: -1, Offset: r.Seq, Key: []byte(r.EntityID.String()), Value: r.Raw}
+		orig := outboxOrigin(r, r.Raw, nil)
 		if err := a.publishDeadLetter(ctx, orig, r.Invalid); err != nil {
 			fail(i, err)
 			continue
@@ -339,13 +339,12 @@ func (a *Applier) deadLetterIntent(ctx context.Context, r *Record, step int, rea
 	if err != nil {
 		return fmt.Errorf("registrar/dispatch: encode dead letter: %w", err)
 	}
-	orig := &bus.Message{Topic: OutboxTopic, Partition: -1, Offset: r.Seq, Key: []byte(r.EntityID.String()), Value: value,
-		Headers: bus.Headers{
-			HeaderDLQIntentType:   ri.Type,
-			HeaderDLQAttempts:     strconv.Itoa(attempts),
-			HeaderDLQCause:        r.Cause.String(),
-			bus.HeaderContentType: bus.ContentTypeJSON,
-		}}
+	orig := outboxOrigin(r, value, bus.Headers{
+		HeaderDLQIntentType:   ri.Type,
+		HeaderDLQAttempts:     strconv.Itoa(attempts),
+		HeaderDLQCause:        r.Cause.String(),
+		bus.HeaderContentType: bus.ContentTypeJSON,
+	})
 	if err := a.publishDeadLetter(ctx, orig, reason); err != nil {
 		return fmt.Errorf("registrar/dispatch: dead-letter recorded %s of %s: %w", ri.Type, r.EntityID, err)
 	}
@@ -369,6 +368,13 @@ func (a *Applier) deadLetterEvents(ctx context.Context, r *Record, reason error)
 		}
 	}
 	return nil
+}
+
+// outboxOrigin is the message a dead letter of record r names as its
+// origin: the outbox (OutboxTopic, the record's Seq as offset), keyed by
+// the entity.
+func outboxOrigin(r *Record, value []byte, h bus.Headers) *bus.Message {
+	return &bus.Message{Topic: OutboxTopic, Partition: -1, Offset: r.Seq, Key: []byte(r.EntityID.String()), Value: value, Headers: h}
 }
 
 // publishDeadLetter publishes the dead letter of orig, cut to the bus's size

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -46,9 +47,10 @@ type Store struct {
 }
 
 var (
-	_ registration.Store  = (*Store)(nil)
-	_ intent.BatchEffect  = (*Store)(nil)
-	_ intent.IntentEffect = (*Store)(nil)
+	_ registration.Store        = (*Store)(nil)
+	_ registration.ActiveLister = (*Store)(nil)
+	_ intent.BatchEffect        = (*Store)(nil)
+	_ intent.IntentEffect       = (*Store)(nil)
 )
 
 // NewStore returns an empty store.
@@ -126,6 +128,31 @@ func (s *Store) overdue(ctx context.Context, after registration.Overdue, limit i
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, registration.Overdue.Compare)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ListActive implements registration.ActiveLister: copies of the active
+// projections after the entity id after, in entity id order (byte by
+// byte), at most limit. A limit below 1 is an error.
+func (s *Store) ListActive(ctx context.Context, after uuid.UUID, limit int) ([]*registration.Projection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/memory: list active projections: limit %d is not positive", limit)
+	}
+	var out []*registration.Projection
+	s.mu.RLock()
+	for k, p := range s.rows {
+		if k.domain == s.cfg.Domain && p.State == registration.StateActive && bytes.Compare(k.id[:], after[:]) > 0 {
+			out = append(out, p.Clone())
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *registration.Projection) int { return bytes.Compare(a.EntityID[:], b.EntityID[:]) })
 	if len(out) > limit {
 		out = out[:limit]
 	}

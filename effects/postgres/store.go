@@ -41,13 +41,17 @@ type Store struct {
 	load     string
 	loadMany string
 	all      string
+	active   string
 	count    string
 	// The overdue scans: the first page, and the pages after a cursor.
 	acks, acksAfter string
 	live, liveAfter string
 }
 
-var _ registration.Store = (*Store)(nil)
+var (
+	_ registration.Store        = (*Store)(nil)
+	_ registration.ActiveLister = (*Store)(nil)
+)
 
 // loadColumns are the columns Load reads, in scan order.
 const loadColumns = "domain, current_state::text, node_type, node_version, capabilities, endpoints, " +
@@ -82,9 +86,11 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	}
 	return &Store{
 		db: db, domain: dom, log: log, upsert: up, update: upd, outbox: newOutboxSQL(n),
-		load:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
-		loadMany:  "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
-		all:       "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
+		load:     "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
+		loadMany: "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
+		all:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",
+		active: "SELECT entity_id, " + loadColumns + " FROM " + n.table +
+			" WHERE domain = $1 AND current_state = 'active' AND entity_id > $2 ORDER BY domain, entity_id LIMIT $3",
 		count:     "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
 		acks:      overdueAcksSQL(n, false),
 		acksAfter: overdueAcksSQL(n, true),
@@ -177,6 +183,33 @@ func (s *Store) All(ctx context.Context) ([]*registration.Projection, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registrar/postgres: list projections: %w", classify(err))
+	}
+	return out, nil
+}
+
+// ListActive implements registration.ActiveLister: a page of the active
+// projections after the entity id after, in entity id order, read from the
+// partial index registration_projections_active. A limit below 1 is an
+// error.
+func (s *Store) ListActive(ctx context.Context, after uuid.UUID, limit int) ([]*registration.Projection, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("registrar/postgres: list active projections: limit %d is not positive", limit)
+	}
+	rows, err := s.db.Query(ctx, s.active, s.domain, pgtype.UUID{Bytes: after, Valid: true}, limit)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/postgres: list active projections: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []*registration.Projection
+	for rows.Next() {
+		p, err := scanProjection(rows)
+		if err != nil {
+			return nil, fmt.Errorf("registrar/postgres: list active projections: %w", classify(err))
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("registrar/postgres: list active projections: %w", classify(err))
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package registrationtest
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -49,6 +50,89 @@ func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
 	t.Run("Batch", func(t *testing.T) { testBatch(t, newStore) })
 	t.Run("Model", func(t *testing.T) { testModel(t, newStore) })
 	t.Run("LoadMany", func(t *testing.T) { testLoadMany(t, newStore) })
+	t.Run("ListActive", func(t *testing.T) { testListActive(t, newStore) })
+}
+
+// testListActive checks, if the store lists active projections
+// (registration.ActiveLister), that pages hold exactly the active rows of
+// the store's domain, in byte order of the entity id, every column as Load
+// returns it, and that paging with the last id of a page neither skips nor
+// repeats a row.
+func testListActive(t *testing.T, newStore func(t *testing.T) Subject) {
+	h := newHarness(t, newStore)
+	al, ok := h.s.Store.(registration.ActiveLister)
+	if !ok {
+		t.Skip("the store does not implement registration.ActiveLister")
+	}
+	ids := []uuid.UUID{
+		uuid.MustParse("f0000000-0000-4000-8000-000000000000"), uuid.MustParse("0f000000-0000-4000-8000-000000000000"),
+		uuid.MustParse("7fffffff-ffff-4fff-bfff-ffffffffffff"), uuid.MustParse("80000000-0000-4000-8000-000000000000"),
+		uuid.MustParse("00000000-0000-4000-8000-000000000001"),
+	}
+	for _, id := range ids {
+		h.insert(full(id, registration.StateActive))
+	}
+	// Rows that must not be listed: other states, another domain.
+	for _, st := range []registration.State{registration.StateAwaitingAck, registration.StateLivenessExpired, registration.StateAckTimedOut} {
+		h.insert(full(uuid.New(), st))
+	}
+	other := full(uuid.New(), registration.StateActive)
+	other.Domain = "other"
+	h.insert(other)
+
+	want := []uuid.UUID{ids[4], ids[1], ids[2], ids[3], ids[0]}
+	got, err := al.ListActive(h.ctx, uuid.Nil, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("ListActive: %d projections, want %d", len(got), len(want))
+	}
+	for i, p := range got {
+		if p.EntityID != want[i] {
+			t.Errorf("ListActive[%d] = %s, want %s", i, p.EntityID, want[i])
+		}
+		if d := Diff(h.load(p.EntityID), p); d != "" {
+			t.Errorf("ListActive and Load differ for %s: %s", p.EntityID, d)
+		}
+	}
+	for _, size := range []int{1, 2, 3} {
+		var seen []uuid.UUID
+		after := uuid.Nil
+		for range len(want) + 2 {
+			page, err := al.ListActive(h.ctx, after, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > size {
+				t.Fatalf("ListActive(limit %d) returned %d", size, len(page))
+			}
+			for _, p := range page {
+				seen = append(seen, p.EntityID)
+			}
+			if len(page) < size {
+				break
+			}
+			after = page[len(page)-1].EntityID
+		}
+		if !slices.Equal(seen, want) {
+			t.Errorf("paging by %d: %v, want %v", size, seen, want)
+		}
+	}
+	// A row that leaves active between pages is not listed after it left.
+	expire := registration.UpdateRegistration{EntityID: ids[3], Set: registration.ColCurrentState,
+		Values: registration.Projection{State: registration.StateLivenessExpired}, ExpectedState: registration.StateActive}
+	wantStatus(t, "expiry", h.update(expire), intent.Applied)
+	page, err := al.ListActive(h.ctx, ids[2], 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 1 || page[0].EntityID != ids[0] {
+		t.Errorf("ListActive after an expiry: %v, want only %s", page, ids[0])
+	}
+	if _, err := al.ListActive(h.ctx, uuid.Nil, 0); err == nil {
+		t.Error("ListActive with limit 0 is not an error")
+	}
 }
 
 // ManyLoader is the optional batch read a store may offer (the runtime's

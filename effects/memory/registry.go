@@ -35,11 +35,18 @@ type RegistryConfig struct {
 	// Fault, if set, is called before each intent is executed; a non-nil
 	// error fails that intent without touching the registry.
 	Fault func(in intent.Intent) error
+	// Projections, if set, is read before a TTL pass heals a missing
+	// service: the heal registers only a node that is still active there
+	// with the pass's generation and type.
+	Projections registration.Store
 }
 
 // Registry is an in-memory service registry that executes the consul.*
-// intents as the Consul effects do: register (idempotent), deregister only
-// the named generation, pass the TTL check of the named generation.
+// intents as the Consul effects do without a projection store to verify
+// against: register (idempotent), deregister only the named generation,
+// pass the TTL check of the named generation, registering the service
+// first if the registry lost it or holds an older generation or another
+// version of it (the hot-path heal). It does not reconcile.
 type Registry struct {
 	cfg      RegistryConfig
 	mu       sync.RWMutex
@@ -66,7 +73,7 @@ func (r *Registry) Execute(ctx context.Context, in intent.Intent) (intent.Result
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.applyLocked(in)
+	return r.applyLocked(ctx, in)
 }
 
 // ExecuteBatch executes the intents in order under one lock.
@@ -85,7 +92,7 @@ func (r *Registry) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]int
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, in := range ins {
-		res, err := r.applyLocked(in)
+		res, err := r.applyLocked(ctx, in)
 		if err != nil {
 			return out[:i], fmt.Errorf("registrar/memory: batch intent %d: %w", i, err)
 		}
@@ -94,19 +101,11 @@ func (r *Registry) ExecuteBatch(ctx context.Context, ins []intent.Intent) ([]int
 	return out, nil
 }
 
-func (r *Registry) applyLocked(in intent.Intent) (intent.Result, error) {
+func (r *Registry) applyLocked(ctx context.Context, in intent.Intent) (intent.Result, error) {
 	switch pl := in.Payload.(type) {
 	case *registration.ConsulRegister:
-		host, port := registration.ServiceAddress(pl.Endpoints)
-		id := registration.ServiceID(pl.NodeType, pl.NodeID)
-		r.services[id] = Service{
-			ID: id, Name: registration.ServiceName(pl.NodeType), Tags: registration.ServiceTags(pl.NodeType),
-			Address: host, Port: port, NodeID: pl.NodeID, Generation: pl.Generation,
-			Meta: map[string]string{
-				"node_id": pl.NodeID.String(), "node_version": pl.NodeVersion,
-				"generation": strconv.FormatInt(pl.Generation, 10),
-			},
-		}
+		s := r.service(pl)
+		r.services[s.ID] = s
 		return intent.Result{}, nil
 	case *registration.ConsulDeregister:
 		id := registration.ServiceID(pl.NodeType, pl.NodeID)
@@ -123,9 +122,21 @@ func (r *Registry) applyLocked(in intent.Intent) (intent.Result, error) {
 	case *registration.ConsulPassTTL:
 		id := registration.ServiceID(pl.NodeType, pl.NodeID)
 		s, ok := r.services[id]
-		if !ok || s.Generation != pl.Generation {
-			return intent.Result{Status: intent.Skipped, Reason: "service " + id + " is not registered with generation " +
-				strconv.FormatInt(pl.Generation, 10)}, nil
+		switch {
+		case ok && s.Generation > pl.Generation:
+			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+				"service %s is registered with the newer generation %d, not %d", id, s.Generation, pl.Generation)}, nil
+		case !ok || s.Generation < pl.Generation || s.Meta["node_version"] != pl.NodeVersion:
+			// Heal: the registry lost the service, or holds an older
+			// registration of it; register it from the pass's projection,
+			// unless the store says the node is no longer active in it.
+			if reason, err := r.stale(ctx, pl); err != nil || reason != "" {
+				return intent.Result{Status: intent.Skipped, Reason: reason}, err
+			}
+			s = r.service(pl.Register())
+			s.PassedAt = pl.At
+			r.services[id] = s
+			return intent.Result{}, nil
 		}
 		if pl.At.After(s.PassedAt) {
 			s.PassedAt = pl.At
@@ -135,6 +146,37 @@ func (r *Registry) applyLocked(in intent.Intent) (intent.Result, error) {
 	}
 	return intent.Result{}, intent.Permanent(fmt.Errorf(
 		"registrar/memory: intent %q: payload type %T is not a registration.Consul* payload", in.Type, in.Payload))
+}
+
+// stale returns why a heal of pl must not register, or "": the node's
+// projection in cfg.Projections is not active with pl's generation and
+// type. The registry's lock is held, so a deregister that follows the
+// store's change waits for this heal and removes what it wrote.
+func (r *Registry) stale(ctx context.Context, pl *registration.ConsulPassTTL) (string, error) {
+	if r.cfg.Projections == nil {
+		return "", nil
+	}
+	p, err := r.cfg.Projections.Load(ctx, pl.NodeID)
+	switch {
+	case err != nil:
+		return "", intent.Retryable(fmt.Errorf("registrar/memory: heal %s: %w", pl.NodeID, err))
+	case p == nil || p.State != registration.StateActive || p.Generation != pl.Generation || p.NodeType != pl.NodeType:
+		return "the node is no longer active with generation " + strconv.FormatInt(pl.Generation, 10) + " and type " + pl.NodeType, nil
+	}
+	return "", nil
+}
+
+// service returns the service a register of pl writes.
+func (r *Registry) service(pl *registration.ConsulRegister) Service {
+	host, port := registration.ServiceAddress(pl.Endpoints)
+	return Service{
+		ID: registration.ServiceID(pl.NodeType, pl.NodeID), Name: registration.ServiceName(pl.NodeType),
+		Tags: registration.ServiceTags(pl.NodeType), Address: host, Port: port, NodeID: pl.NodeID, Generation: pl.Generation,
+		Meta: map[string]string{
+			"node_id": pl.NodeID.String(), "node_version": pl.NodeVersion,
+			"generation": strconv.FormatInt(pl.Generation, 10),
+		},
+	}
 }
 
 // Get returns the service with the given id.

@@ -53,9 +53,50 @@ func TestRegistryGenerationGuard(t *testing.T) {
 	if r.Len() != 0 {
 		t.Fatal("deregister left the service")
 	}
-	mustApply(pass, intent.Skipped)
+	// A pass that finds the service gone registers it again (the heal),
+	// with the pass's generation, and marks it passing.
+	mustApply(pass, intent.Applied)
+	if s, ok := r.Get(registration.ServiceID("effect", node)); !ok || s.Generation != 2 || !s.PassedAt.Equal(time.Unix(100, 0)) {
+		t.Fatalf("healed service %+v, %t", s, ok)
+	}
+	mustApply(reg(3), intent.Applied)
+	mustApply(pass, intent.Skipped) // an older generation's pass does not replace a newer one
+	if s, _ := r.Get(registration.ServiceID("effect", node)); s.Generation != 3 {
+		t.Fatalf("an older pass replaced generation 3: %+v", s)
+	}
 	if _, err := r.Execute(ctx, intent.Intent{Type: "consul.register", Payload: "nope"}); !intent.IsPermanent(err) {
 		t.Fatalf("wrong payload: %v", err)
+	}
+}
+
+// TestRegistryHealChecksProjections: with a projection store, a TTL pass
+// heals a missing service only while the node is active there with the
+// pass's generation and type.
+func TestRegistryHealChecksProjections(t *testing.T) {
+	ctx := context.Background()
+	store := memory.NewStore(memory.StoreConfig{})
+	r := memory.NewRegistry(memory.RegistryConfig{Projections: store})
+	node := uuid.New()
+	p := registration.Projection{EntityID: node, Domain: registration.DefaultDomain, State: registration.StateActive,
+		NodeType: "effect", NodeVersion: "1.0.0", Generation: 2}
+	if _, err := store.Execute(ctx, intent.Intent{Type: registration.IntentUpsert,
+		Payload: &registration.UpsertRegistration{Projection: p, ExpectedState: registration.StateNone}}); err != nil {
+		t.Fatal(err)
+	}
+	pass := func(gen int64) intent.Result {
+		t.Helper()
+		res, err := r.Execute(ctx, intent.Intent{Type: registration.IntentConsulPassTTL, Payload: &registration.ConsulPassTTL{
+			NodeID: node, NodeType: "effect", NodeVersion: "1.0.0", Generation: gen, At: time.Unix(100, 0)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := pass(1); res.Status != intent.Skipped || r.Len() != 0 {
+		t.Fatalf("pass of a generation the store does not hold: %+v, %d services", res, r.Len())
+	}
+	if res := pass(2); res.Status != intent.Applied || r.Len() != 1 {
+		t.Fatalf("pass of the active generation: %+v, %d services", res, r.Len())
 	}
 }
 

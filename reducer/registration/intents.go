@@ -104,12 +104,26 @@ type ConsulDeregister struct {
 // The reducer emits one when a heartbeat enters a new third of the TTL, so a
 // node that heartbeats keeps its check passing, and a node whose registrar
 // vanished is removed by Consul itself.
+//
+// NodeVersion and Endpoints are the active projection's, as the decision
+// read it: an effect that finds the service missing, or registered with
+// other metadata, registers it again from them (effects/consul heals the
+// registry on the hot path).
 type ConsulPassTTL struct {
-	NodeID        uuid.UUID `json:"node_id"`
-	NodeType      string    `json:"node_type"`
-	Generation    int64     `json:"generation"`
-	At            time.Time `json:"at"`
-	CorrelationID uuid.UUID `json:"correlation_id"`
+	NodeID        uuid.UUID         `json:"node_id"`
+	NodeType      string            `json:"node_type"`
+	NodeVersion   string            `json:"node_version,omitempty"`
+	Endpoints     map[string]string `json:"endpoints,omitempty"`
+	Generation    int64             `json:"generation"`
+	At            time.Time         `json:"at"`
+	CorrelationID uuid.UUID         `json:"correlation_id"`
+}
+
+// Register returns the consul.register payload that registers what p
+// names: the registration a heal writes when the service is missing.
+func (p *ConsulPassTTL) Register() *ConsulRegister {
+	return &ConsulRegister{NodeID: p.NodeID, NodeType: p.NodeType, NodeVersion: p.NodeVersion,
+		Endpoints: p.Endpoints, Generation: p.Generation, CorrelationID: p.CorrelationID}
 }
 
 // ServiceName is the Consul service name of a node type, as the ONEX services

@@ -229,6 +229,11 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			}},
 		}
 		if !r.cfg.DisableConsul {
+			if p.NodeType != proj.NodeType {
+				// The service id names the type: the old id goes in the
+				// same decision, before the new one is registered.
+				d.Intents = append(d.Intents, r.consulDeregister(p, ev.CorrelationID))
+			}
 			d.Intents = append(d.Intents, r.consulRegister(&proj, ev.CorrelationID))
 		}
 		return d
@@ -351,7 +356,8 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	if ttl := r.cfg.ConsulTTL; !r.cfg.DisableConsul && ttl > 0 {
 		third := ttl / 3
 		if p.LastHeartbeatAt.IsZero() || hb.Truncate(third) != p.LastHeartbeatAt.Truncate(third) {
-			a.pass = ConsulPassTTL{NodeID: p.EntityID, NodeType: p.NodeType, Generation: p.Generation, At: hb, CorrelationID: corr}
+			a.pass = ConsulPassTTL{NodeID: p.EntityID, NodeType: p.NodeType, NodeVersion: p.NodeVersion, Endpoints: p.Endpoints,
+				Generation: p.Generation, At: hb, CorrelationID: corr}
 			a.intents[1] = intent.Intent{Type: IntentConsulPassTTL, Target: target, Payload: &a.pass, CorrelationID: corr}
 			n = 2
 		}

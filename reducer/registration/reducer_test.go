@@ -103,6 +103,11 @@ func rows() []row {
 		{name: "introspection/pending_registration", state: projection(registration.StatePendingRegistration), event: introspection(), now: t0, wantNoop: true},
 		{name: "introspection/ack_received", state: projection(registration.StateAckReceived), event: introspection(), now: t0, wantNoop: true},
 		{name: "introspection/active", state: projection(registration.StateActive), event: introspection(), now: t0},
+		{name: "introspection/active_new_type", state: projection(registration.StateActive), event: func() *registration.Introspection {
+			in := introspection()
+			in.NodeType = "compute"
+			return in
+		}(), now: t0},
 		{name: "introspection/active_stale", state: projection(registration.StateActive), event: introspection(), now: t0.Add(-2 * time.Minute), wantNoop: true},
 		{name: "introspection/liveness_expired_stale", state: projection(registration.StateLivenessExpired), event: introspection(), now: t0.Add(-time.Minute), wantNoop: true},
 		{name: "ack/awaiting_ack", state: projection(registration.StateAwaitingAck), event: ack, now: t0, wantState: "active"},
@@ -138,6 +143,37 @@ func rows() []row {
 		{name: "timeout_liveness/active_alive", state: activeAlive, event: livCheck, now: t0, wantNoop: true},
 		{name: "timeout_liveness/awaiting_ack", state: projection(registration.StateAwaitingAck), event: livCheck, now: t0, wantNoop: true},
 		{name: "timeout_liveness/liveness_expired", state: projection(registration.StateLivenessExpired), event: livCheck, now: t0, wantNoop: true},
+	}
+}
+
+// TestDecideNodeTypeChangeDeregistersOldService: a metadata refresh that
+// changes an active node's type deregisters the service of the old type
+// (its id names the type) before it registers the new one, in the same
+// decision and generation; a refresh of the same type deregisters nothing.
+func TestDecideNodeTypeChangeDeregistersOldService(t *testing.T) {
+	r := newReducer(t)
+	in := introspection()
+	in.NodeType = "compute"
+	d := r.Decide(projection(registration.StateActive), reducer.Input{Event: in, Envelope: env(t0)}, t0)
+	if len(d.Intents) != 3 {
+		t.Fatalf("refresh with a new type: %d intents, want upsert, deregister, register", len(d.Intents))
+	}
+	dereg, ok := d.Intents[1].Payload.(*registration.ConsulDeregister)
+	if !ok || dereg.NodeType != "effect" || dereg.Generation != 3 || dereg.NodeID != nodeID {
+		t.Errorf("second intent: %+v, want the deregister of the effect service, generation 3", d.Intents[1].Payload)
+	}
+	reg, ok := d.Intents[2].Payload.(*registration.ConsulRegister)
+	if !ok || reg.NodeType != "compute" || reg.Generation != 3 {
+		t.Errorf("third intent: %+v, want the register of the compute service, generation 3", d.Intents[2].Payload)
+	}
+	if registration.ServiceID(dereg.NodeType, nodeID) == registration.ServiceID(reg.NodeType, nodeID) {
+		t.Error("old and new service ids are equal")
+	}
+	same := r.Decide(projection(registration.StateActive), reducer.Input{Event: introspection(), Envelope: env(t0)}, t0)
+	for _, in := range same.Intents {
+		if in.Type == registration.IntentConsulDereg {
+			t.Errorf("refresh of the same type deregisters: %+v", in.Payload)
+		}
 	}
 }
 

@@ -364,6 +364,41 @@ func (r *Runtime[S]) relayLoop(ctx context.Context) error {
 	}
 }
 
+// reconcileLoop runs a reconciliation pass at once, then one every
+// reconcile interval, until ctx ends.
+func (r *Runtime[S]) reconcileLoop(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.reconcileInterval)
+	defer t.Stop()
+	for {
+		st, err := r.cfg.reconciler.Reconcile(ctx)
+		r.stats.reconcilePasses.Add(1)
+		r.stats.reconcileRegistered.Add(int64(st.Registered))
+		r.stats.reconcileUpdated.Add(int64(st.Updated))
+		r.stats.reconcileDeregistered.Add(int64(st.Deregistered))
+		if ctx.Err() != nil {
+			return nil
+		}
+		attrs := []slog.Attr{slog.Int("projections", st.Projections), slog.Int("services", st.Services),
+			slog.Int("registered", st.Registered), slog.Int("updated", st.Updated), slog.Int("deregistered", st.Deregistered),
+			slog.Int("failed", st.Failed), slog.Bool("truncated", st.Truncated)}
+		switch {
+		case err != nil || st.Failed > 0:
+			r.stats.reconcileFailures.Add(1)
+			if err != nil {
+				attrs = append(attrs, slog.String("error", err.Error()))
+			}
+			r.log.LogAttrs(ctx, slog.LevelWarn, "reconcile pass failed; the next pass tries again", attrs...)
+		case st.Changes() > 0:
+			r.log.LogAttrs(ctx, slog.LevelInfo, "reconcile pass repaired the registry", attrs...)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // relayOrphans runs one pass of relayLoop.
 func (r *Runtime[S]) relayOrphans(ctx context.Context) error {
 	for {

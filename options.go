@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // Option configures a [Runtime]. Options are created by the With functions.
@@ -42,6 +43,9 @@ type config struct {
 	maxSkew       time.Duration
 	relayInterval time.Duration
 	relayMinAge   time.Duration
+
+	reconciler        registration.Reconciler
+	reconcileInterval time.Duration
 }
 
 // Default backoff between attempts of a decision that failed with an
@@ -97,6 +101,9 @@ func (c *config) validate() []error {
 	}
 	if c.maxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max attempts %d is below 1", c.maxAttempts))
+	}
+	if c.reconciler != nil && c.reconcileInterval <= 0 {
+		errs = append(errs, fmt.Errorf("reconcile interval %v is not positive", c.reconcileInterval))
 	}
 	if c.relayMinAge < 0 {
 		errs = append(errs, fmt.Errorf("relay min age %v is negative", c.relayMinAge))
@@ -154,6 +161,26 @@ func WithRetryBackoff(minDelay, maxDelay time.Duration) Option {
 // before that stops the Runtime, and Run returns it.
 func WithTask(name string, fn func(ctx context.Context) error) Option {
 	return optionFunc(func(c *config) { c.tasks = append(c.tasks, task{name: name, fn: fn}) })
+}
+
+// DefaultReconcileInterval is the time between two reconciliation passes
+// by default; see [WithReconciler].
+const DefaultReconcileInterval = 30 * time.Second
+
+// WithReconciler runs rec (the Consul reconciler of effects/consul, for
+// example) beside the consumer: a pass when Run starts, then one every
+// interval (zero: [DefaultReconcileInterval]), for as long as Run runs. A
+// pass that fails is logged at WARN and counted in Stats.ReconcileFailures;
+// the next pass tries again. What passes change is counted in Stats
+// (ReconcileRegistered, ReconcileUpdated, ReconcileDeregistered). A second
+// WithReconciler replaces the first.
+func WithReconciler(rec registration.Reconciler, interval time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if interval == 0 {
+			interval = DefaultReconcileInterval
+		}
+		c.reconciler, c.reconcileInterval = rec, interval
+	})
 }
 
 // WithBatch bounds the micro-batches the Runtime takes from a bus that

@@ -30,6 +30,14 @@ type RegistrationConfig struct {
 	// NoSweeper runs no sweeper: timeouts then need a [Sweeper] run
 	// elsewhere.
 	NoSweeper bool
+	// Reconciler, if set, brings an external registry in line with the
+	// projections beside the consumer (the Consul reconciler of
+	// effects/consul): a pass when Run starts, then one every
+	// ReconcileInterval. It is [WithReconciler] with these two fields.
+	Reconciler registration.Reconciler
+	// ReconcileInterval is the time between reconciliation passes; zero
+	// means [DefaultReconcileInterval].
+	ReconcileInterval time.Duration
 }
 
 // NewRegistration returns a Runtime that runs the registration workflow of
@@ -41,7 +49,7 @@ type RegistrationConfig struct {
 // emitted only if the contract routes consul.register; rc edits the result
 // and sets the sweeper. The options are [New]'s, applied after the
 // contract's; [WithClock] is also the sweeper's clock, and [WithLogger] its
-// logger. New's checks apply: every routed intent type needs an effect in
+// logger. rc.Reconciler, if set, runs beside the sweeper. New's checks apply: every routed intent type needs an effect in
 // exec, unless the store owns it.
 func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.Store, exec *intent.Executor, rc RegistrationConfig, opts ...Option) (*RegistrationRuntime, error) {
 	if c == nil {
@@ -76,6 +84,9 @@ func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.St
 			return nil, fmt.Errorf("registrar: new registration runtime: %w", err)
 		}
 		all = append(all, WithTask("sweeper", sw.Run))
+	}
+	if rc.Reconciler != nil {
+		all = append(all, WithReconciler(rc.Reconciler, rc.ReconcileInterval))
 	}
 	return New[*registration.Projection](b, red, store, exec, append(all, opts...)...)
 }

@@ -151,6 +151,9 @@ func (r *Runtime[S]) Run(ctx context.Context) error {
 	if r.cfg.relayInterval > 0 {
 		tasks = append(slices.Clip(tasks), task{name: "relay", fn: r.relayLoop})
 	}
+	if r.cfg.reconciler != nil {
+		tasks = append(slices.Clip(tasks), task{name: "reconciler", fn: r.reconcileLoop})
+	}
 	errc := make(chan error, 1+len(tasks))
 	var wg sync.WaitGroup
 	wg.Go(func() { errc <- r.subscribe(ctx) })

@@ -27,10 +27,21 @@ type Stats struct {
 	// Relayed counts outbox records relayed (their intents executed, their
 	// events published) and removed.
 	Relayed int64 `json:"relayed"`
+	// ReconcilePasses counts the passes of the reconciler ([WithReconciler]),
+	// and ReconcileFailures those that failed or left nodes unrepaired.
+	ReconcilePasses   int64 `json:"reconcile_passes"`
+	ReconcileFailures int64 `json:"reconcile_failures"`
+	// ReconcileRegistered, ReconcileUpdated and ReconcileDeregistered count
+	// the registry entries the reconciler added, rewrote and removed.
+	ReconcileRegistered   int64 `json:"reconcile_registered"`
+	ReconcileUpdated      int64 `json:"reconcile_updated"`
+	ReconcileDeregistered int64 `json:"reconcile_deregistered"`
 }
 
 type counters struct {
 	handled, noops, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
+
+	reconcilePasses, reconcileFailures, reconcileRegistered, reconcileUpdated, reconcileDeregistered atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -44,5 +55,11 @@ func (c *counters) snapshot() Stats {
 		Retries:         c.retries.Load(),
 		Conflicts:       c.conflicts.Load(),
 		Relayed:         c.relayed.Load(),
+
+		ReconcilePasses:       c.reconcilePasses.Load(),
+		ReconcileFailures:     c.reconcileFailures.Load(),
+		ReconcileRegistered:   c.reconcileRegistered.Load(),
+		ReconcileUpdated:      c.reconcileUpdated.Load(),
+		ReconcileDeregistered: c.reconcileDeregistered.Load(),
 	}
 }

@@ -215,8 +215,18 @@ func TestEffectAgainstAgent(t *testing.T) {
 		}
 	})
 
-	t.Run("pass_ttl of an unregistered node is skipped", func(t *testing.T) {
-		exec(t, eff, intents(uuid.New(), "effect", 1)[registration.IntentConsulPassTTL], intent.Skipped)
+	t.Run("pass_ttl of an unregistered node registers it from the pass", func(t *testing.T) {
+		node := uuid.New()
+		pass := intents(node, "effect", 1)[registration.IntentConsulPassTTL]
+		pass.Payload.(*registration.ConsulPassTTL).NodeVersion = "1.2.3"
+		exec(t, eff, pass, intent.Applied)
+		id := registration.ServiceID("effect", node)
+		if s := agentService(t, a, id); s == nil || s.Meta["generation"] != "1" || s.Meta["node_version"] != "1.2.3" {
+			t.Fatalf("healed service %+v", s)
+		}
+		if st, _ := checkStatus(t, a, consul.CheckID(id)); st != api.HealthPassing {
+			t.Errorf("healed service's check is %q, want passing", st)
+		}
 	})
 
 	t.Run("rejected registration is permanent and hides the token", func(t *testing.T) {

@@ -63,6 +63,15 @@ type Config struct {
 	// Agent.
 	EditAPIConfig func(*api.Config)
 
+	// Projections, if set, is the projection store (the Store of
+	// effects/postgres or effects/memory) the effect reads to fence its
+	// writes: every register, deregister and heal then makes the node's
+	// services converge to what its projection says now, reading the
+	// projection again after each write (see the package documentation).
+	// Without it the effect acts on the intents' payloads alone, and only a
+	// [Reconciler] repairs the races between two writers.
+	Projections Projections
+
 	// Timeout bounds each request to the agent, on top of the context's
 	// deadline. Default [DefaultTimeout].
 	Timeout time.Duration

@@ -25,7 +25,15 @@ const (
 	// MetaGeneration holds the registration generation, in decimal: the
 	// deregister and pass_ttl intents act only on the generation they name.
 	MetaGeneration = "generation"
+	// MetaRegisteredBy marks a service registrar registered, with the value
+	// [RegisteredBy]: the services a [Reconciler] owns, and the only ones
+	// it changes or removes.
+	MetaRegisteredBy = "registered_by"
 )
+
+// RegisteredBy is the value of [MetaRegisteredBy] on every service the
+// effect registers.
+const RegisteredBy = "registrar"
 
 // ErrClosed is returned (wrapped) by [Effect.Execute] after [Effect.Close].
 // It is neither retryable nor permanent, so a runtime retries the intent:
@@ -50,6 +58,9 @@ type Agent interface {
 	// UpdateTTLOpts sets the status ("pass", "warn", "fail") and output of
 	// the TTL check checkID, restarting its TTL.
 	UpdateTTLOpts(checkID, output, status string, q *api.QueryOptions) error
+	// ServicesWithFilterOpts returns the agent's services that the filter
+	// expression selects, by id.
+	ServicesWithFilterOpts(filter string, q *api.QueryOptions) (map[string]*api.AgentService, error)
 }
 
 var _ Agent = (*api.Agent)(nil)
@@ -59,6 +70,7 @@ var _ Agent = (*api.Agent)(nil)
 // safe for concurrent use and starts no goroutines.
 type Effect struct {
 	agent     Agent
+	proj      Projections // nil: act on the payloads alone
 	cfg       Config
 	log       *slog.Logger
 	closeIdle func() // nil when the caller owns the client
@@ -79,7 +91,7 @@ func New(cfg Config) (*Effect, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Effect{agent: cfg.Agent, cfg: cfg, log: log}
+	e := &Effect{agent: cfg.Agent, proj: cfg.Projections, cfg: cfg, log: log}
 	if e.agent == nil {
 		ac := cfg.apiConfig()
 		if cfg.EditAPIConfig != nil {
@@ -95,7 +107,7 @@ func New(cfg Config) (*Effect, error) {
 		}
 		e.agent = client.Agent()
 	}
-	e.cfg.Agent, e.cfg.EditAPIConfig = nil, nil
+	e.cfg.Agent, e.cfg.EditAPIConfig, e.cfg.Projections = nil, nil, nil
 	return e, nil
 }
 
@@ -138,13 +150,30 @@ func CheckID(serviceID string) string { return "service:" + serviceID }
 // intent, chosen by its payload type (*registration.ConsulRegister,
 // *registration.ConsulDeregister, *registration.ConsulPassTTL):
 //
-//   - register: registers the node's service with its TTL check passing;
-//     Skipped if a newer generation of the node is registered.
-//   - deregister: removes the service if it is registered with the intent's
-//     generation; Skipped if another generation is registered; Applied if
-//     no service is registered.
+// With [Config].Projections set (the fenced mode), register and deregister
+// both make the node's services converge to its projection, which is
+// committed before the runtime relays them: the service of an active
+// projection (its generation, type, version and address), nothing
+// otherwise; the projection is read again after every write, so a write
+// that lost a race is repaired by its own writer.
+//
+//   - register: Applied if the projection still holds the intent's
+//     registration; Skipped (with what it holds, which was registered
+//     instead) otherwise.
+//   - deregister: Applied if the service is gone; Skipped if the
+//     projection holds it again.
 //   - pass_ttl: marks the service's check passing if the service is
-//     registered with the intent's generation; Skipped otherwise.
+//     registered with the intent's generation and metadata; Skipped if a
+//     newer generation is registered. A service that is missing, of an
+//     older generation or with other metadata is healed: converged to the
+//     projection (Skipped if that no longer holds the pass's generation).
+//
+// Without Projections, register registers the payload's service unless a
+// newer generation is registered (Skipped), deregister removes it if it is
+// registered with the intent's generation (Skipped for another, Applied
+// for none), and pass_ttl heals from its own payload. Each is then a read
+// followed by a write, which two processes can interleave; a [Reconciler]
+// repairs what they leave.
 //
 // Errors name the service id, never the token. Faults of the environment
 // (transport errors, timeouts, 5xx, 429, and ACL refusals 401 and 403) are
@@ -204,6 +233,17 @@ func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 }
 
 func (e *Effect) register(ctx context.Context, id string, p *registration.ConsulRegister) (intent.Result, error) {
+	if e.proj != nil {
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		if err != nil {
+			return intent.Result{}, err
+		}
+		if c.want == nil || c.want.ID != id || c.want.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10) {
+			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+				"service %s generation %d is not what the projection holds now (%s); registered that instead", id, p.Generation, describe(c))}, nil
+		}
+		return intent.Result{}, nil
+	}
 	cur, err := e.service(ctx, id)
 	if err != nil {
 		return intent.Result{}, e.fail("register", id, err)
@@ -212,36 +252,24 @@ func (e *Effect) register(ctx context.Context, id string, p *registration.Consul
 		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 			"service %s is registered with the newer generation %d, not replaced by generation %d", id, g, p.Generation)}, nil
 	}
-	host, port := registration.ServiceAddress(p.Endpoints)
-	reg := &api.AgentServiceRegistration{
-		ID:      id,
-		Name:    registration.ServiceName(p.NodeType),
-		Tags:    registration.ServiceTags(p.NodeType),
-		Address: host,
-		Port:    port,
-		Meta: map[string]string{
-			MetaNodeID:      p.NodeID.String(),
-			MetaNodeVersion: p.NodeVersion,
-			MetaGeneration:  strconv.FormatInt(p.Generation, 10),
-		},
-		Check: &api.AgentServiceCheck{
-			CheckID:                        CheckID(id),
-			Name:                           "registrar liveness",
-			Notes:                          "passed by registrar on the node's heartbeats",
-			TTL:                            e.cfg.CheckTTL.String(),
-			Status:                         api.HealthPassing,
-			DeregisterCriticalServiceAfter: e.cfg.DeregisterCriticalServiceAfter.String(),
-		},
-	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	if err := e.agent.ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx)); err != nil {
+	if err := e.put(ctx, e.registration(p)); err != nil {
 		return intent.Result{}, e.fail("register", id, err)
 	}
 	return intent.Result{}, nil
 }
 
 func (e *Effect) deregister(ctx context.Context, id string, p *registration.ConsulDeregister) (intent.Result, error) {
+	if e.proj != nil {
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		if err != nil {
+			return intent.Result{}, err
+		}
+		if c.want != nil && c.want.ID == id {
+			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+				"service %s stays: the projection holds it now (%s)", id, describe(c))}, nil
+		}
+		return intent.Result{}, nil
+	}
 	cur, err := e.service(ctx, id)
 	switch {
 	case err != nil:
@@ -253,9 +281,7 @@ func (e *Effect) deregister(ctx context.Context, id string, p *registration.Cons
 		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-	defer cancel()
-	if err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
+	if err := e.remove(ctx, id); err != nil {
 		return intent.Result{}, e.fail("deregister", id, err)
 	}
 	return intent.Result{}, nil
@@ -263,26 +289,77 @@ func (e *Effect) deregister(ctx context.Context, id string, p *registration.Cons
 
 func (e *Effect) passTTL(ctx context.Context, id string, p *registration.ConsulPassTTL) (intent.Result, error) {
 	cur, err := e.service(ctx, id)
-	switch {
-	case err != nil:
+	if err != nil {
 		return intent.Result{}, e.fail("pass TTL of", id, err)
-	case cur == nil:
-		return intent.Result{Status: intent.Skipped, Reason: "service " + id + " is not registered"}, nil
 	}
-	if g, ok := generation(cur); !ok || g != p.Generation {
+	g, ok := generation(cur)
+	switch {
+	case cur != nil && ok && g > p.Generation:
 		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
-			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
+			"service %s is registered with the newer generation %d, not %d", id, g, p.Generation)}, nil
+	case cur == nil || !ok || g < p.Generation || (carriesMeta(p) && !matches(cur, e.registration(p.Register()))):
+		return e.heal(ctx, id, p, cur)
 	}
 	output := "heartbeat at " + p.At.UTC().Format(time.RFC3339Nano) + ", generation " + strconv.FormatInt(p.Generation, 10)
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	ctx2, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	if err := e.agent.UpdateTTLOpts(CheckID(id), output, "pass", (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+	if err := e.agent.UpdateTTLOpts(CheckID(id), output, "pass", (&api.QueryOptions{}).WithContext(ctx2)); err != nil {
 		if notFound(err) {
-			return intent.Result{Status: intent.Skipped, Reason: "service " + id + " has no check " + CheckID(id)}, nil
+			// Removed between the read and the pass.
+			return e.heal(ctx, id, p, nil)
 		}
 		return intent.Result{}, e.fail("pass TTL of", id, err)
 	}
 	return intent.Result{}, nil
+}
+
+// carriesMeta reports whether a pass names the metadata to compare the
+// service with; a pass built without them is compared by generation only.
+func carriesMeta(p *registration.ConsulPassTTL) bool {
+	return p.NodeVersion != "" || p.Endpoints != nil
+}
+
+// heal registers the service a TTL pass found missing (cur nil), of an
+// older generation, or with other metadata: from the projection, made to
+// converge, if the effect has one, else from the pass itself. The
+// registration's check starts passing, which is what the pass wanted.
+func (e *Effect) heal(ctx context.Context, id string, p *registration.ConsulPassTTL, cur *api.AgentService) (intent.Result, error) {
+	what := "missing"
+	if cur != nil {
+		what = "registered with generation " + describeGeneration(cur) + " or other metadata"
+	}
+	if e.proj != nil {
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		if err != nil {
+			return intent.Result{}, err
+		}
+		if c.want == nil || c.want.ID != id || c.want.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10) {
+			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
+				"service %s was %s, and the projection no longer holds generation %d (%s)", id, what, p.Generation, describe(c))}, nil
+		}
+		e.log.LogAttrs(ctx, slog.LevelInfo, "consul service healed from the projection",
+			slog.String("service_id", id), slog.String("found", what), slog.Int64("generation", p.Generation),
+			slog.Int("registered", c.registered), slog.Int("updated", c.updated), slog.Int("deregistered", c.deregistered))
+		return intent.Result{}, nil
+	}
+	if err := e.put(ctx, e.registration(p.Register())); err != nil {
+		return intent.Result{}, e.fail("heal", id, err)
+	}
+	e.log.LogAttrs(ctx, slog.LevelInfo, "consul service healed from the TTL pass",
+		slog.String("service_id", id), slog.String("found", what), slog.Int64("generation", p.Generation))
+	return intent.Result{}, nil
+}
+
+// describe says what a convergence left registered.
+func describe(c converged) string {
+	state := "no projection"
+	if c.proj != nil {
+		state = "node " + c.proj.State.String() + ", generation " + strconv.FormatInt(c.proj.Generation, 10)
+	}
+	if c.want == nil {
+		return state + ": no service"
+	}
+	return state + ": service " + c.want.ID
 }
 
 // service returns the service registered under id, or nil if there is none.

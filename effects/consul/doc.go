@@ -11,10 +11,18 @@
 // through an intent.Executor, in order with the decision's other intents;
 // [Effect.Register] routes the three types to one [Effect]:
 //
-//	eff, err := consul.New(consul.Config{Address: "127.0.0.1:8500", Token: token})
+//	eff, err := consul.New(consul.Config{Address: "127.0.0.1:8500", Token: token, Projections: store})
 //	...
 //	exec := intent.NewExecutor()
 //	err = eff.Register(exec)
+//	...
+//	rec, err := consul.NewReconciler(consul.ReconcilerConfig{Effect: eff, Store: store})
+//	...
+//	rt, err := registrar.NewRegistration(nil, b, store, exec, registrar.RegistrationConfig{Reconciler: rec})
+//
+// store is the projection store the runtime writes (effects/postgres or
+// effects/memory): the effect reads it to fence its writes, the reconciler
+// to know what should be registered.
 //
 // # What is registered
 //
@@ -22,24 +30,74 @@
 // "onex-{node_type}-{node_id}" (registration.ServiceName, ServiceID), tags
 // "onex" and "node-type:{node_type}", address and port from the node's
 // "health" endpoint, else its "api" endpoint. Meta carries node_id,
-// node_version and generation ([MetaGeneration]). The service has one TTL
-// check ([CheckID]), passing at registration, with a TTL of
+// node_version, generation ([MetaGeneration]) and registered_by=registrar
+// ([MetaRegisteredBy]), which marks the services registrar owns. The
+// service has one TTL check ([CheckID]), passing at registration, with a
+// TTL of
 // [Config].CheckTTL (90 s, the reducer's liveness window) and
 // DeregisterCriticalServiceAfter of [Config].DeregisterCriticalServiceAfter
 // (5 min).
 //
-// # Generations
+// # Generations, and the fence
 //
 // Each new registration of a node (a fresh introspection after an expiry, a
-// timeout or a rejection) has a higher generation. The effects act only on
-// the generation they name, which the effect reads back from the agent first:
-// a deregister of an older generation leaves the newer registration in place
-// ([intent.Skipped]), a register of an older generation does not replace a
-// newer one (Skipped), and a pass_ttl of another generation passes nothing
-// (Skipped). Re-registering the same generation is idempotent; deregistering
-// a service that is not there is Applied. The read and the write are two
-// requests: the runtime serializes the intents of one node, so nothing of
-// registrar's own comes between them.
+// timeout or a rejection) has a higher generation; a node whose type
+// changes while active gets a new service id, and its decision deregisters
+// the old one. Two registrar processes can hold one node's intents at once
+// (its topics on different partitions, a failover), and a process can stall
+// between reading the agent and writing to it, so a check followed by a
+// write is no fence: a deregister of generation 1 that read the agent before
+// generation 2 registered removes generation 2, and a metadata refresh that
+// read before an expiry's deregister puts an expired node back.
+//
+// With [Config].Projections set (the projection store), the effect fences
+// by converging instead: every register, deregister and heal reads the
+// node's projection, then the agent's services of the node, writes what
+// differs (the service of an active projection, with its generation,
+// version and address; nothing for any other state), and reads both again,
+// until a round finds nothing to change. The runtime relays a decision's
+// Consul intents after its projection is committed, so the projection a
+// round reads is at least as new as any intent. A writer whose write lost a
+// race reads, after that write, the state that beat it and repairs what it
+// wrote: whatever the interleaving, the last writer to finish leaves the
+// agent as the projection says, and a process that dies between its write
+// and its next read leaves at most one node wrong until the [Reconciler]'s
+// next pass. The tests hold one process between its read and its write to
+// drive each race (TestFence*).
+//
+// The alternatives were tried against a real agent and rejected. Consul's
+// transaction API has check-and-set service operations on the modify
+// index, but on the catalog, and the catalog entries of an agent's node are
+// the agent's: a delete-cas of a service registered through the agent
+// succeeds and the agent's anti-entropy puts the service back, and a
+// service set through the catalog has no agent TTL check for heartbeats to
+// pass, and the agent removes it (TestCatalogTxnCannotFenceAgentServices).
+// A generation in the service id would make a stale deregister harmless but
+// breaks the ONEX service ids that operators and Python tooling look up,
+// still needs a sweep of superseded ids, and does not fence a refresh
+// against an expiry of the same generation, which converging does.
+//
+// Without Projections, the effect acts on the payloads alone: a register
+// of an older generation than the registered one is Skipped, a deregister
+// removes only the generation it names, each after reading the agent; a
+// [Reconciler] repairs what races leave.
+//
+// # Healing and anti-entropy
+//
+// A TTL pass that finds its service missing (an agent that lost its state,
+// a service Consul reaped while registrar lagged longer than CheckTTL plus
+// DeregisterCriticalServiceAfter), registered with an older generation or
+// with other metadata, registers it again: from the projection in the
+// fenced mode, else from the pass's payload, which carries the projection's
+// metadata. A node that heartbeats is back within a third of the TTL.
+//
+// The [Reconciler] is the anti-entropy for everything else (nodes that do
+// not heartbeat soon, services that should be gone): each pass lists the
+// agent's services registrar owns (tag "onex" and meta [MetaRegisteredBy]),
+// pages through the active projections, and makes each node that differs
+// converge. registrar.NewRegistration runs one beside the sweeper
+// (RegistrationConfig.Reconciler and ReconcileInterval); [Reconciler.Run]
+// runs one alone. Services registrar does not own are never touched.
 //
 // # How heartbeats keep the check passing
 //

@@ -54,7 +54,9 @@
 // a bus, a store and an executor, and runs a [Sweeper] beside it: timeouts
 // travel through the bus as keyed timeout checks, so the partition owner
 // decides them in order with the entity's other messages, and a timeout
-// really changes the state.
+// really changes the state. With RegistrationConfig.Reconciler set (the
+// Consul reconciler of effects/consul), it also runs the anti-entropy that
+// brings Consul back in line with the projections ([WithReconciler]).
 //
 //	store := memory.NewStore(memory.StoreConfig{})
 //	exec := intent.NewExecutor()
@@ -67,7 +69,7 @@
 //
 // [New] and [NewRegistration] start no goroutines. [Runtime.Run] blocks until
 // its context ends and returns nil then; it runs the consumer, the relay
-// task and the tasks of [WithTask] (the sweeper); [Runtime.Close] stops a Run and
+// task, the reconciler and the tasks of [WithTask] (the sweeper); [Runtime.Close] stops a Run and
 // waits for it. The Runtime does not own the bus, the store or the effects:
 // whoever built them closes them, after the Runtime stopped.
 package registrar

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/registrar-go/registrar/internal/testenv"
@@ -100,11 +101,35 @@ func TestOverdueScansUsePartialIndexes(t *testing.T) {
 			}
 		}
 	}
+	store := db.store(t)
+	// The reconciler's listing of active projections reads the partial
+	// index from the cursor on.
+	if _, err := conn.Exec(ctx, "PREPARE list_active(text, uuid, int) AS "+store.active); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+			t.Fatal(err)
+		}
+		plan := explain(ctx, t, conn.Conn(), "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF) EXECUTE list_active('registration', '80000000-0000-4000-8000-000000000000', 500)")
+		t.Logf("list_active, plan_cache_mode=%s:\n%s", mode, plan)
+		if !strings.Contains(plan, "Index Scan using registration_projections_active") {
+			t.Errorf("list_active (%s) does not scan its partial index:\n%s", mode, plan)
+		}
+		if strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Sort") {
+			t.Errorf("list_active (%s) reads or sorts the table:\n%s", mode, plan)
+		}
+	}
 	if _, err := conn.Exec(ctx, "RESET plan_cache_mode"); err != nil {
 		t.Fatal(err)
 	}
+	start = time.Now()
+	page, err := store.ListActive(ctx, uuid.MustParse("80000000-0000-4000-8000-000000000000"), 500)
+	if err != nil || len(page) != 500 {
+		t.Fatalf("ListActive on %d rows: %d projections, %v", rows, len(page), err)
+	}
+	t.Logf("ListActive(limit 500) on %d rows: %v", rows, time.Since(start).Round(time.Microsecond))
 
-	store := db.store(t)
 	for _, scan := range []struct {
 		name string
 		f    func(context.Context, time.Time, registration.Overdue, int) ([]registration.Overdue, error)

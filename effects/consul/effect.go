@@ -166,7 +166,9 @@ func CheckID(serviceID string) string { return "service:" + serviceID }
 //     registered with the intent's generation and metadata; Skipped if a
 //     newer generation is registered. A service that is missing, of an
 //     older generation or with other metadata is healed: converged to the
-//     projection (Skipped if that no longer holds the pass's generation).
+//     projection (Skipped if that no longer holds the pass's generation,
+//     or if the agent refuses the registration as malformed: that is the
+//     register intent's error, and must not fail the heartbeat).
 //
 // Without Projections, register registers the payload's service unless a
 // newer generation is registered (Skipped), deregister removes it if it is
@@ -323,7 +325,23 @@ func carriesMeta(p *registration.ConsulPassTTL) bool {
 // older generation, or with other metadata: from the projection, made to
 // converge, if the effect has one, else from the pass itself. The
 // registration's check starts passing, which is what the pass wanted.
+//
+// A registration the agent refuses for good (a 400: a health endpoint on
+// 0.0.0.0, a meta value too long) is no fault of the pass: the register
+// intent that wanted it carried that error. The pass is Skipped then; an
+// error would fail the heartbeat's decision, dead-letter the heartbeat and
+// let the node's liveness expire while it heartbeats.
 func (e *Effect) heal(ctx context.Context, id string, p *registration.ConsulPassTTL, cur *api.AgentService) (intent.Result, error) {
+	res, err := e.healOnce(ctx, id, p, cur)
+	if err != nil && intent.IsPermanent(err) {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "consul service not healed: the agent refuses its registration",
+			slog.String("service_id", id), slog.Int64("generation", p.Generation), slog.String("error", err.Error()))
+		return intent.Result{Status: intent.Skipped, Reason: "service " + id + " not healed: " + err.Error()}, nil
+	}
+	return res, err
+}
+
+func (e *Effect) healOnce(ctx context.Context, id string, p *registration.ConsulPassTTL, cur *api.AgentService) (intent.Result, error) {
 	what := "missing"
 	if cur != nil {
 		what = "registered with generation " + describeGeneration(cur) + " or other metadata"

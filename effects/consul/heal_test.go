@@ -109,6 +109,7 @@ func TestWorkflowHeartbeatsOfUnregistrableNode(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	node := uuid.New()
 	drained := func() {
 		t.Helper()
 		for b.Lag(c.Group()) > 0 {
@@ -119,15 +120,28 @@ func TestWorkflowHeartbeatsOfUnregistrableNode(t *testing.T) {
 			}
 		}
 	}
-	node := uuid.New()
+	await := func(what string, cond func(*registration.Projection) bool) {
+		t.Helper()
+		for {
+			if p, _ := store.Load(ctx, node); p != nil && cond(p) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v (stats %+v)", what, ctx.Err(), rt.Stats())
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 	publish(topics.Introspection, node, &registration.Introspection{
 		NodeID: node, NodeType: "effect", NodeVersion: bus.Version{Major: 1},
 		Endpoints:     map[string]string{"health": "http://0.0.0.0:8080/health"},
 		CorrelationID: uuid.New(), Timestamp: clock.Now(),
 	})
-	drained()
+	await("awaiting its ack", func(p *registration.Projection) bool { return p.State == registration.StateAwaitingAck })
 	clock.Advance(time.Second)
 	publish(topics.Ack, node, &registration.Ack{CommandID: uuid.New(), NodeID: node, CorrelationID: uuid.New(), Timestamp: clock.Now()})
+	await("active", func(p *registration.Projection) bool { return p.State == registration.StateActive })
 	drained()
 	deadLettered := rt.Stats().DeadLettered // the register, refused for good
 	var last time.Time

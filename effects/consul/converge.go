@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
@@ -98,10 +99,13 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 			}
 		}
 		for _, id := range stale {
-			if err := e.remove(ctx, id); err != nil {
+			removed, err := e.remove(ctx, id)
+			if err != nil {
 				return res, e.fail("deregister", id, err)
 			}
-			res.deregistered++
+			if removed {
+				res.deregistered++
+			}
 		}
 	}
 }
@@ -123,7 +127,40 @@ func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID)
 	if err != nil {
 		return nil, e.fail("list the services of node", node.String(), err)
 	}
+	// The filter selected them already; checked again here, so that an
+	// agent that ignores the filter cannot make a round remove services
+	// that are not the node's, and a lookalike registrar never wrote (an
+	// id the agent's HTTP paths cannot address: its removal answers 404
+	// and it stays) cannot keep the rounds from settling.
+	for id, svc := range svcs {
+		if n, ok := nodeOf(svc); !ok || n != node {
+			delete(svcs, id)
+		}
+	}
 	return &nodeState{proj: p, svcs: svcs}, nil
+}
+
+// nodeOf returns the node of an agent service that registrar owns and
+// writes: tag "onex" and meta [MetaRegisteredBy], a [MetaNodeID] in the
+// canonical spelling of a uuid, and the name and id that
+// registration.ServiceName and ServiceID give for a node type of letters,
+// digits, '_' and '-'. Convergence manages only these services; the
+// [Reconciler] removes other owned services as strays.
+func nodeOf(svc *api.AgentService) (uuid.UUID, bool) {
+	if svc == nil || svc.Meta[MetaRegisteredBy] != RegisteredBy || !slices.Contains(svc.Tags, "onex") {
+		return uuid.Nil, false
+	}
+	node, err := uuid.Parse(svc.Meta[MetaNodeID])
+	if err != nil || node.String() != svc.Meta[MetaNodeID] {
+		return uuid.Nil, false
+	}
+	t, ok := strings.CutPrefix(svc.Service, "onex-")
+	if !ok || t == "" || strings.ContainsFunc(t, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) || svc.ID != registration.ServiceID(t, node) {
+		return uuid.Nil, false
+	}
+	return node, true
 }
 
 // ownedFilter selects the services registrar registered (Consul's filter
@@ -150,15 +187,18 @@ func (e *Effect) put(ctx context.Context, reg *api.AgentServiceRegistration) err
 	return e.agent.ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
 }
 
-// remove deregisters the service id; a service that is not there is no
-// error.
-func (e *Effect) remove(ctx context.Context, id string) error {
+// remove deregisters the service id and reports whether it removed it; a
+// service that is not there is no error, and not removed.
+func (e *Effect) remove(ctx context.Context, id string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	if err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
-		return err
+	switch err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // desired returns the registration an active projection p wants, or nil

@@ -97,7 +97,10 @@
 // pages through the active projections, and makes each node that differs
 // converge. registrar.NewRegistration runs one beside the sweeper
 // (RegistrationConfig.Reconciler and ReconcileInterval); [Reconciler.Run]
-// runs one alone. Services registrar does not own are never touched.
+// runs one alone. Services registrar does not own are never touched; an
+// owned service registrar could not have written (a node id in another
+// spelling, an id that is not the ServiceID of its name) is left alone by
+// the convergence of intents and removed by the reconciler's passes.
 //
 // # How heartbeats keep the check passing
 //

@@ -283,7 +283,7 @@ func (e *Effect) deregister(ctx context.Context, id string, p *registration.Cons
 		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
 	}
-	if err := e.remove(ctx, id); err != nil {
+	if _, err := e.remove(ctx, id); err != nil {
 		return intent.Result{}, e.fail("deregister", id, err)
 	}
 	return intent.Result{}, nil

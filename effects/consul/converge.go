@@ -53,8 +53,11 @@ type converged struct {
 // deregister landing after a re-registration) sees the projection's state
 // after its write and repairs what it wrote. It ends when a round finds
 // nothing to change. first, if not nil, is a state read just before (by
-// the reconciler's listing) and serves as the first round's read.
-func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID, first *nodeState) (converged, error) {
+// the reconciler's listing) and serves as the first round's read. rewrite,
+// if not empty, is a service id the first round registers again even if
+// the agent's service matches: the service of a TTL pass whose check the
+// agent no longer has (the agent's service carries no check to compare).
+func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID, first *nodeState, rewrite string) (converged, error) {
 	var res converged
 	for round := 0; ; round++ {
 		st := first
@@ -77,7 +80,7 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 		write := false
 		if res.want != nil {
 			cur := st.svcs[res.want.ID]
-			write = cur == nil || !matches(cur, res.want)
+			write = cur == nil || !matches(cur, res.want) || (round == 0 && res.want.ID == rewrite)
 		}
 		if !write && len(stale) == 0 {
 			return res, nil

@@ -236,7 +236,7 @@ func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 
 func (e *Effect) register(ctx context.Context, id string, p *registration.ConsulRegister) (intent.Result, error) {
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, "")
 		if err != nil {
 			return intent.Result{}, err
 		}
@@ -262,7 +262,7 @@ func (e *Effect) register(ctx context.Context, id string, p *registration.Consul
 
 func (e *Effect) deregister(ctx context.Context, id string, p *registration.ConsulDeregister) (intent.Result, error) {
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, "")
 		if err != nil {
 			return intent.Result{}, err
 		}
@@ -347,7 +347,7 @@ func (e *Effect) healOnce(ctx context.Context, id string, p *registration.Consul
 		what = "registered with generation " + describeGeneration(cur) + " or other metadata"
 	}
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, id)
 		if err != nil {
 			return intent.Result{}, err
 		}

@@ -169,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (registration.ReconcileStats
 	}
 	var failures []error
 	repair := func(node uuid.UUID, first *nodeState) bool {
-		c, err := r.eff.converge(ctx, r.store, node, first)
+		c, err := r.eff.converge(ctx, r.store, node, first, "")
 		st.Registered += c.registered
 		st.Updated += c.updated
 		st.Deregistered += c.deregistered

@@ -118,10 +118,16 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 // new as the projection's reason for it.
 func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID) (*nodeState, error) {
 	p, err := proj.Load(ctx, node)
-	if err != nil {
-		if intent.IsRetryable(err) || intent.IsPermanent(err) {
-			return nil, fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err)
-		}
+	switch {
+	case err == nil:
+	case intent.IsPermanent(err):
+		// A read that fails is no fault of the intent, whatever the store
+		// marked: retried. The text is kept, the mark is not (an error
+		// that wraps a permanent one is permanent to the runtime).
+		return nil, intent.Retryable(fmt.Errorf("registrar/consul: load the projection of %s: %s", node, err.Error()))
+	case intent.IsRetryable(err):
+		return nil, fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err)
+	default:
 		// A store's unmarked error is a failed read, not a fault of the
 		// intent: retried.
 		return nil, intent.Retryable(fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err))

@@ -164,12 +164,20 @@ func nodeOf(svc *api.AgentService) (uuid.UUID, bool) {
 		return uuid.Nil, false
 	}
 	t, ok := strings.CutPrefix(svc.Service, "onex-")
-	if !ok || t == "" || strings.ContainsFunc(t, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	}) || svc.ID != registration.ServiceID(t, node) {
+	if !ok || t == "" || strings.ContainsFunc(t, notTypeRune) || svc.ID != registration.ServiceID(t, node) {
 		return uuid.Nil, false
 	}
 	return node, true
+}
+
+// notTypeRune reports whether r may not appear in a node type as nodeOf
+// accepts it: letters, digits, '_' and '-'.
+func notTypeRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		return false
+	}
+	return true
 }
 
 // ownedFilter selects the services registrar registered (Consul's filter

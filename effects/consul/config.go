@@ -39,7 +39,10 @@ const (
 // Config's String method leaves out the token, so a Config can be logged.
 type Config struct {
 	// Address is the agent's HTTP API address: "host:port", or a URL
-	// "http://host:port" or "https://host:port".
+	// "http://host:port" or "https://host:port". Every registrar process
+	// of a deployment must use the same agent (see the package
+	// documentation: the fence and the Reconciler see only this agent's
+	// services).
 	Address string
 	// Scheme is "http" or "https". Default: "https" if TLS is configured or
 	// Address says https, else "http".

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/hashicorp/consul/api"
@@ -52,8 +53,11 @@ type converged struct {
 // deregister landing after a re-registration) sees the projection's state
 // after its write and repairs what it wrote. It ends when a round finds
 // nothing to change. first, if not nil, is a state read just before (by
-// the reconciler's listing) and serves as the first round's read.
-func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID, first *nodeState) (converged, error) {
+// the reconciler's listing) and serves as the first round's read. rewrite,
+// if not empty, is a service id the first round registers again even if
+// the agent's service matches: the service of a TTL pass whose check the
+// agent no longer has (the agent's service carries no check to compare).
+func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID, first *nodeState, rewrite string) (converged, error) {
 	var res converged
 	for round := 0; ; round++ {
 		st := first
@@ -76,7 +80,7 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 		write := false
 		if res.want != nil {
 			cur := st.svcs[res.want.ID]
-			write = cur == nil || !matches(cur, res.want)
+			write = cur == nil || !matches(cur, res.want) || (round == 0 && res.want.ID == rewrite)
 		}
 		if !write && len(stale) == 0 {
 			return res, nil
@@ -98,10 +102,13 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 			}
 		}
 		for _, id := range stale {
-			if err := e.remove(ctx, id); err != nil {
+			removed, err := e.remove(ctx, id)
+			if err != nil {
 				return res, e.fail("deregister", id, err)
 			}
-			res.deregistered++
+			if removed {
+				res.deregistered++
+			}
 		}
 	}
 }
@@ -111,10 +118,16 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 // new as the projection's reason for it.
 func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID) (*nodeState, error) {
 	p, err := proj.Load(ctx, node)
-	if err != nil {
-		if intent.IsRetryable(err) || intent.IsPermanent(err) {
-			return nil, fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err)
-		}
+	switch {
+	case err == nil:
+	case intent.IsPermanent(err):
+		// A read that fails is no fault of the intent, whatever the store
+		// marked: retried. The text is kept, the mark is not (an error
+		// that wraps a permanent one is permanent to the runtime).
+		return nil, intent.Retryable(fmt.Errorf("registrar/consul: load the projection of %s: %s", node, err.Error()))
+	case intent.IsRetryable(err):
+		return nil, fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err)
+	default:
 		// A store's unmarked error is a failed read, not a fault of the
 		// intent: retried.
 		return nil, intent.Retryable(fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err))
@@ -123,7 +136,48 @@ func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID)
 	if err != nil {
 		return nil, e.fail("list the services of node", node.String(), err)
 	}
+	// The filter selected them already; checked again here, so that an
+	// agent that ignores the filter cannot make a round remove services
+	// that are not the node's, and a lookalike registrar never wrote (an
+	// id the agent's HTTP paths cannot address: its removal answers 404
+	// and it stays) cannot keep the rounds from settling.
+	for id, svc := range svcs {
+		if n, ok := nodeOf(svc); !ok || n != node {
+			delete(svcs, id)
+		}
+	}
 	return &nodeState{proj: p, svcs: svcs}, nil
+}
+
+// nodeOf returns the node of an agent service that registrar owns and
+// writes: tag "onex" and meta [MetaRegisteredBy], a [MetaNodeID] in the
+// canonical spelling of a uuid, and the name and id that
+// registration.ServiceName and ServiceID give for a node type of letters,
+// digits, '_' and '-'. Convergence manages only these services; the
+// [Reconciler] removes other owned services as strays.
+func nodeOf(svc *api.AgentService) (uuid.UUID, bool) {
+	if svc == nil || svc.Meta[MetaRegisteredBy] != RegisteredBy || !slices.Contains(svc.Tags, "onex") {
+		return uuid.Nil, false
+	}
+	node, err := uuid.Parse(svc.Meta[MetaNodeID])
+	if err != nil || node.String() != svc.Meta[MetaNodeID] {
+		return uuid.Nil, false
+	}
+	t, ok := strings.CutPrefix(svc.Service, "onex-")
+	if !ok || t == "" || strings.ContainsFunc(t, notTypeRune) || svc.ID != registration.ServiceID(t, node) {
+		return uuid.Nil, false
+	}
+	return node, true
+}
+
+// notTypeRune reports whether r may not appear in a node type as nodeOf
+// accepts it: letters, digits, '_' and '-'.
+func notTypeRune(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-':
+		return false
+	}
+	return true
 }
 
 // ownedFilter selects the services registrar registered (Consul's filter
@@ -150,15 +204,18 @@ func (e *Effect) put(ctx context.Context, reg *api.AgentServiceRegistration) err
 	return e.agent.ServiceRegisterOpts(reg, api.ServiceRegisterOpts{ReplaceExistingChecks: true}.WithContext(ctx))
 }
 
-// remove deregisters the service id; a service that is not there is no
-// error.
-func (e *Effect) remove(ctx context.Context, id string) error {
+// remove deregisters the service id and reports whether it removed it; a
+// service that is not there is no error, and not removed.
+func (e *Effect) remove(ctx context.Context, id string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
-	if err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); err != nil && !notFound(err) {
-		return err
+	switch err := e.agent.ServiceDeregisterOpts(id, (&api.QueryOptions{}).WithContext(ctx)); {
+	case notFound(err):
+		return false, nil
+	case err != nil:
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // desired returns the registration an active projection p wants, or nil

@@ -60,10 +60,21 @@
 // round reads is at least as new as any intent. A writer whose write lost a
 // race reads, after that write, the state that beat it and repairs what it
 // wrote: whatever the interleaving, the last writer to finish leaves the
-// agent as the projection says, and a process that dies between its write
-// and its next read leaves at most one node wrong until the [Reconciler]'s
-// next pass. The tests hold one process between its read and its write to
-// drive each race (TestFence*).
+// agent as the projection says. A writer that does not finish leaves the
+// nodes it was writing wrong until the [Reconciler]'s next pass: a process
+// that dies between its write and its next read, or a heal whose next read
+// fails (a TTL pass is not retried as such: its heartbeat is decided again,
+// and decides nothing once the node expired). Run a Reconciler with the
+// fenced effect. The tests hold one process between its read and its
+// write to drive each race (TestFence*).
+//
+// All of this holds for one agent: every registrar process of a
+// deployment, and its Reconciler, must use the same agent (Config.Address
+// names one agent for the deployment, not each host's local one). A
+// process converges and reconciles only what its own agent holds: with an
+// agent per process, each process's Reconciler registers every active node
+// with its own agent, and a deregister decided by one process leaves the
+// copies the others' agents hold until Consul reaps them.
 //
 // The alternatives were tried against a real agent and rejected. Consul's
 // transaction API has check-and-set service operations on the modify
@@ -97,7 +108,10 @@
 // pages through the active projections, and makes each node that differs
 // converge. registrar.NewRegistration runs one beside the sweeper
 // (RegistrationConfig.Reconciler and ReconcileInterval); [Reconciler.Run]
-// runs one alone. Services registrar does not own are never touched.
+// runs one alone. Services registrar does not own are never touched; an
+// owned service registrar could not have written (a node id in another
+// spelling, an id that is not the ServiceID of its name) is left alone by
+// the convergence of intents and removed by the reconciler's passes.
 //
 // # How heartbeats keep the check passing
 //

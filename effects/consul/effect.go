@@ -166,7 +166,9 @@ func CheckID(serviceID string) string { return "service:" + serviceID }
 //     registered with the intent's generation and metadata; Skipped if a
 //     newer generation is registered. A service that is missing, of an
 //     older generation or with other metadata is healed: converged to the
-//     projection (Skipped if that no longer holds the pass's generation).
+//     projection (Skipped if that no longer holds the pass's generation,
+//     or if the agent refuses the registration as malformed: that is the
+//     register intent's error, and must not fail the heartbeat).
 //
 // Without Projections, register registers the payload's service unless a
 // newer generation is registered (Skipped), deregister removes it if it is
@@ -234,7 +236,7 @@ func (e *Effect) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 
 func (e *Effect) register(ctx context.Context, id string, p *registration.ConsulRegister) (intent.Result, error) {
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, "")
 		if err != nil {
 			return intent.Result{}, err
 		}
@@ -260,7 +262,7 @@ func (e *Effect) register(ctx context.Context, id string, p *registration.Consul
 
 func (e *Effect) deregister(ctx context.Context, id string, p *registration.ConsulDeregister) (intent.Result, error) {
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, "")
 		if err != nil {
 			return intent.Result{}, err
 		}
@@ -281,7 +283,7 @@ func (e *Effect) deregister(ctx context.Context, id string, p *registration.Cons
 		return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 			"service %s is registered with generation %s, not %d", id, describeGeneration(cur), p.Generation)}, nil
 	}
-	if err := e.remove(ctx, id); err != nil {
+	if _, err := e.remove(ctx, id); err != nil {
 		return intent.Result{}, e.fail("deregister", id, err)
 	}
 	return intent.Result{}, nil
@@ -323,13 +325,29 @@ func carriesMeta(p *registration.ConsulPassTTL) bool {
 // older generation, or with other metadata: from the projection, made to
 // converge, if the effect has one, else from the pass itself. The
 // registration's check starts passing, which is what the pass wanted.
+//
+// A registration the agent refuses for good (a 400: a health endpoint on
+// 0.0.0.0, a meta value too long) is no fault of the pass: the register
+// intent that wanted it carried that error. The pass is Skipped then; an
+// error would fail the heartbeat's decision, dead-letter the heartbeat and
+// let the node's liveness expire while it heartbeats.
 func (e *Effect) heal(ctx context.Context, id string, p *registration.ConsulPassTTL, cur *api.AgentService) (intent.Result, error) {
+	res, err := e.healOnce(ctx, id, p, cur)
+	if err != nil && intent.IsPermanent(err) {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "consul service not healed: the agent refuses its registration",
+			slog.String("service_id", id), slog.Int64("generation", p.Generation), slog.String("error", err.Error()))
+		return intent.Result{Status: intent.Skipped, Reason: "service " + id + " not healed: " + err.Error()}, nil
+	}
+	return res, err
+}
+
+func (e *Effect) healOnce(ctx context.Context, id string, p *registration.ConsulPassTTL, cur *api.AgentService) (intent.Result, error) {
 	what := "missing"
 	if cur != nil {
 		what = "registered with generation " + describeGeneration(cur) + " or other metadata"
 	}
 	if e.proj != nil {
-		c, err := e.converge(ctx, e.proj, p.NodeID, nil)
+		c, err := e.converge(ctx, e.proj, p.NodeID, nil, id)
 		if err != nil {
 			return intent.Result{}, err
 		}

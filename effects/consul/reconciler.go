@@ -138,7 +138,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // Reconcile runs one pass: it lists the owned services, pages through the
 // active projections, repairs each node whose services differ from its
 // projection, then repairs the nodes whose services have no active
-// projection. A node that fails to repair is counted in Failed and logged;
+// projection, then removes the owned services registrar does not write
+// (no canonical node id, or not the name and id of one; one attempt per
+// pass, counted only if the agent had it). A node that fails to repair is
+// counted in Failed and logged;
 // the pass goes on. The error reports a listing that failed (the pass
 // stops there) or, joined, the repairs that failed.
 func (r *Reconciler) Reconcile(ctx context.Context) (registration.ReconcileStats, error) {
@@ -150,10 +153,12 @@ func (r *Reconciler) Reconcile(ctx context.Context) (registration.ReconcileStats
 	}
 	st.Services = len(owned)
 	byNode := make(map[uuid.UUID]map[string]*api.AgentService, len(owned))
-	var strays []string // owned services without a node id
+	// Owned services registrar does not write (no node id, or not the
+	// name and id of one): removed, one attempt per pass.
+	var strays []string
 	for id, svc := range owned {
-		node, err := uuid.Parse(svc.Meta[MetaNodeID])
-		if err != nil {
+		node, ok := nodeOf(svc)
+		if !ok {
 			strays = append(strays, id)
 			continue
 		}
@@ -164,7 +169,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) (registration.ReconcileStats
 	}
 	var failures []error
 	repair := func(node uuid.UUID, first *nodeState) bool {
-		c, err := r.eff.converge(ctx, r.store, node, first)
+		c, err := r.eff.converge(ctx, r.store, node, first, "")
 		st.Registered += c.registered
 		st.Updated += c.updated
 		st.Deregistered += c.deregistered
@@ -218,12 +223,15 @@ pages:
 		if st.Truncated || ctx.Err() != nil {
 			break
 		}
-		if err := r.eff.remove(ctx, id); err != nil {
+		removed, err := r.eff.remove(ctx, id)
+		if err != nil {
 			st.Failed++
 			failures = append(failures, r.eff.fail("deregister", id, err))
 			continue
 		}
-		st.Deregistered++
+		if removed {
+			st.Deregistered++
+		}
 	}
 	level := slog.LevelDebug
 	if st.Changes() > 0 {

@@ -36,8 +36,10 @@ type ReconcileStats struct {
 	Projections, Services int
 	// Registered counts entries added for active nodes the registry did not
 	// hold, Updated entries rewritten because they differed from the
-	// projection, and Deregistered entries removed because their node is
-	// not active, or is active with another generation or node type.
+	// projection (another generation, version or address), and
+	// Deregistered entries removed because their node is not active, is
+	// active with another node type (the entry's id names the type), or is
+	// no node at all (an owned entry registrar does not write).
 	Registered, Updated, Deregistered int
 	// Failed counts nodes whose repair failed; the next pass tries again.
 	Failed int

@@ -58,7 +58,10 @@ type converged struct {
 // the agent's service matches: the service of a TTL pass whose check the
 // agent no longer has (the agent's service carries no check to compare).
 func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID, first *nodeState, rewrite string) (converged, error) {
-	var res converged
+	var (
+		res     converged
+		refused error // a permanent refusal of the wanted registration
+	)
 	for round := 0; ; round++ {
 		st := first
 		first = nil
@@ -78,14 +81,17 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 		}
 		slices.Sort(stale)
 		write := false
-		if res.want != nil {
+		if res.want != nil && refused == nil {
 			cur := st.svcs[res.want.ID]
 			write = cur == nil || !matches(cur, res.want) || (round == 0 && res.want.ID == rewrite)
 		}
 		if !write && len(stale) == 0 {
-			return res, nil
+			return res, refused
 		}
 		if round == maxConvergeRounds {
+			if refused != nil {
+				return res, refused
+			}
 			return res, intent.Retryable(fmt.Errorf(
 				"registrar/consul: node %s: the services did not settle after %d rounds: its projection keeps changing", node, round))
 		}
@@ -93,9 +99,16 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 		// its new id before the old one goes.
 		if write {
 			if err := e.put(ctx, res.want); err != nil {
-				return res, e.fail("register", res.want.ID, err)
-			}
-			if st.svcs[res.want.ID] == nil {
+				err = e.fail("register", res.want.ID, err)
+				if !intent.IsPermanent(err) {
+					return res, err
+				}
+				// The agent refuses the registration for good (an
+				// address it rejects, say): what should not be there
+				// still goes, and the rounds go on removing only, each
+				// after a fresh read; the refusal is returned at the end.
+				refused = err
+			} else if st.svcs[res.want.ID] == nil {
 				res.registered++
 			} else {
 				res.updated++

@@ -394,3 +394,28 @@ func TestReconcilerRepairsUnfencedRace(t *testing.T) {
 		t.Fatalf("second pass: %+v, %v; want no change", st, err)
 	}
 }
+
+// TestRefusedRegistrationStillRemovesStale: a node whose type changed to
+// a registration the agent refuses for good (a health endpoint on
+// 0.0.0.0) loses its old type's service all the same, and the register
+// fails permanently, naming the new service.
+func TestRefusedRegistrationStillRemovesStale(t *testing.T) {
+	t.Parallel()
+	a := consultest.Start(t)
+	store := newProjections(t)
+	eff := newTestEffect(t, consul.Config{Address: a.Addr, Projections: store})
+	node := uuid.New()
+	before := activeProjection(node, "effect", "1.0.0", 1)
+	store.set(before)
+	exec(t, eff, registerIntent(before), intent.Applied)
+	after := activeProjection(node, "compute", "1.0.0", 1)
+	after.Endpoints = map[string]string{"health": "http://0.0.0.0:8080/health"}
+	store.set(after)
+	_, err := eff.Execute(context.Background(), registerIntent(after))
+	if !intent.IsPermanent(err) || !strings.Contains(err.Error(), registration.ServiceID("compute", node)) {
+		t.Fatalf("register refused by the agent: %v; want a permanent error naming the new service", err)
+	}
+	if got := ownedServices(t, a); len(got) != 0 {
+		t.Errorf("after the refused registration %d services stay; want the old type's removed", len(got))
+	}
+}

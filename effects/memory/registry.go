@@ -35,9 +35,10 @@ type RegistryConfig struct {
 	// Fault, if set, is called before each intent is executed; a non-nil
 	// error fails that intent without touching the registry.
 	Fault func(in intent.Intent) error
-	// Projections, if set, is read before a TTL pass heals a missing
-	// service: the heal registers only a node that is still active there
-	// with the pass's generation and type.
+	// Projections, if set, is read before a TTL pass heals a service that
+	// is missing, of an older generation or of another version: the heal
+	// registers only a node that is still active there with the pass's
+	// generation and type, with the projection's version and endpoints.
 	Projections registration.Store
 }
 
@@ -130,10 +131,11 @@ func (r *Registry) applyLocked(ctx context.Context, in intent.Intent) (intent.Re
 			// Heal: the registry lost the service, or holds an older
 			// registration of it; register it from the pass's projection,
 			// unless the store says the node is no longer active in it.
-			if reason, err := r.stale(ctx, pl); err != nil || reason != "" {
+			reg, reason, err := r.heal(ctx, pl)
+			if err != nil || reason != "" {
 				return intent.Result{Status: intent.Skipped, Reason: reason}, err
 			}
-			s = r.service(pl.Register())
+			s = r.service(reg)
 			s.PassedAt = pl.At
 			r.services[id] = s
 			return intent.Result{}, nil
@@ -148,22 +150,26 @@ func (r *Registry) applyLocked(ctx context.Context, in intent.Intent) (intent.Re
 		"registrar/memory: intent %q: payload type %T is not a registration.Consul* payload", in.Type, in.Payload))
 }
 
-// stale returns why a heal of pl must not register, or "": the node's
-// projection in cfg.Projections is not active with pl's generation and
-// type. The registry's lock is held, so a deregister that follows the
-// store's change waits for this heal and removes what it wrote.
-func (r *Registry) stale(ctx context.Context, pl *registration.ConsulPassTTL) (string, error) {
+// heal returns what a heal of pl registers: the pass's own metadata, or,
+// with cfg.Projections, the node's projection's. It returns why nothing is
+// registered instead when the projection is not active with pl's
+// generation and type. The registry's lock is held, so a deregister that
+// follows the store's change waits for this heal and removes what it
+// wrote.
+func (r *Registry) heal(ctx context.Context, pl *registration.ConsulPassTTL) (*registration.ConsulRegister, string, error) {
+	reg := pl.Register()
 	if r.cfg.Projections == nil {
-		return "", nil
+		return reg, "", nil
 	}
 	p, err := r.cfg.Projections.Load(ctx, pl.NodeID)
 	switch {
 	case err != nil:
-		return "", intent.Retryable(fmt.Errorf("registrar/memory: heal %s: %w", pl.NodeID, err))
+		return nil, "", intent.Retryable(fmt.Errorf("registrar/memory: heal %s: %w", pl.NodeID, err))
 	case p == nil || p.State != registration.StateActive || p.Generation != pl.Generation || p.NodeType != pl.NodeType:
-		return "the node is no longer active with generation " + strconv.FormatInt(pl.Generation, 10) + " and type " + pl.NodeType, nil
+		return nil, "the node is no longer active with generation " + strconv.FormatInt(pl.Generation, 10) + " and type " + pl.NodeType, nil
 	}
-	return "", nil
+	reg.NodeVersion, reg.Endpoints = p.NodeVersion, p.Endpoints
+	return reg, "", nil
 }
 
 // service returns the service a register of pl writes.

@@ -1,10 +1,12 @@
 package consul
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,7 +52,8 @@ type ReconcilerConfig struct {
 	PageSize int
 	// MaxChanges bounds the services one pass adds, rewrites or removes;
 	// a pass that reaches it stops, reports Truncated, and the next pass
-	// goes on. Default [DefaultReconcileMaxChanges].
+	// goes on from the node where it stopped, wrapping around the id
+	// order. Default [DefaultReconcileMaxChanges].
 	MaxChanges int
 	// Logger receives a record per pass that changed something (info),
 	// per node it failed to repair (warn), and per pass (debug). Nil
@@ -82,6 +85,9 @@ type Reconciler struct {
 	store ReconcileStore
 	cfg   ReconcilerConfig
 	log   *slog.Logger
+
+	mu     sync.Mutex
+	resume uuid.UUID // where the next pass's listing starts (after it)
 }
 
 var _ registration.Reconciler = (*Reconciler)(nil)
@@ -186,29 +192,50 @@ func (r *Reconciler) Reconcile(ctx context.Context) (registration.ReconcileStats
 		}
 		return ctx.Err() == nil
 	}
-	after := uuid.Nil
-pages:
-	for {
-		page, err := r.store.ListActive(ctx, after, r.cfg.PageSize)
-		if err != nil {
-			return st, fmt.Errorf("registrar/consul: reconcile: list active projections: %w", err)
-		}
-		st.Projections += len(page)
-		for _, p := range page {
-			svcs := byNode[p.EntityID]
-			delete(byNode, p.EntityID)
-			if want := r.eff.desired(p); want != nil && len(svcs) == 1 && svcs[want.ID] != nil && matches(svcs[want.ID], want) {
-				continue
+	// The listing starts where the last truncated pass stopped and wraps
+	// around, so that nodes early in the id order that need changes on
+	// every pass cannot starve the later ones.
+	r.mu.Lock()
+	resume := r.resume
+	r.mu.Unlock()
+	stopped := uuid.Nil
+	scan := func(after uuid.UUID, through *uuid.UUID) (bool, error) {
+		for {
+			page, err := r.store.ListActive(ctx, after, r.cfg.PageSize)
+			if err != nil {
+				return false, fmt.Errorf("registrar/consul: reconcile: list active projections: %w", err)
 			}
-			if !repair(p.EntityID, &nodeState{proj: p, svcs: svcs}) {
-				break pages
+			for _, p := range page {
+				if through != nil && bytes.Compare(p.EntityID[:], through[:]) > 0 {
+					return true, nil
+				}
+				st.Projections++
+				svcs := byNode[p.EntityID]
+				delete(byNode, p.EntityID)
+				if want := r.eff.desired(p); want != nil && len(svcs) == 1 && svcs[want.ID] != nil && matches(svcs[want.ID], want) {
+					continue
+				}
+				if !repair(p.EntityID, &nodeState{proj: p, svcs: svcs}) {
+					stopped = p.EntityID
+					return false, nil
+				}
 			}
+			if len(page) < r.cfg.PageSize {
+				return true, nil
+			}
+			after = page[len(page)-1].EntityID
 		}
-		if len(page) < r.cfg.PageSize {
-			break
-		}
-		after = page[len(page)-1].EntityID
 	}
+	more, err := scan(resume, nil)
+	if err == nil && more && resume != uuid.Nil {
+		_, err = scan(uuid.Nil, &resume)
+	}
+	if err != nil {
+		return st, err
+	}
+	r.mu.Lock()
+	r.resume = stopped // the nil UUID after a pass that saw every node
+	r.mu.Unlock()
 	// Owned services of nodes the listing did not show active: repaired
 	// from a fresh read of the projection, which may have become active
 	// since the listing passed it.

@@ -222,3 +222,49 @@ func TestNewReconcilerValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcilerResumesWhereItStopped: nodes early in the id order that
+// drift again before every pass do not starve the later ones: a truncated
+// pass's successor starts after the node where it stopped.
+func TestReconcilerResumesWhereItStopped(t *testing.T) {
+	t.Parallel()
+	a := consultest.Start(t)
+	store := newProjections(t)
+	eff := newTestEffect(t, consul.Config{Address: a.Addr, Projections: store})
+	ids := []uuid.UUID{
+		uuid.MustParse("10000000-0000-4000-8000-000000000000"), uuid.MustParse("20000000-0000-4000-8000-000000000000"),
+		uuid.MustParse("30000000-0000-4000-8000-000000000000"), uuid.MustParse("40000000-0000-4000-8000-000000000000"),
+		uuid.MustParse("50000000-0000-4000-8000-000000000000"),
+	}
+	var ps []registration.Projection
+	for _, id := range ids {
+		p := activeProjection(id, "effect", "1.0.0", 1)
+		store.set(p)
+		ps = append(ps, p)
+	}
+	rec, err := consul.NewReconciler(consul.ReconcilerConfig{Effect: eff, Store: store, MaxChanges: 2, PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pass := range 4 {
+		// The first two nodes lose their services before every pass.
+		for _, p := range ps[:2] {
+			id := registration.ServiceID("effect", p.EntityID)
+			if agentService(t, a, id) == nil {
+				continue
+			}
+			if err := a.Client.Agent().ServiceDeregister(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := rec.Reconcile(context.Background()); err != nil {
+			t.Fatalf("pass %d: %v", pass, err)
+		}
+	}
+	svcs := ownedServices(t, a)
+	for _, p := range ps[2:] {
+		if svcs[registration.ServiceID("effect", p.EntityID)] == nil {
+			t.Errorf("node %s was never registered: starved by the nodes before it", p.EntityID)
+		}
+	}
+}

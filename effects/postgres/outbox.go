@@ -293,12 +293,29 @@ func (s *Store) Done(ctx context.Context, seqs []int64) error {
 // entity by any other process sharing the database waits until this one is
 // released. Done removes records inside that transaction; Release commits
 // it. The transaction holds one connection of the pool while the relay
-// works.
+// works; at most StoreConfig.MaxLeases leases are held at once (a Lease
+// beyond them waits for a Release, or for ctx), so that the rest of the
+// pool serves the reads the relayed effects make.
 func (s *Store) Lease(ctx context.Context, entities []uuid.UUID, limit int) (dispatch.Lease, error) {
 	beg, ok := s.db.(Beginner)
 	if !ok {
 		return nil, intent.Permanent(fmt.Errorf("registrar/postgres: lease: the store's handle %T cannot begin a transaction", s.db))
 	}
+	if s.leases != nil {
+		select {
+		case s.leases <- struct{}{}:
+		case <-ctx.Done():
+			return nil, intent.Retryable(fmt.Errorf("registrar/postgres: lease: waiting for a lease slot: %w", ctx.Err()))
+		}
+	}
+	l, err := s.lease(ctx, beg, entities, limit)
+	if err != nil && s.leases != nil {
+		<-s.leases
+	}
+	return l, err
+}
+
+func (s *Store) lease(ctx context.Context, beg Beginner, entities []uuid.UUID, limit int) (dispatch.Lease, error) {
 	tx, err := beg.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("registrar/postgres: lease: begin: %w", classify(err))
@@ -346,6 +363,9 @@ func (l *pgLease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.done = true
+	if l.s.leases != nil {
+		defer func() { <-l.s.leases }()
+	}
 	if err := l.tx.Commit(ctx); err != nil {
 		return fmt.Errorf("registrar/postgres: release lease: %w", classify(err))
 	}

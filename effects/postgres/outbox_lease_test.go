@@ -18,6 +18,7 @@ import (
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/bus/bustest"
 	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/dispatch"
 	"github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -141,5 +142,58 @@ func TestTwoRuntimesOnPostgresRelayInOrder(t *testing.T) {
 	}
 	if st.State != registration.StateLivenessExpired || registry.Len() != 0 {
 		t.Fatalf("state %s in Postgres, %d service(s) registered: %+v", st.State, registry.Len(), registry.Services())
+	}
+}
+
+// TestLeasesLeaveConnectionsForReads: on a pool of 4, the store holds at
+// most 2 leases at once by default, so that the relayed effects' reads of
+// the store (the fenced Consul effect's) always find a connection; a
+// third Lease waits for a Release, or fails retryable when its context
+// ends first.
+func TestLeasesLeaveConnectionsForReads(t *testing.T) {
+	db := newTestDB(t)
+	s := db.store(t)
+	ctx := t.Context()
+	var held []dispatch.Lease
+	for range 2 {
+		l, err := s.Lease(ctx, []uuid.UUID{uuid.New()}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, l)
+	}
+	// Reads still get connections while both leases are held.
+	for range 4 {
+		if _, err := s.Load(ctx, uuid.New()); err != nil {
+			t.Fatalf("load beside two leases: %v", err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err := s.Lease(short, []uuid.UUID{uuid.New()}, 10)
+	cancel()
+	if !intent.IsRetryable(err) {
+		t.Fatalf("a third lease beside two held ones: %v; want a retryable wait that ended", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := s.Lease(ctx, []uuid.UUID{uuid.New()}, 10)
+		if err == nil {
+			err = l.Release(ctx)
+		}
+		got <- err
+	}()
+	if err := held[0].Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("lease after a release: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a lease did not get the slot a release freed")
+	}
+	if err := held[1].Release(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

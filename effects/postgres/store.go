@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -26,6 +27,14 @@ type StoreConfig struct {
 	Domain string
 	// Logger receives a debug line per overdue scan; nil is silent.
 	Logger *slog.Logger
+	// MaxLeases bounds the relay leases (Lease) held at once. A lease
+	// holds a connection, in a transaction, for as long as the relay
+	// executes the records' intents; an effect that reads this store
+	// meanwhile (the fenced Consul effect's Config.Projections) needs
+	// another, so leases must not take the whole pool. Zero means half of
+	// the pool's MaxConns (at least one) when the handle is a
+	// *pgxpool.Pool, and no bound otherwise; negative means no bound.
+	MaxLeases int
 }
 
 // Store reads the registration projection: it implements
@@ -33,6 +42,7 @@ type StoreConfig struct {
 // scans). It is safe for concurrent use.
 type Store struct {
 	db       DB
+	leases   chan struct{} // nil: leases are not bounded
 	upsert   *Upsert
 	update   *Update
 	outbox   outboxSQL
@@ -84,8 +94,17 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	maxLeases := cfg.MaxLeases
+	if pool, ok := db.(*pgxpool.Pool); ok && maxLeases == 0 {
+		maxLeases = max(1, int(pool.Config().MaxConns)/2)
+	}
+	var leases chan struct{}
+	if maxLeases > 0 {
+		leases = make(chan struct{}, maxLeases)
+	}
 	return &Store{
-		db: db, domain: dom, log: log, upsert: up, update: upd, outbox: newOutboxSQL(n),
+		leases: leases,
+		db:     db, domain: dom, log: log, upsert: up, update: upd, outbox: newOutboxSQL(n),
 		load:     "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
 		loadMany: "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
 		all:      "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE domain = $1 ORDER BY entity_id",

@@ -465,13 +465,17 @@ func isHex(c byte) bool {
 // no escapes and is valid UTF-8, so that it is its own value.
 func plainString(raw []byte) ([]byte, bool) {
 	body := raw[1 : len(raw)-1]
+	ascii := true
 	for _, c := range body {
-		if c == '\\' || c >= utf8.RuneSelf {
-			if c == '\\' || !utf8.Valid(body) {
-				return nil, false
-			}
-			break
+		switch {
+		case c == '\\':
+			return nil, false // an escape, wherever it is
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
+	}
+	if !ascii && !utf8.Valid(body) {
+		return nil, false
 	}
 	return body, true
 }

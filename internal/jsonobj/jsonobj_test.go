@@ -14,7 +14,7 @@ import (
 func FuzzMembersMatchesEncodingJSON(f *testing.F) {
 	for _, s := range []string{
 		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}],"d":null,"e":true,"f":-0.5e+3} `, `{"a":"\u00e9\ud83d\ude00\n\"\\\/"}`,
-		`{"a\u0041":1}`, `{"a":"\udd00x\ud800\u0041"}`, "{\"a\":\"\xff\xfe\"}", `[1,2]`, `"x"`, `1`, `null`,
+		`{"a\u0041":1}`, `{"a":"\udd00x\ud800\u0041"}`, `{"a":"é\u0026\"x"}`, "{\"a\":\"\xff\xfe\"}", `[1,2]`, `"x"`, `1`, `null`,
 		`{"a":}`, `{"a":1,}`, `{"a" 1}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":tru}`,
 		"{\"a\":\"\x01\"}", `{"a":1}x`, `{`, `{"a":[1,2}`, `{"a":{"b":1]}`, `{"a":-}`, `{"a":"\u12g4"}`,
 	} {
@@ -154,6 +154,23 @@ func TestElements(t *testing.T) {
 	data := []byte(`["rc",1,{"a":[true]}]`)
 	if n := testing.AllocsPerRun(100, func() { _ = Elements(data, func([]byte) error { return nil }) }); n != 0 {
 		t.Errorf("Elements allocates %v times", n)
+	}
+}
+
+// TestStrEscapeAfterUnicode: an escape that follows a character that is not
+// ASCII is decoded too (it once came back verbatim).
+func TestStrEscapeAfterUnicode(t *testing.T) {
+	for _, raw := range []string{`"é\u0026x"`, `"é\"x"`, "\"\xb2\\u0026\"", `"日本\n"`} {
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := Str([]byte(raw)); got != want {
+			t.Errorf("Str(%s) = %q, want %q", raw, got, want)
+		}
+		if got := Bytes([]byte(raw)); string(got) != want {
+			t.Errorf("Bytes(%s) = %q, want %q", raw, got, want)
+		}
 	}
 }
 

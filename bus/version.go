@@ -27,16 +27,18 @@ import (
 // {"major":1,"minor":2,"patch":3}.
 //
 // Versions that are == have the same fields, build metadata included;
-// [Version.Compare] orders them by precedence, which ignores it.
+// [Version.Compare] orders them by precedence, which ignores it. The yaml
+// tags leave an empty prerelease and build out of a YAML mapping, so that
+// a release is written {major, minor, patch} there too.
 type Version struct {
 	// Major, Minor and Patch are the version numbers; not negative.
 	Major, Minor, Patch int
 	// Prerelease is the prerelease without its leading '-': dot-separated
 	// identifiers such as "rc.1". Empty for a release.
-	Prerelease string
+	Prerelease string `yaml:"prerelease,omitempty"`
 	// Build is the build metadata without its leading '+': dot-separated
 	// identifiers such as "build.5". Empty when there is none.
-	Build string
+	Build string `yaml:"build,omitempty"`
 }
 
 // MaxVersionLen is the length limit, in bytes of its string form, of the

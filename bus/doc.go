@@ -5,9 +5,11 @@
 //
 // [Envelope] is the ONEX event envelope: snake_case JSON with RFC 3339
 // timestamps, exactly as the Python ONEX services write it. Unknown fields are
-// ignored on input; onex_version and envelope_version are accepted either as a
-// "1.0.0" string or as a {"major","minor","patch"} object. [DecodeEnvelope]
-// reports a malformed envelope as a [*DecodeError] that names the field.
+// ignored on input. onex_version and envelope_version are semantic versions
+// ([Version]), prerelease and build metadata included: accepted either as a
+// "1.2.3-rc.1+build.5" string or as a {"major","minor","patch","prerelease",
+// "build"} object, and written as the object. [DecodeEnvelope] reports a
+// malformed envelope as a [*DecodeError] that names the field.
 //
 // Timestamps are strict RFC 3339 with a zone, as [ParseTimeField] reads them
 // for the envelope and for the payload decoders built on this package, and

@@ -134,6 +134,15 @@ func TestDecodeEnvelopeDefaultsAndVariants(t *testing.T) {
 					t.Errorf("version %v", e.OnexVersion)
 				}
 			}},
+		{"semantic versions with prerelease and build, in both forms", map[string]any{
+			"onex_version":     "1.2.3-rc.1+build.5",
+			"envelope_version": json.RawMessage(`{"major":2,"minor":0,"patch":0,"prerelease":["beta",2],"build":["b","007"]}`),
+		}, func(t *testing.T, e *bus.Envelope) {
+			if e.OnexVersion != (bus.Version{Major: 1, Minor: 2, Patch: 3, Prerelease: "rc.1", Build: "build.5"}) ||
+				e.EnvelopeVersion != (bus.Version{Major: 2, Prerelease: "beta.2", Build: "b.007"}) {
+				t.Errorf("versions %#v %#v", e.OnexVersion, e.EnvelopeVersion)
+			}
+		}},
 		{"null versions take the default", map[string]any{"onex_version": json.RawMessage("null")},
 			func(t *testing.T, e *bus.Envelope) {
 				if e.OnexVersion != bus.DefaultVersion {
@@ -249,6 +258,10 @@ func TestDecodeEnvelopeErrors(t *testing.T) {
 		{name: "version with four parts", repl: map[string]any{"envelope_version": "1.2.3.4"}, field: "envelope_version", reason: "not major.minor.patch"},
 		{name: "version object without major", repl: map[string]any{"onex_version": map[string]int{"minor": 1}}, field: "onex_version", reason: `no "major"`},
 		{name: "negative version", repl: map[string]any{"onex_version": map[string]int{"major": 1, "patch": -1}}, field: "onex_version", reason: "negative"},
+		{name: "version with an empty prerelease", repl: map[string]any{"onex_version": "1.2.3-"}, field: "onex_version", reason: "prerelease after '-' is empty"},
+		{name: "version with a leading zero", repl: map[string]any{"onex_version": "1.02.3"}, field: "onex_version", reason: "leading zero"},
+		{name: "version object with a bad prerelease", repl: map[string]any{"envelope_version": map[string]any{"major": 2, "prerelease": []any{"rc", "01"}}},
+			field: "envelope_version", reason: `identifier "01" is numeric with a leading zero`},
 		{name: "version of the wrong type", repl: map[string]any{"envelope_version": true}, field: "envelope_version", reason: "want"},
 	}
 	for _, tt := range tests {
@@ -401,6 +414,12 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 			OnexVersion: bus.Version{Major: 4, Minor: 5, Patch: 6}, EnvelopeVersion: bus.Version{Major: 1, Minor: 1},
 			Payload: json.RawMessage(`"just a string ünïcødé"`),
 		},
+		{
+			EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC),
+			OnexVersion:     bus.Version{Major: 1, Minor: 2, Patch: 3, Prerelease: "rc.1", Build: "build.5"},
+			EnvelopeVersion: bus.Version{Major: 2, Build: "sha.0a1b"},
+			Payload:         json.RawMessage(`{}`),
+		},
 	}
 	for _, env := range envs {
 		b, err := json.Marshal(env)
@@ -448,22 +467,5 @@ func TestEnvelopeMessage(t *testing.T) {
 	}
 	if _, err := bus.EnvelopeMessage("", env); err == nil {
 		t.Errorf("EnvelopeMessage with an empty topic returned nil")
-	}
-}
-
-func TestParseVersion(t *testing.T) {
-	for in, want := range map[string]bus.Version{"1": {Major: 1}, "1.2": {Major: 1, Minor: 2}, "10.20.30": {Major: 10, Minor: 20, Patch: 30}, "0.0.0": {}} {
-		got, err := bus.ParseVersion(in)
-		if err != nil || got != want {
-			t.Errorf("ParseVersion(%q) = %v, %v; want %v", in, got, err, want)
-		}
-		if in == "10.20.30" && got.String() != in {
-			t.Errorf("String() = %q", got.String())
-		}
-	}
-	for _, in := range []string{"", ".", "1.", "a.b.c", "1.2.3.4", "-1.0.0", "1.-2", " 1"} {
-		if _, err := bus.ParseVersion(in); err == nil {
-			t.Errorf("ParseVersion(%q) accepted", in)
-		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,4 +110,28 @@ func ExampleFitDeadLetter() {
 	// fitted fits: true
 	// value kept: 114 of 400
 	// truncated: true reason: no such event type
+}
+
+// Parse versions as ONEX nodes send them, order them by precedence, and
+// write one as the ModelSemVer object.
+func ExampleParseVersion() {
+	var vs []bus.Version
+	for _, s := range []string{"1.2.3", "1.2.3-rc.1+build.5", "1.2.3-beta.11", "1.2.3-beta.2"} {
+		v, err := bus.ParseVersion(s)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		vs = append(vs, v)
+	}
+	slices.SortFunc(vs, bus.Version.Compare)
+	fmt.Println(vs)
+	b, _ := json.Marshal(vs[2])
+	fmt.Println(string(b))
+	_, err := bus.ParseVersion("1.2.3-rc.01")
+	fmt.Println(err)
+	// Output:
+	// [1.2.3-beta.2 1.2.3-beta.11 1.2.3-rc.1+build.5 1.2.3]
+	// {"major":1,"minor":2,"patch":3,"prerelease":["rc",1],"build":["build","5"]}
+	// version "1.2.3-rc.01": prerelease identifier "01" is numeric with a leading zero
 }

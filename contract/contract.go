@@ -21,7 +21,10 @@ type Contract struct {
 	// group and the envelopes' source tool.
 	Name string `yaml:"name"`
 	// ContractVersion is the version of this contract. In YAML it is a
-	// "1.2.3" string or a {major, minor, patch} mapping, the form ONEX writes.
+	// semantic version string, "1.2.3" or "1.2.3-rc.1+build.5" (see
+	// [bus.ParseVersion]), or a {major, minor, patch} mapping, the form ONEX
+	// writes, with optional prerelease and build keys, each a dot-separated
+	// string or a list of identifiers ([rc, 1]).
 	ContractVersion bus.Version `yaml:"contract_version"`
 	// NodeVersion is the version of the node that implements the contract;
 	// free-form, informational.

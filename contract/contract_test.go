@@ -101,7 +101,7 @@ func TestDefault(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	full := Default()
 	full.EventBus.ConsumerGroup = "workers"
-	full.ContractVersion = bus.Version{Major: 3, Minor: 2, Patch: 1}
+	full.ContractVersion = bus.Version{Major: 3, Minor: 2, Patch: 1, Prerelease: "rc.1", Build: "007"}
 	full.Description = "quotes \" and: colons\n- and a dash"
 	full.Timeouts.SweepInterval = Duration(1500 * time.Millisecond)
 	full.Timeouts.LivenessWindow = 0

@@ -262,7 +262,9 @@ func (d *decoder) duration(dst *Duration) fieldFunc {
 	}
 }
 
-// version reads a "1.2.3" string or a {major, minor, patch} mapping.
+// version reads a version string as bus.ParseVersion does, or a {major,
+// minor, patch, prerelease, build} mapping whose prerelease and build are
+// dot-separated strings or lists of identifiers.
 func (d *decoder) version(dst *bus.Version) fieldFunc {
 	return func(n *yaml.Node, p path) {
 		n, ok := d.value(n)
@@ -273,13 +275,14 @@ func (d *decoder) version(dst *bus.Version) fieldFunc {
 		case yaml.ScalarNode:
 			v, err := bus.ParseVersion(n.Value)
 			if err != nil {
-				d.failValue(n, p, "version %q is not major.minor.patch", truncate(n.Value))
+				d.failValue(n, p, "%v", err)
 				return
 			}
 			*dst = v
 		case yaml.MappingNode:
 			var v bus.Version
 			var hasMajor bool
+			errsBefore := len(d.errs)
 			part := func(dst *int) fieldFunc {
 				return func(n *yaml.Node, p path) {
 					n, ok := d.value(n)
@@ -296,17 +299,61 @@ func (d *decoder) version(dst *bus.Version) fieldFunc {
 			}
 			major := part(&v.Major)
 			d.mapping(n, p, map[string]fieldFunc{
-				"major": func(n *yaml.Node, p path) { hasMajor = true; major(n, p) },
-				"minor": part(&v.Minor),
-				"patch": part(&v.Patch),
+				"major":      func(n *yaml.Node, p path) { hasMajor = true; major(n, p) },
+				"minor":      part(&v.Minor),
+				"patch":      part(&v.Patch),
+				"prerelease": d.identifiers(&v.Prerelease),
+				"build":      d.identifiers(&v.Build),
 			})
 			if !hasMajor {
 				d.failValue(n, p, "version mapping has no major")
 				return
 			}
+			if len(d.errs) == errsBefore {
+				if err := v.Validate(); err != nil {
+					d.failValue(n, p, "%v", err)
+					return
+				}
+			}
 			*dst = v
 		default:
-			d.failValue(n, p, "want a version (\"1.2.3\" or {major, minor, patch}), got %s", kindName(n))
+			d.failValue(n, p, "want a version (\"1.2.3-rc.1+build.5\" or {major, minor, patch, prerelease, build}), got %s", kindName(n))
+		}
+	}
+}
+
+// identifiers reads the prerelease or build of a version mapping into dst,
+// dot-separated: a string ("rc.1") or a list of identifiers ([rc, 1]). The
+// version's Validate checks the identifiers; here a list's elements must be
+// single identifiers, so that a '.' in one cannot pass for a separator.
+func (d *decoder) identifiers(dst *string) fieldFunc {
+	return func(n *yaml.Node, p path) {
+		n, ok := d.value(n)
+		if !ok {
+			return
+		}
+		switch n.Kind {
+		case yaml.ScalarNode:
+			*dst = n.Value
+		case yaml.SequenceNode:
+			ids := make([]string, 0, len(n.Content))
+			for i, e := range n.Content {
+				id, ok := d.value(e)
+				switch {
+				case id == nil:
+					return // the budget is spent (reported once), or a malformed tree
+				case !ok || id.Kind != yaml.ScalarNode:
+					d.failValue(id, p.index(i), "want an identifier, got %s", kindName(id))
+					return
+				case id.Value == "" || strings.Contains(id.Value, "."):
+					d.failValue(id, p.index(i), "want one identifier of [0-9A-Za-z-], got %s", kindName(id))
+					return
+				}
+				ids = append(ids, id.Value)
+			}
+			*dst = strings.Join(ids, ".")
+		default:
+			d.failValue(n, p, "want identifiers (\"rc.1\" or [rc, 1]), got %s", kindName(n))
 		}
 	}
 }

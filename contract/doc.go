@@ -15,7 +15,7 @@
 // # The file
 //
 //	name: node_registration_orchestrator   # required; the default consumer group
-//	contract_version: 1.0.0                # or {major: 1, minor: 0, patch: 0}
+//	contract_version: 1.0.0                # or 1.0.0-rc.1, or {major: 1, minor: 0, patch: 0}
 //	node_version: "1.0.0"                  # optional, free-form
 //	description: ...                       # optional
 //	event_bus:

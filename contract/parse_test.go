@@ -37,8 +37,8 @@ func TestParseStrict(t *testing.T) {
 		},
 		{
 			name: "unknown key in a version mapping",
-			in:   edited(map[int]string{2: "contract_version: {major: 1, build: 7}"}),
-			want: []string{`c.yaml:2:30: contract_version: unknown key "build"`},
+			in:   edited(map[int]string{2: "contract_version: {major: 1, micro: 7}"}),
+			want: []string{`c.yaml:2:30: contract_version: unknown key "micro"`},
 		},
 		{
 			name: "misspelt key gets a hint",
@@ -172,7 +172,27 @@ func TestParseStrict(t *testing.T) {
 		{
 			name: "bad version string",
 			in:   edited(map[int]string{2: "contract_version: one"}),
-			want: []string{`c.yaml:2:19: contract_version: version "one" is not major.minor.patch`},
+			want: []string{`c.yaml:2:19: contract_version: version "one" is not major.minor.patch: major "one" is not a number`},
+		},
+		{
+			name: "version string with an empty prerelease",
+			in:   edited(map[int]string{2: "contract_version: 1.2.3-"}),
+			want: []string{`c.yaml:2:19: contract_version: version "1.2.3-": the prerelease after '-' is empty`},
+		},
+		{
+			name: "bad prerelease and build in a version mapping",
+			in:   edited(map[int]string{2: "contract_version: {major: 1, prerelease: [rc, 01], build: {a: 1}}"}),
+			want: []string{`c.yaml:2:59: contract_version.build: want identifiers ("rc.1" or [rc, 1]), got a mapping`},
+		},
+		{
+			name: "prerelease list with an element that is not one identifier",
+			in:   edited(map[int]string{2: "contract_version: {major: 1, prerelease: [rc.1, ~]}"}),
+			want: []string{`c.yaml:2:43: contract_version.prerelease[0]: want one identifier of [0-9A-Za-z-], got "rc.1"`},
+		},
+		{
+			name: "prerelease with a leading zero in a version mapping",
+			in:   edited(map[int]string{2: "contract_version: {major: 1, prerelease: [rc, 01]}"}),
+			want: []string{`c.yaml:2:19: contract_version: version "1.0.0-rc.01": prerelease identifier "01" is numeric with a leading zero`},
 		},
 		{
 			name: "bad version mapping",
@@ -239,6 +259,28 @@ func TestParseStrict(t *testing.T) {
 				t.Errorf("errors:\n got  %q\n want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestParseVersionForms: contract_version is read whole, prerelease and
+// build included, in the string and the mapping form.
+func TestParseVersionForms(t *testing.T) {
+	want := bus.Version{Major: 1, Minor: 2, Patch: 3, Prerelease: "rc.1", Build: "build.007"}
+	for _, v := range []string{
+		"1.2.3-rc.1+build.007",
+		`"1.2.3-rc.1+build.007"`,
+		"{major: 1, minor: 2, patch: 3, prerelease: rc.1, build: build.007}",
+		"{major: 1, minor: 2, patch: 3, prerelease: [rc, 1], build: [build, \"007\"]}",
+		"{major: 1, minor: 2, patch: 3, prerelease: [rc, 1], build: [build, 007]}",
+	} {
+		c, err := Parse("c.yaml", edited(map[int]string{2: "contract_version: " + v}))
+		if err != nil || c.ContractVersion != want {
+			t.Errorf("contract_version: %s: %#v, %v", v, c, err)
+		}
+	}
+	c, err := Parse("c.yaml", edited(map[int]string{2: "contract_version: {major: 1, prerelease: ~, build: []}"}))
+	if err != nil || c.ContractVersion != (bus.Version{Major: 1}) {
+		t.Errorf("null and empty prerelease and build: %#v, %v", c, err)
 	}
 }
 

@@ -166,6 +166,30 @@ func TestEffectAgainstAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("node_version is registered whole", func(t *testing.T) {
+		// A semantic version with a prerelease and build metadata, and the
+		// longest one bus.ParseVersion accepts (256 bytes; Consul takes
+		// meta values up to 512).
+		for _, version := range []string{"1.2.3-rc.1+build.5",
+			"1.2.3-" + strings.Repeat("a.", 62) + "bcde+" + strings.Repeat("x-", 60) + "y"} {
+			node := uuid.New()
+			ins := intents(node, "effect", 1)
+			ins[registration.IntentConsulReg].Payload.(*registration.ConsulRegister).NodeVersion = version
+			exec(t, eff, ins[registration.IntentConsulReg], intent.Applied)
+			id := registration.ServiceID("effect", node)
+			if s := agentService(t, a, id); s == nil || s.Meta[consul.MetaNodeVersion] != version {
+				t.Fatalf("agent service %s: %+v, want node_version %q", id, s, version)
+			}
+			eventually(t, 20*time.Second, func() string {
+				got := catalogInstances(t, a, registration.ServiceName("effect"), id)
+				if len(got) != 1 || got[0].ServiceMeta[consul.MetaNodeVersion] != version {
+					return "catalog instances of " + id + " lack node_version " + version
+				}
+				return ""
+			})
+		}
+	})
+
 	t.Run("deregister removes it", func(t *testing.T) {
 		node := uuid.New()
 		ins := intents(node, "effect", 2)

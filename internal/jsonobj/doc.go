@@ -2,9 +2,10 @@
 //
 // The registration workflow decodes every message's envelope and payload;
 // with encoding/json's reflection that was most of the CPU a heartbeat cost.
-// This package walks an object that [json.Valid] has accepted, hands each
-// member's key and raw value to a callback, and converts values to strings
-// and numbers with encoding/json's semantics (escapes, invalid UTF-8
-// replaced by U+FFFD, later duplicate keys winning). The decoders keep
-// encoding/json as their reference: differential fuzz tests compare the two.
+// This package walks an object, validating it in the same pass, hands each
+// member's key and raw value to a callback or an iterator (and each element
+// of an array to a callback), and converts values to strings and numbers
+// with encoding/json's semantics (escapes, invalid UTF-8 replaced by
+// U+FFFD, later duplicate keys winning). The decoders keep encoding/json as
+// their reference: differential fuzz tests compare the two.
 package jsonobj

@@ -95,6 +95,54 @@ func Members(data []byte, fn func(key, value []byte) error) error {
 	return it.Err()
 }
 
+// ErrNotArray is returned by [Elements] for valid JSON that is not an array.
+var ErrNotArray = errors.New("not a JSON array")
+
+// Elements calls fn with the raw value of each element of the JSON array
+// data, in order, and stops at fn's first error. Like [Members] it
+// validates data in one pass: invalid JSON is a [*SyntaxError] (and fn may
+// have seen the elements before the error); valid JSON that is not an
+// array is [ErrNotArray]. It does not allocate unless it reports an error.
+func Elements(data []byte, fn func(value []byte) error) error {
+	p := parser{data: data}
+	i := p.space(0)
+	if i >= len(data) || data[i] != '[' {
+		end, err := p.value(i, 0)
+		if err != nil {
+			return err
+		}
+		if err := p.end(end); err != nil {
+			return err
+		}
+		return ErrNotArray
+	}
+	i = p.space(i + 1)
+	if i < len(data) && data[i] == ']' {
+		return p.end(i + 1)
+	}
+	for {
+		end, err := p.value(i, 1)
+		if err != nil {
+			return err
+		}
+		if err := fn(data[i:end]); err != nil {
+			return err
+		}
+		i = p.space(end)
+		if i >= len(data) {
+			return p.fail(i, "")
+		}
+		switch data[i] {
+		case ']':
+			return p.end(i + 1)
+		case ',':
+			i = p.space(i + 1)
+		default:
+			return p.fail(i, "after array element")
+		}
+	}
+}
+
 // Iter walks the members of a JSON object, validating as it goes:
 //
 //	it := jsonobj.NewIter(data)
@@ -417,13 +465,17 @@ func isHex(c byte) bool {
 // no escapes and is valid UTF-8, so that it is its own value.
 func plainString(raw []byte) ([]byte, bool) {
 	body := raw[1 : len(raw)-1]
+	ascii := true
 	for _, c := range body {
-		if c == '\\' || c >= utf8.RuneSelf {
-			if c == '\\' || !utf8.Valid(body) {
-				return nil, false
-			}
-			break
+		switch {
+		case c == '\\':
+			return nil, false // an escape, wherever it is
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
+	}
+	if !ascii && !utf8.Valid(body) {
+		return nil, false
 	}
 	return body, true
 }

@@ -14,7 +14,7 @@ import (
 func FuzzMembersMatchesEncodingJSON(f *testing.F) {
 	for _, s := range []string{
 		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}],"d":null,"e":true,"f":-0.5e+3} `, `{"a":"\u00e9\ud83d\ude00\n\"\\\/"}`,
-		`{"a\u0041":1}`, `{"a":"\udd00x\ud800\u0041"}`, "{\"a\":\"\xff\xfe\"}", `[1,2]`, `"x"`, `1`, `null`,
+		`{"a\u0041":1}`, `{"a":"\udd00x\ud800\u0041"}`, `{"a":"é\u0026\"x"}`, "{\"a\":\"\xff\xfe\"}", `[1,2]`, `"x"`, `1`, `null`,
 		`{"a":}`, `{"a":1,}`, `{"a" 1}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`, `{"a":"\x"}`, `{"a":tru}`,
 		"{\"a\":\"\x01\"}", `{"a":1}x`, `{`, `{"a":[1,2}`, `{"a":{"b":1]}`, `{"a":-}`, `{"a":"\u12g4"}`,
 	} {
@@ -80,6 +80,98 @@ func FuzzMembersMatchesEncodingJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzElementsMatchesEncodingJSON: Elements accepts exactly what json.Valid
+// accepts, tells arrays from other values, and yields the elements that
+// encoding/json sees.
+func FuzzElementsMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`[]`, ` [ 1 , "a" , [2,[3]] , {"b":"]"} , null , true , -0.5e+3 ] `, `["\u00e9", "\""]`,
+		`{}`, `"x"`, `1`, `null`, `[1,]`, `[,1]`, `[1 2]`, `[`, `[1`, `[1]x`, `[01]`, `[1,{]`, `["\x"]`, "[\"\x01\"]",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got [][]byte
+		err := Elements(data, func(v []byte) error {
+			got = append(got, bytes.Clone(v))
+			return nil
+		})
+		valid := json.Valid(data)
+		var se *SyntaxError
+		switch {
+		case !valid && !errors.As(err, &se):
+			t.Fatalf("%q is invalid JSON; Elements returned %v", data, err)
+		case valid && err != nil && !errors.Is(err, ErrNotArray):
+			t.Fatalf("%q is valid JSON; Elements returned %v", data, err)
+		}
+		if !valid {
+			return
+		}
+		var arr []json.RawMessage
+		if json.Unmarshal(data, &arr) != nil || arr == nil {
+			if !errors.Is(err, ErrNotArray) {
+				t.Fatalf("%q is not an array; Elements returned %v", data, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q is an array; Elements returned %v", data, err)
+		}
+		if len(got) != len(arr) {
+			t.Fatalf("%q: elements %q, encoding/json %q", data, got, arr)
+		}
+		for i := range arr {
+			if !bytes.Equal(got[i], arr[i]) {
+				t.Fatalf("%q: element %d = %q, encoding/json %q", data, i, got[i], arr[i])
+			}
+		}
+	})
+}
+
+func TestElements(t *testing.T) {
+	var got []string
+	err := Elements([]byte(` [1, "a" ,[2],{"b":3}] `), func(v []byte) error {
+		got = append(got, string(v))
+		return nil
+	})
+	if err != nil || strings.Join(got, "|") != `1|"a"|[2]|{"b":3}` {
+		t.Fatalf("Elements: %q, %v", got, err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := Elements([]byte(`[1,2,3]`), func([]byte) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("err %v after %d elements", err, n)
+	}
+	if err := Elements([]byte(`{"a":1}`), func([]byte) error { return nil }); !errors.Is(err, ErrNotArray) {
+		t.Fatalf("object: %v", err)
+	}
+	var se *SyntaxError
+	if err := Elements([]byte(`[1,x]`), func([]byte) error { return nil }); !errors.As(err, &se) || se.Offset != 4 {
+		t.Fatalf("syntax error: %v", err)
+	}
+	data := []byte(`["rc",1,{"a":[true]}]`)
+	if n := testing.AllocsPerRun(100, func() { _ = Elements(data, func([]byte) error { return nil }) }); n != 0 {
+		t.Errorf("Elements allocates %v times", n)
+	}
+}
+
+// TestStrEscapeAfterUnicode: an escape that follows a character that is not
+// ASCII is decoded too (it once came back verbatim).
+func TestStrEscapeAfterUnicode(t *testing.T) {
+	for _, raw := range []string{`"é\u0026x"`, `"é\"x"`, "\"\xb2\\u0026\"", `"日本\n"`} {
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := Str([]byte(raw)); got != want {
+			t.Errorf("Str(%s) = %q, want %q", raw, got, want)
+		}
+		if got := Bytes([]byte(raw)); string(got) != want {
+			t.Errorf("Bytes(%s) = %q, want %q", raw, got, want)
+		}
+	}
 }
 
 func TestMembersStopsAtCallbackError(t *testing.T) {

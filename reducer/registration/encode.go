@@ -10,7 +10,9 @@ import (
 )
 
 // MarshalJSON writes the introspection as the ONEX services do
-// (ModelNodeIntrospectionEvent's field names; node_version as an object).
+// (ModelNodeIntrospectionEvent's field names; node_version as ModelSemVer's
+// object, with its prerelease and build metadata, see
+// [bus.Version.MarshalJSON]).
 func (in *Introspection) MarshalJSON() ([]byte, error) {
 	caps := in.Capabilities
 	if len(caps) == 0 {
@@ -47,7 +49,8 @@ func (a *Ack) MarshalJSON() ([]byte, error) {
 }
 
 // MarshalJSON writes the heartbeat as the ONEX services do
-// (ModelNodeHeartbeatEvent's field names).
+// (ModelNodeHeartbeatEvent's field names), node_version as the string
+// NodeVersion holds, whole, or "1.0.0" when it is empty.
 func (h *Heartbeat) MarshalJSON() ([]byte, error) {
 	var corr *uuid.UUID
 	if h.CorrelationID != uuid.Nil {

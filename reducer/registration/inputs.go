@@ -40,7 +40,8 @@ type Introspection struct {
 	NodeID uuid.UUID
 	// NodeType is one of [NodeTypes].
 	NodeType string
-	// NodeVersion is the node's version; 1.0.0 when the sender names none.
+	// NodeVersion is the node's version, prerelease and build metadata
+	// included; 1.0.0 when the sender names none.
 	NodeVersion bus.Version
 	// Capabilities is the declared_capabilities object (older senders call
 	// it capabilities), kept as JSON.
@@ -74,7 +75,9 @@ type Heartbeat struct {
 	NodeID uuid.UUID
 	// NodeType is one of [NodeTypes], or empty when the sender left it out.
 	NodeType string
-	// NodeVersion is the node's version as "major.minor.patch", or empty.
+	// NodeVersion is the node's version as [bus.Version.String] writes it,
+	// prerelease and build metadata included ("1.2.3-rc.1+build.5"), or
+	// empty when the sender left it out.
 	NodeVersion string
 	// UptimeSeconds is how long the node has run; not negative.
 	UptimeSeconds float64
@@ -197,11 +200,14 @@ func text(v []byte) string {
 }
 
 // DecodeIntrospection parses and validates an introspection payload: node_id
-// and correlation_id UUIDs, a known node_type, node_version as "1.2.3" or a
-// {"major","minor","patch"} object (default 1.0.0), endpoints that are URLs
-// with a scheme and a host, and a timestamp (see [bus.ParseTimeField]: strict
-// RFC 3339 with a zone, between [bus.MinTime] and [bus.MaxTime]). Unknown
-// fields are ignored. Errors are [*bus.DecodeError]s naming the field.
+// and correlation_id UUIDs, a known node_type, node_version a semantic
+// version with an optional prerelease and build metadata, as a
+// "1.2.3-rc.1+build.5" string or a {"major","minor","patch","prerelease",
+// "build"} object (see [bus.Version.UnmarshalJSON]; default 1.0.0),
+// endpoints that are URLs with a scheme and a host, and a timestamp (see
+// [bus.ParseTimeField]: strict RFC 3339 with a zone, between [bus.MinTime]
+// and [bus.MaxTime]). Unknown fields are ignored. Errors are
+// [*bus.DecodeError]s naming the field.
 func DecodeIntrospection(data []byte) (*Introspection, error) {
 	const kind = KindIntrospection
 	var vals [8][]byte
@@ -305,7 +311,8 @@ func DecodeAck(data []byte) (*Ack, error) {
 // timestamp as [bus.ParseTimeField] reads it (strict RFC 3339 with a zone,
 // between [bus.MinTime] and [bus.MaxTime]), uptime_seconds present and not
 // negative, active_operations_count not negative; node_type, if present,
-// known. Errors are [*bus.DecodeError]s naming the field.
+// known; node_version, if present, a semantic version as for
+// [DecodeIntrospection]. Errors are [*bus.DecodeError]s naming the field.
 func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 	const kind = KindHeartbeat
 	var vals [8][]byte

@@ -36,6 +36,8 @@ func FuzzDecodersMatchEncodingJSON(f *testing.F) {
 		`{"command_id":"11111111-1111-4111-8111-111111111111","node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","correlation_id":"3f1e9a50-8f3c-4d0e-b2a4-5a6b7c8d9e0f","timestamp":"2026-03-01T12:00:05Z"}`,
 		`{"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","node_version":"1.2","uptime_seconds":1e2,"active_operations_count":2,"correlation_id":null,"timestamp":"2026-03-01T12:00:30.123456Z"}`,
 		`{"entity_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","kind":"liveness","deadline_at":"2026-03-01T12:00:00Z","checked_at":"2026-03-01T12:00:01Z"}`,
+		`{"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","node_type":"effect","node_version":{"major":1,"minor":2,"patch":3,"prerelease":["rc",1],"build":["build","5"]},"correlation_id":"3f1e9a50-8f3c-4d0e-b2a4-5a6b7c8d9e0f","timestamp":"2026-03-01T12:00:00Z"}`,
+		`{"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","node_version":"1.2.3-rc.1+build.5","uptime_seconds":1,"timestamp":"2026-03-01T12:00:30Z"}`,
 		`{"node_id":5,"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10"}`, `[]`, `null`, `{"uptime_seconds":-0}`,
 	} {
 		f.Add([]byte(s))

@@ -14,10 +14,13 @@ const DefaultDomain = "registration"
 // Projection is one row of registration_projections: the current
 // registration of one node. Zero times are NULL.
 type Projection struct {
-	EntityID     uuid.UUID
-	Domain       string
-	State        State
-	NodeType     string
+	EntityID uuid.UUID
+	Domain   string
+	State    State
+	NodeType string
+	// NodeVersion is the node's version as bus.Version.String writes it,
+	// prerelease and build metadata included ("1.2.3-rc.1+build.5"); it is
+	// stored and registered (in Consul's node_version meta) as it is.
 	NodeVersion  string
 	Capabilities json.RawMessage
 	Endpoints    map[string]string

@@ -129,7 +129,7 @@ func (g *gen) id(label string) uuid.UUID {
 // values returns a projection with every column drawn.
 func (g *gen) values(id uuid.UUID) registration.Projection {
 	types := []string{"effect", "compute", "reducer"}
-	versions := []string{"1.0.0", "2.1.3", ""}
+	versions := []string{"1.0.0", "2.1.3", "", "1.2.3-rc.1+build.5"}
 	return registration.Projection{
 		EntityID: id, Domain: g.domain, State: g.state("state"),
 		NodeType: types[g.pick(len(types), "node_type")], NodeVersion: versions[g.pick(len(versions), "node_version")],

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -368,6 +369,25 @@ func testUpsert(t *testing.T, newStore func(t *testing.T) Subject) {
 		want.NodeType, want.NodeVersion, want.Capabilities = refresh.NodeType, refresh.NodeVersion, refresh.Capabilities
 		want.Endpoints, want.UpdatedAt = refresh.Endpoints, refresh.UpdatedAt
 		h.wantRow(id, &want)
+	})
+	t.Run("node_version is stored whole, prerelease and build included", func(t *testing.T) {
+		h := *h
+		h.t = t
+		id := uuid.New()
+		p := full(id, registration.StateAwaitingAck)
+		p.NodeVersion = "1.2.3-rc.1+build.5"
+		wantStatus(t, "insert", h.upsert(p, 0, registration.StateNone), intent.Applied)
+		h.wantRow(id, &p)
+		// The longest version bus.ParseVersion accepts.
+		// An update guarded by that version writes the longest version
+		// bus.ParseVersion accepts, 256 bytes.
+		old := p.NodeVersion
+		p.NodeVersion = "1.2.3-" + strings.Repeat("a.", 62) + "bcde+" + strings.Repeat("x-", 60) + "y"
+		p.UpdatedAt = p.UpdatedAt.Add(time.Second)
+		wantStatus(t, "update", h.update(registration.UpdateRegistration{EntityID: id,
+			Set: registration.ColNodeVersion | registration.ColUpdatedAt, Values: p, ExpectedState: registration.StateAwaitingAck,
+			Guard: registration.ColNodeVersion, Expected: registration.Projection{NodeVersion: old}}), intent.Applied)
+		h.wantRow(id, &p)
 	})
 	t.Run("rows of another domain are separate and invisible to Load", func(t *testing.T) {
 		h := *h

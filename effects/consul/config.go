@@ -70,10 +70,19 @@ type Config struct {
 	// projection again after each write (see the package documentation).
 	// Without it the effect acts on the intents' payloads alone, and only a
 	// [Reconciler] repairs the races between two writers.
+	//
+	// Give it a store on a connection pool of its own, not the runtime's:
+	// the runtime executes the intents under a relay lease that holds one
+	// of its store's connections (on Postgres, a transaction), and each
+	// read here needs another. On one shared pool, as many concurrent
+	// relays as the pool has connections take them all and wait for each
+	// other's reads; each read is bounded by Timeout, so they fail and are
+	// retried, but the workflow stalls meanwhile.
 	Projections Projections
 
-	// Timeout bounds each request to the agent, on top of the context's
-	// deadline. Default [DefaultTimeout].
+	// Timeout bounds each request to the agent, and each read of
+	// Projections, on top of the context's deadline. Default
+	// [DefaultTimeout].
 	Timeout time.Duration
 	// CheckTTL is the TTL of each service's check. Set it to the reducer's
 	// Consul TTL (registration.Config.ConsulTTL, by default its liveness

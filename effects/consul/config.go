@@ -73,10 +73,19 @@ type Config struct {
 	// projection again after each write (see the package documentation).
 	// Without it the effect acts on the intents' payloads alone, and only a
 	// [Reconciler] repairs the races between two writers.
+	//
+	// The runtime executes the intents under a relay lease that holds one
+	// of its store's connections (on Postgres, a transaction), and each
+	// read here needs another: the Postgres Store therefore holds at most
+	// half its pool in leases by default (postgres.StoreConfig.MaxLeases),
+	// and a store on a pool of its own avoids the question. Each read is
+	// bounded by Timeout, so a store that cannot serve one fails the
+	// intent, retryable, instead of holding the relay.
 	Projections Projections
 
-	// Timeout bounds each request to the agent, on top of the context's
-	// deadline. Default [DefaultTimeout].
+	// Timeout bounds each request to the agent, and each read of
+	// Projections, on top of the context's deadline. Default
+	// [DefaultTimeout].
 	Timeout time.Duration
 	// CheckTTL is the TTL of each service's check. Set it to the reducer's
 	// Consul TTL (registration.Config.ConsulTTL, by default its liveness

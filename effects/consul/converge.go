@@ -128,9 +128,14 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 
 // readNode reads node's projection, then the agent's services of it. The
 // projection is read first: a service the agent shows is then at least as
-// new as the projection's reason for it.
+// new as the projection's reason for it. The read of the projection is
+// bounded by the Timeout too: a store that cannot serve it (a pool whose
+// connections the runtime's relays all hold) fails the intent, retryable,
+// instead of holding the relay forever.
 func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID) (*nodeState, error) {
-	p, err := proj.Load(ctx, node)
+	lctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	p, err := proj.Load(lctx, node)
+	cancel()
 	switch {
 	case err == nil:
 	case intent.IsPermanent(err):

@@ -232,3 +232,47 @@ func TestRegisterRoutesAllTypes(t *testing.T) {
 		t.Error("registering twice: no error")
 	}
 }
+
+// stuckProjections is a projection store that cannot serve a read: each
+// Load waits until its context ends, as on a pool whose connections are
+// all held.
+type stuckProjections struct{ loads atomic.Int64 }
+
+func (s *stuckProjections) Load(ctx context.Context, _ uuid.UUID) (*registration.Projection, error) {
+	s.loads.Add(1)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestProjectionReadIsBounded: in the fenced mode, a read of the
+// projection that does not return is cut off at the effect's Timeout, and
+// the intent fails retryable, even under a context without a deadline
+// (the runtime's relay passes one).
+func TestProjectionReadIsBounded(t *testing.T) {
+	proj := &stuckProjections{}
+	const timeout = 200 * time.Millisecond
+	eff := newTestEffect(t, consul.Config{Address: closedAddr(t), Projections: proj, Timeout: timeout})
+	ins := intents(uuid.New(), "effect", 1)
+	for _, typ := range []string{registration.IntentConsulReg, registration.IntentConsulDereg} {
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			_, err := eff.Execute(context.Background(), ins[typ])
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !intent.IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s: %v, want a retryable deadline error", typ, err)
+			}
+			if took := time.Since(start); took < timeout {
+				t.Errorf("%s: failed after %v, before the timeout %v", typ, took, timeout)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: Execute still waits for the projection after 30 s; Timeout is %v", typ, timeout)
+		}
+	}
+	if n := proj.loads.Load(); n != 2 {
+		t.Errorf("%d loads, want 2", n)
+	}
+}

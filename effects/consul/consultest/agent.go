@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -132,12 +133,40 @@ func (a *Agent) Stop() {
 
 // Restart starts the agent again on the same ports, stopping it first if it
 // is running, and returns once it is the leader again. The agent keeps its
-// node name and data directory, as a restarted agent would; whether it
-// restores services registered before depends on Consul's -dev mode, so
-// tests should not rely on it. Call it from the test's goroutine.
+// node name and data directory, as a restarted agent would; Consul 1.14
+// restores from there the services and checks registered with the agent
+// before (and their TTL checks' state), even in -dev mode, where only the
+// servers' state is in memory. [Agent.RestartEmpty] starts one that lost
+// them. Call it from the test's goroutine.
 func (a *Agent) Restart() {
 	a.tb.Helper()
+	a.restart(false)
+}
+
+// RestartEmpty is Restart with the agent's data directory emptied first:
+// the agent comes back without any of the services and checks registered
+// with it before, as an agent that lost its disk (a replaced machine, a
+// container without a volume) comes back. It keeps its node name and
+// ports. Call it from the test's goroutine.
+func (a *Agent) RestartEmpty() {
+	a.tb.Helper()
+	a.restart(true)
+}
+
+func (a *Agent) restart(empty bool) {
+	a.tb.Helper()
 	a.stop()
+	if empty {
+		entries, err := os.ReadDir(a.dataDir)
+		if err != nil {
+			a.tb.Fatalf("consultest: reading the data directory: %v", err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(a.dataDir, e.Name())); err != nil {
+				a.tb.Fatalf("consultest: emptying the data directory: %v", err)
+			}
+		}
+	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		err := a.start()

@@ -93,6 +93,41 @@ func TestStartStopRestart(t *testing.T) {
 	}
 }
 
+// TestRestartKeepsServices: Restart brings the agent back with the services
+// and checks registered with it before (Consul restores them from its data
+// directory, even in -dev mode); RestartEmpty brings it back without them.
+func TestRestartKeepsServices(t *testing.T) {
+	a := consultest.Start(t)
+	svc := &api.AgentServiceRegistration{ID: "kept-1", Name: "kept", Port: 7001,
+		Check: &api.AgentServiceCheck{CheckID: "service:kept-1", TTL: "90s", Status: api.HealthPassing}}
+	if err := a.Client.Agent().ServiceRegister(svc); err != nil {
+		t.Fatal(err)
+	}
+	has := func() (bool, bool) {
+		t.Helper()
+		svcs, err := a.Client.Agent().Services()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checks, err := a.Client.Agent().Checks()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svcs[svc.ID] != nil, checks["service:kept-1"] != nil
+	}
+	a.Restart()
+	if s, c := has(); !s || !c {
+		t.Errorf("after Restart: service %v, check %v; want both restored", s, c)
+	}
+	a.RestartEmpty()
+	if s, c := has(); s || c {
+		t.Errorf("after RestartEmpty: service %v, check %v; want neither", s, c)
+	}
+	if leader, err := a.Client.Status().Leader(); err != nil || leader == "" {
+		t.Fatalf("leader after RestartEmpty: %q, %v", leader, err)
+	}
+}
+
 func TestAgentsAreIndependent(t *testing.T) {
 	a, b := consultest.Start(t), consultest.Start(t)
 	if a.Addr == b.Addr || a.Node == b.Node {

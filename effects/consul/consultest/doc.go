@@ -3,7 +3,8 @@
 // [Start] starts "consul agent -dev" on free loopback ports, waits until it
 // has elected itself leader, and stops it when the test ends, so no agent
 // process outlives the test. [Agent.Stop] and [Agent.Restart] simulate an
-// outage of the agent. [WithACL] starts it with ACLs enabled and a default
+// outage of the agent, which comes back with the services registered with
+// it before; [Agent.RestartEmpty] one that comes back without them. [WithACL] starts it with ACLs enabled and a default
 // policy of deny, as production agents run, and a management token
 // ([Agent.ManagementToken]) for the test to create tokens and policies
 // with. The consul binary comes from internal/testenv (REGISTRAR_CONSUL_BIN,

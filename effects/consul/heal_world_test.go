@@ -169,10 +169,11 @@ func newHealWorld(t *testing.T, ctx context.Context, cfg healWorldConfig) *healW
 
 // newPostgresStores migrates a schema of the test's own, dropped when it
 // ends, and registers the Postgres effects on it with exec. It returns the
-// runtime's store and, on a pool of its own, the store the Consul effect
-// and the reconciler read: the runtime relays intents under a lease that
-// holds one of its pool's connections, and the fenced effect's read of the
-// projection needs another.
+// runtime's store and the store the Consul effect and the reconciler read:
+// one store on one small pool, as a service wires it. The runtime relays
+// intents under a lease that holds one of the pool's connections and the
+// fenced effect's read of the projection needs another; the store keeps
+// half the pool free of leases (StoreConfig.MaxLeases), which this shows.
 func newPostgresStores(t *testing.T, exec *intent.Executor) (runtime *postgres.Store, projections *postgres.Store) {
 	t.Helper()
 	dsn := testenv.PostgresDSN(t)
@@ -186,7 +187,7 @@ func newPostgresStores(t *testing.T, exec *intent.Executor) (runtime *postgres.S
 		t.Cleanup(pool.Close)
 		return pool
 	}
-	pool, reader := newPool(), newPool()
+	pool := newPool()
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
 	schema := "consulheal_" + hex.EncodeToString(suffix[:])
@@ -207,10 +208,7 @@ func newPostgresStores(t *testing.T, exec *intent.Executor) (runtime *postgres.S
 	if runtime, err = postgres.NewStore(pool, postgres.StoreConfig{Schema: schema}); err != nil {
 		t.Fatal(err)
 	}
-	if projections, err = postgres.NewStore(reader, postgres.StoreConfig{Schema: schema}); err != nil {
-		t.Fatal(err)
-	}
-	return runtime, projections
+	return runtime, runtime
 }
 
 func (w *healWorld) publish(topic string, key uuid.UUID, payload any) {

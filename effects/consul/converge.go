@@ -43,8 +43,6 @@ type converged struct {
 	proj                              *registration.Projection
 }
 
-func (c converged) changes() int { return c.registered + c.updated + c.deregistered }
-
 // converge makes the agent's services of node equal what the node's
 // projection says: the one service of an active projection, with its
 // generation, type, version and address; nothing for any other state. Each

@@ -70,10 +70,19 @@ type Config struct {
 	// projection again after each write (see the package documentation).
 	// Without it the effect acts on the intents' payloads alone, and only a
 	// [Reconciler] repairs the races between two writers.
+	//
+	// With effects/postgres, give this Store a pool of its own, not the
+	// pool of the Store the Runtime commits and relays through: a relay
+	// holds one connection of that pool for its lease while the effect
+	// runs, so once as many relays run as the pool has connections, each
+	// waits for a connection to read the projection that the others hold.
+	// (Each read is bounded by Timeout, so they fail and retry rather than
+	// wait for good, but such a pool makes little progress.)
 	Projections Projections
 
-	// Timeout bounds each request to the agent, on top of the context's
-	// deadline. Default [DefaultTimeout].
+	// Timeout bounds each request to the agent, and each read of
+	// Projections, on top of the context's deadline. Default
+	// [DefaultTimeout].
 	Timeout time.Duration
 	// CheckTTL is the TTL of each service's check. Set it to the reducer's
 	// Consul TTL (registration.Config.ConsulTTL, by default its liveness

@@ -108,9 +108,15 @@ func (e *Effect) converge(ctx context.Context, proj Projections, node uuid.UUID,
 
 // readNode reads node's projection, then the agent's services of it. The
 // projection is read first: a service the agent shows is then at least as
-// new as the projection's reason for it.
+// new as the projection's reason for it. The read is bounded by Timeout
+// like a request to the agent: a relay calls the effect while it holds a
+// connection of the store's pool for its lease, so a read from that pool
+// can wait for connections that other relays, waiting in turn, hold (see
+// [Config].Projections); it fails retryable instead of waiting for good.
 func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID) (*nodeState, error) {
-	p, err := proj.Load(ctx, node)
+	lctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
+	p, err := proj.Load(lctx, node)
+	cancel()
 	if err != nil {
 		if intent.IsRetryable(err) || intent.IsPermanent(err) {
 			return nil, fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err)

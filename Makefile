@@ -16,16 +16,16 @@ test: vet fmt-check
 	  REGISTRAR_TEST_PG="$$pg" REGISTRAR_CONSUL_BIN="$$consul" $(GO) test $(TESTFLAGS) $(PKGS)
 
 # soak runs the chaos harness (internal/chaos) for SOAK_SEEDS seeds from
-# SOAK_SEED on, with SOAK_ENTITIES entities per run, on the memory, Postgres
-# and Kafka (kfake) topologies, with micro-batches and one message at a
-# time. make test runs it for one seed with 150 entities. A failure names
+# SOAK_SEED on, with SOAK_ENTITIES entities per run, on the memory, Postgres,
+# Kafka (kfake) and Consul topologies, with micro-batches and one message at
+# a time. make test runs it for one seed with 150 entities. A failure names
 # its seed: rerun it with -chaos.seed=N.
 SOAK_SEED ?= 1
 SOAK_SEEDS ?= 50
 SOAK_ENTITIES ?= 250
 soak:
-	@pg=$$(./scripts/postgres.sh) && \
-	  REGISTRAR_TEST_PG="$$pg" $(GO) test -race -run 'TestChaos' ./internal/chaos -timeout 180m \
+	@pg=$$(./scripts/postgres.sh) && consul=$$(./scripts/consul.sh) && \
+	  REGISTRAR_TEST_PG="$$pg" REGISTRAR_CONSUL_BIN="$$consul" $(GO) test -race -run 'TestChaos' ./internal/chaos -timeout 180m \
 	    -chaos.seed=$(SOAK_SEED) -chaos.seeds=$(SOAK_SEEDS) -chaos.entities=$(SOAK_ENTITIES)
 
 # unit runs the tests that need no external service (the others skip).

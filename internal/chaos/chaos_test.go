@@ -4,17 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/hashicorp/consul/api"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 
@@ -22,6 +27,8 @@ import (
 	"github.com/registrar-go/registrar/bus/kafka"
 	"github.com/registrar-go/registrar/bus/kafka/kafkatest"
 	"github.com/registrar-go/registrar/bus/memory"
+	"github.com/registrar-go/registrar/effects/consul"
+	"github.com/registrar-go/registrar/effects/consul/consultest"
 	effmemory "github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/effects/postgres"
 	"github.com/registrar-go/registrar/intent"
@@ -70,6 +77,7 @@ var topologies = []topology{
 	{"memory", 3 * time.Second, memoryTopology},
 	{"postgres", 4 * time.Second, postgresTopology},
 	{"kafka", 6 * time.Second, kafkaTopology},
+	{"consul", 4 * time.Second, consulTopology},
 }
 
 // TestChaosControl is the harness's control: every fault on the memory
@@ -125,6 +133,116 @@ func TestChaosFindsLoss(t *testing.T) {
 	if dropped := int(lossy.dropped.Load()); dropped == 0 || lost != dropped {
 		t.Errorf("the bus dropped %d events; the checker reports %d lost:\n%s", dropped, lost, res.Report(0))
 	}
+}
+
+// TestChaosConsulDrift checks the registry's check and the reconciler on
+// the consul topology: no fault, but every Consul intent of the entities
+// whose id starts with an even byte is dropped (reported applied, never
+// sent), so none of their active projections has a service. The check must
+// report exactly those entities, the reconcile pass after it must register
+// exactly their services, and the registry must then match.
+func TestChaosConsulDrift(t *testing.T) {
+	dropped := func(id uuid.UUID) bool { return id[0]%2 == 0 }
+	topo := newConsulTopology(t, func(eff intent.IntentEffect) intent.IntentEffect {
+		return &droppingEffect{IntentEffect: eff, drop: dropped}
+	})
+	res, err := chaos.Run(t.Context(), topo, chaos.Config{
+		Seed: 1, Entities: 40, Faults: []string{}, Window: time.Second, QuietFor: 500 * time.Millisecond, Logf: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.Summary())
+	projections, err := topo.Projections(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uuid.UUID]bool{} // the active projections without a service
+	for _, p := range projections {
+		if _, ok := chaos.WantService(p); ok && dropped(p.EntityID) {
+			want[p.EntityID] = true
+		}
+	}
+	if len(want) == 0 || len(want) == res.Registry.Active {
+		t.Fatalf("%d of %d active projections had their intents dropped; want some, not all", len(want), res.Registry.Active)
+	}
+	got := map[uuid.UUID]bool{}
+	for _, v := range res.Violations {
+		if v.Invariant != chaos.Registered || strings.HasPrefix(v.Detail, "after a reconcile pass") || !want[v.Entity] ||
+			!strings.Contains(v.Detail, "has no service") {
+			t.Errorf("unexpected violation of invariant %d: entity %s: %s", v.Invariant, v.Entity, v.Detail)
+			continue
+		}
+		got[v.Entity] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("the check reports %d entities without their service, want %d:\n%s", len(got), len(want), res.Report(0))
+	}
+	if g := res.Registry; !g.Reconciles || g.Reconciled != len(want) || g.Services != g.Active-len(want) {
+		t.Errorf("registry: %+v; want %d services missing of %d, and a reconcile pass that registers them", g, len(want), g.Active)
+	}
+}
+
+// TestChaosReconcilePass checks what the harness makes of a topology's
+// reconcile pass, on the memory topology without faults, whose registry
+// matches the active projections: a pass that changes nothing passes, one
+// that changes a service or fails is a violation of Registered.
+func TestChaosReconcilePass(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		changes int
+		err     error
+		want    string // in the one violation; "" for none
+	}{
+		{"changes nothing", 0, nil, ""},
+		{"changes a matching registry", 1, nil, "the registry matched the active projections, yet a reconcile pass changed 1 services"},
+		{"fails", 0, errors.New("agent gone"), "a reconcile pass after the run failed (0 changes): agent gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo := memoryTopology(t, 1)
+			passes := 0
+			topo.Reconcile = func(context.Context) (int, error) { passes++; return tc.changes, tc.err }
+			res, err := chaos.Run(t.Context(), topo, chaos.Config{
+				Seed: 1, Entities: 30, Faults: []string{}, Window: 500 * time.Millisecond, QuietFor: 300 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Log(res.Summary())
+			if g := res.Registry; passes != 1 || !g.Checked || !g.Reconciles || g.Active == 0 || g.Services != g.Active || g.Reconciled != tc.changes {
+				t.Errorf("%d passes; registry %+v; want one pass over a registry of every active projection", passes, g)
+			}
+			switch {
+			case tc.want == "" && len(res.Violations) > 0:
+				t.Errorf("%d violations, want none:\n%s", len(res.Violations), res.Report(0))
+			case tc.want != "" && (len(res.Violations) != 1 || res.Violations[0].Invariant != chaos.Registered || res.Violations[0].Detail != tc.want):
+				t.Errorf("violations %+v; want one of Registered: %q", res.Violations, tc.want)
+			}
+		})
+	}
+}
+
+// droppingEffect drops the intents of the entities drop picks: it reports
+// them applied without executing them.
+type droppingEffect struct {
+	intent.IntentEffect
+	drop func(uuid.UUID) bool
+}
+
+func (e *droppingEffect) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
+	var node uuid.UUID
+	switch p := in.Payload.(type) {
+	case *registration.ConsulRegister:
+		node = p.NodeID
+	case *registration.ConsulDeregister:
+		node = p.NodeID
+	case *registration.ConsulPassTTL:
+		node = p.NodeID
+	}
+	if e.drop(node) {
+		return intent.Result{}, nil
+	}
+	return e.IntentEffect.Execute(ctx, in)
 }
 
 // lossyBus drops every nth message published through it and reports
@@ -226,6 +344,7 @@ func memoryTopology(t *testing.T, seed uint64) *chaos.Topology {
 		Store: store, Exec: exec, StoreOutage: storeFaults, RegistryOutage: registryFaults,
 		Log:         chaos.MemoryLog{Bus: b},
 		Projections: func(context.Context) ([]*registration.Projection, error) { return store.All(), nil },
+		Services:    registryServices(registry),
 	}
 }
 
@@ -233,12 +352,86 @@ func memoryTopology(t *testing.T, seed uint64) *chaos.Topology {
 // reached through a TCP proxy that the store outages cut.
 func postgresTopology(t *testing.T, seed uint64) *chaos.Topology {
 	b := newMemoryBus(t)
-	pg := newPostgres(t, seed)
+	pg := newPostgres(t, memoryRegistry(t, seed))
 	return &chaos.Topology{
 		Name: "postgres", MemberBus: func(int) bus.EventBus { return b }, Inputs: b,
-		Store: pg.store, Exec: pg.exec, StoreOutage: pg.outage, RegistryOutage: pg.registryFaults,
-		Log: chaos.MemoryLog{Bus: b}, Projections: pg.projections,
+		Store: pg.store, Exec: pg.exec, StoreOutage: pg.outage, RegistryOutage: pg.registryOutage,
+		Log: chaos.MemoryLog{Bus: b}, Projections: pg.projections, Services: pg.services, Pending: pg.pending,
 	}
+}
+
+// consulTopology is the postgres topology with the real Consul effect
+// (effects/consul in its fenced mode: Projections is the Postgres store,
+// the runtime's own, through the store's proxy) against a Consul agent
+// in -dev mode, reached through a TCP proxy that the registry outages cut:
+// the effect sees the transport errors of an agent that went away. The
+// harness reads the agent's services around the proxy, checks them against
+// the active projections (invariant Registered), and then runs one pass of
+// a consul.Reconciler, which must change nothing.
+func consulTopology(t *testing.T, _ uint64) *chaos.Topology { return newConsulTopology(t, nil) }
+
+// newConsulTopology builds the consul topology; wrap, if not nil, wraps
+// the Consul effect for the consul.* intents.
+func newConsulTopology(t *testing.T, wrap func(intent.IntentEffect) intent.IntentEffect) *chaos.Topology {
+	agent := consultest.Start(t)
+	proxy, err := tcpproxy.New(agent.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	var rec *consul.Reconciler
+	b := newMemoryBus(t)
+	pg := newPostgres(t, func(exec *intent.Executor, store *postgres.Store) (chaos.Outage, servicesFunc) {
+		eff, err := consul.New(consul.Config{Address: proxy.Addr(), Projections: store, Timeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = eff.Close() })
+		if wrap == nil {
+			if err := eff.Register(exec); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			wrapped := wrap(eff)
+			for _, typ := range []string{registration.IntentConsulReg, registration.IntentConsulDereg} {
+				if err := exec.Register(typ, wrapped); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := exec.Register(registration.IntentConsulPassTTL, wrapped, intent.Volatile()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rec, err = consul.NewReconciler(consul.ReconcilerConfig{Effect: eff, Store: store}); err != nil {
+			t.Fatal(err)
+		}
+		return chaos.ProxyOutage{Proxy: proxy}, func(ctx context.Context) ([]chaos.Service, error) { return consulServices(ctx, agent) }
+	})
+	return &chaos.Topology{
+		Name: "consul", MemberBus: func(int) bus.EventBus { return b }, Inputs: b,
+		Store: pg.store, Exec: pg.exec, StoreOutage: pg.outage, RegistryOutage: pg.registryOutage,
+		Log: chaos.MemoryLog{Bus: b}, Projections: pg.projections, Services: pg.services, Pending: pg.pending,
+		Reconcile: func(ctx context.Context) (int, error) {
+			st, err := rec.Reconcile(ctx)
+			return st.Changes(), err
+		},
+	}
+}
+
+// consulServices lists the agent's services that registrar owns (meta
+// registered_by = registrar), directly, not through the proxy.
+func consulServices(ctx context.Context, agent *consultest.Agent) ([]chaos.Service, error) {
+	filter := "Meta." + consul.MetaRegisteredBy + " == " + strconv.Quote(consul.RegisteredBy)
+	svcs, err := agent.Client.Agent().ServicesWithFilterOpts(filter, (&api.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chaos.Service, 0, len(svcs))
+	for _, id := range slices.Sorted(maps.Keys(svcs)) {
+		s := svcs[id]
+		out = append(out, chaos.Service{ID: s.ID, Name: s.Service, Tags: s.Tags, Address: s.Address, Port: s.Port, Meta: s.Meta})
+	}
+	return out, nil
 }
 
 // kafkaTopology is Kafka's wire protocol (kfake, in process) spoken by
@@ -255,11 +448,11 @@ func kafkaTopology(t *testing.T, seed uint64) *chaos.Topology {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = log.Close() })
-	pg := newPostgres(t, seed)
+	pg := newPostgres(t, memoryRegistry(t, seed))
 	return &chaos.Topology{
 		Name: "kafka", MemberBus: func(slot int) bus.EventBus { return buses[slot%len(buses)] }, Inputs: cluster.NewBus(t),
-		Store: pg.store, Exec: pg.exec, StoreOutage: pg.outage, RegistryOutage: pg.registryFaults,
-		Log: log, Projections: pg.projections,
+		Store: pg.store, Exec: pg.exec, StoreOutage: pg.outage, RegistryOutage: pg.registryOutage,
+		Log: log, Projections: pg.projections, Services: pg.services, Pending: pg.pending,
 	}
 }
 
@@ -282,14 +475,50 @@ type pgParts struct {
 	store          *postgres.Store // through the proxy
 	exec           *intent.Executor
 	outage         chaos.Outage
-	registryFaults *chaos.Flaky
+	registryOutage chaos.Outage
 	projections    func(context.Context) ([]*registration.Projection, error)
+	services       servicesFunc
+	pending        func(context.Context) ([]uuid.UUID, error)
+}
+
+// servicesFunc reads a registry's services back (chaos.Topology.Services).
+type servicesFunc = func(context.Context) ([]chaos.Service, error)
+
+// registryFunc registers the effects of the consul.* intents with exec,
+// given the runtime's store (through the proxy), and returns the
+// registry's outage and how to read its services.
+type registryFunc func(exec *intent.Executor, store *postgres.Store) (chaos.Outage, servicesFunc)
+
+// memoryRegistry routes the consul.* intents to a memory registry with
+// injected errors.
+func memoryRegistry(t *testing.T, seed uint64) registryFunc {
+	return func(exec *intent.Executor, _ *postgres.Store) (chaos.Outage, servicesFunc) {
+		registry, faults := newRegistry(seed)
+		for _, typ := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
+			if err := exec.Register(typ, registry); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return faults, registryServices(registry)
+	}
+}
+
+// registryServices reads a memory registry's services.
+func registryServices(registry *effmemory.Registry) servicesFunc {
+	return func(context.Context) ([]chaos.Service, error) {
+		var out []chaos.Service
+		for _, s := range registry.Services() {
+			out = append(out, chaos.Service{ID: s.ID, Name: s.Name, Tags: s.Tags, Address: s.Address, Port: s.Port, Meta: s.Meta})
+		}
+		return out, nil
+	}
 }
 
 // newPostgres makes a schema of its own on the test server, and the store
-// and effects on it through a TCP proxy; the Consul intents go to a memory
-// registry. The checker reads the projections around the proxy.
-func newPostgres(t *testing.T, seed uint64) *pgParts {
+// and effects on it through a TCP proxy; registry routes the Consul
+// intents. The checker reads the projections and the outbox around the
+// proxy.
+func newPostgres(t *testing.T, registry registryFunc) *pgParts {
 	dsn := testenv.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -322,37 +551,42 @@ func newPostgres(t *testing.T, seed uint64) *pgParts {
 	}
 	t.Cleanup(proxy.Close)
 	host, port, _ := net.SplitHostPort(proxy.Addr())
-	proxied, err := postgres.NewPool(ctx, postgres.Config{DSN: dsn, MaxConns: 6, ConnectTimeout: 2 * time.Second,
-		ConfigurePool: func(c *pgxpool.Config) error {
-			p, err := strconv.Atoi(port)
-			c.ConnConfig.Host, c.ConnConfig.Port = host, uint16(p)
-			return err
-		}})
-	if err != nil {
-		t.Fatal(err)
+	proxiedPool := func(maxConns int32) *pgxpool.Pool {
+		pool, err := postgres.NewPool(ctx, postgres.Config{DSN: dsn, MaxConns: maxConns, ConnectTimeout: 2 * time.Second,
+			ConfigurePool: func(c *pgxpool.Config) error {
+				p, err := strconv.Atoi(port)
+				c.ConnConfig.Host, c.ConnConfig.Port = host, uint16(p)
+				return err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
 	}
-	t.Cleanup(proxied.Close)
+	proxied := proxiedPool(6)
 
 	exec := intent.NewExecutor()
 	if err := postgres.RegisterEffects(exec, proxied, postgres.EffectConfig{Schema: schema}); err != nil {
 		t.Fatal(err)
 	}
-	registry, registryFaults := newRegistry(seed)
-	for _, typ := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
-		if err := exec.Register(typ, registry); err != nil {
-			t.Fatal(err)
-		}
-	}
 	store, err := postgres.NewStore(proxied, postgres.StoreConfig{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The registry reads the projections from the runtime's own store and
+	// pool, as a service wires it: the store keeps half its pool free of
+	// relay leases (StoreConfig.MaxLeases), so the fenced effect's reads
+	// find a connection while the leases that run it are held.
+	projections := store
+	registryOutage, services := registry(exec, projections)
 	reader, err := postgres.NewStore(direct, postgres.StoreConfig{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &pgParts{
-		store: store, exec: exec, outage: chaos.ProxyOutage{Proxy: proxy}, registryFaults: registryFaults,
-		projections: reader.All,
+		store: store, exec: exec, outage: chaos.ProxyOutage{Proxy: proxy}, registryOutage: registryOutage,
+		projections: reader.All, services: services,
+		pending: func(ctx context.Context) ([]uuid.UUID, error) { return reader.PendingEntities(ctx, 0, 1<<20) },
 	}
 }

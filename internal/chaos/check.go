@@ -40,6 +40,10 @@ const (
 	Unblocked
 	// DeadLettered: the dead letters are exactly the poison messages.
 	DeadLettered
+	// Registered: the registry's services that registrar owns are exactly
+	// those of the store's active projections (checked on topologies that
+	// read their registry back: [Topology].Services).
+	Registered
 )
 
 func (i Invariant) String() string {
@@ -54,6 +58,8 @@ func (i Invariant) String() string {
 		return "4 unblocked: no partition stays blocked once faults stop"
 	case DeadLettered:
 		return "5 dead-lettered: the dead letters are exactly the poison messages"
+	case Registered:
+		return "6 registered: the registry's services are exactly the active projections'"
 	}
 	return "invariant " + strconv.Itoa(int(i))
 }
@@ -83,6 +89,14 @@ type Observed struct {
 	// Stuck lists the input partitions the group did not consume to their
 	// end.
 	Stuck []PartitionProgress
+	// RegistryRead says that Services was read: the checker then compares
+	// it with Projections ([CheckRegistry]).
+	RegistryRead bool
+	// Services holds the registry's services that registrar owns.
+	Services []Service
+	// Pending holds the entities whose outbox records were not relayed;
+	// nil if the topology cannot tell.
+	Pending map[uuid.UUID]bool
 }
 
 // Counts summarizes a check.
@@ -116,6 +130,9 @@ func Check(w *Workload, m *Model, obs *Observed) ([]Violation, Counts) {
 	c.delivered()
 	c.sequenced()
 	c.projected()
+	if obs.RegistryRead {
+		c.out = append(c.out, CheckRegistry(obs.Projections, obs.Services, obs.Pending)...)
+	}
 	slices.SortStableFunc(c.out, func(a, b Violation) int {
 		return cmp.Or(cmp.Compare(a.Invariant, b.Invariant), bytes.Compare(a.Entity[:], b.Entity[:]))
 	})

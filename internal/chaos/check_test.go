@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -246,4 +248,109 @@ func TestModelCommittedPrefix(t *testing.T) {
 	if c := m.Uncommitted[first]; c == nil || c.Offset != cut {
 		t.Errorf("uncommitted input of %s = %v, want the one at offset %d", first, c, cut)
 	}
+}
+
+// TestCheckRegistry checks the registry's checker: the services of the
+// active projections pass, and each way the registry can differ from them
+// is a violation of Registered that names the entity.
+func TestCheckRegistry(t *testing.T) {
+	w := chaos.Generate(7, chaos.WorkloadConfig{Entities: 60, Topic: registration.TopicIntrospection, Window: time.Second})
+	obs, _ := perfectRun(t, w)
+	var active, inactive []*registration.Projection
+	var services []chaos.Service
+	for _, p := range obs.Projections {
+		if s, ok := chaos.WantService(p); ok {
+			active = append(active, p)
+			services = append(services, s)
+		} else {
+			inactive = append(inactive, p)
+		}
+	}
+	if len(active) < 2 || len(inactive) == 0 {
+		t.Fatalf("the workload has %d active and %d other projections; want some of each", len(active), len(inactive))
+	}
+	if vs := chaos.CheckRegistry(obs.Projections, services, nil); len(vs) > 0 {
+		t.Fatalf("the registry of the active projections has %d violations, first: %+v", len(vs), vs[0])
+	}
+	stray, ok := chaos.WantService(&registration.Projection{EntityID: inactive[0].EntityID, State: registration.StateActive,
+		NodeType: inactive[0].NodeType, Generation: inactive[0].Generation})
+	if !ok {
+		t.Fatal("no service for an active projection")
+	}
+	first := active[0].EntityID
+	edit := func(f func(s *chaos.Service)) func([]chaos.Service) []chaos.Service {
+		return func(svcs []chaos.Service) []chaos.Service {
+			svcs = slices.Clone(svcs)
+			s := svcs[0]
+			s.Meta = maps.Clone(s.Meta)
+			f(&s)
+			svcs[0] = s
+			return svcs
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		mutate  func([]chaos.Service) []chaos.Service
+		entity  uuid.UUID
+		pending bool
+	}{
+		{"missing", func(svcs []chaos.Service) []chaos.Service { return svcs[1:] }, first, false},
+		{"other generation", edit(func(s *chaos.Service) { s.Meta["generation"] += "0" }), first, false},
+		{"other version", edit(func(s *chaos.Service) { s.Meta["node_version"] = "0.0.1" }), first, false},
+		{"other address", edit(func(s *chaos.Service) { s.Address = "10.9.9.9" }), first, false},
+		{"other port", edit(func(s *chaos.Service) { s.Port++ }), first, false},
+		{"other tags", edit(func(s *chaos.Service) { s.Tags = s.Tags[:1] }), first, false},
+		{"no generation", edit(func(s *chaos.Service) { delete(s.Meta, "generation") }), first, false},
+		{"of an inactive projection", func(svcs []chaos.Service) []chaos.Service { return append(slices.Clone(svcs), stray) }, inactive[0].EntityID, false},
+		{"of an unknown node", func(svcs []chaos.Service) []chaos.Service {
+			s := stray
+			s.Meta = maps.Clone(s.Meta)
+			s.ID, s.Meta["node_id"] = "onex-effect-unknown", uuid.NewString()
+			return append(slices.Clone(svcs), s)
+		}, uuid.Nil, false},
+		{"of an old type", func(svcs []chaos.Service) []chaos.Service {
+			s := svcs[0]
+			s.ID = registration.ServiceID("old-type", first)
+			return append(slices.Clone(svcs), s)
+		}, first, false},
+		{"missing, with records pending", func(svcs []chaos.Service) []chaos.Service { return svcs[1:] }, first, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var pending map[uuid.UUID]bool
+			if tc.pending {
+				pending = map[uuid.UUID]bool{first: true}
+			}
+			vs := chaos.CheckRegistry(obs.Projections, tc.mutate(services), pending)
+			if len(vs) != 1 || vs[0].Invariant != chaos.Registered {
+				t.Fatalf("%d violations, want 1 of Registered: %+v", len(vs), vs)
+			}
+			v := vs[0]
+			t.Logf("entity %s: %s", v.Entity, v.Detail)
+			if tc.entity != uuid.Nil && v.Entity != tc.entity {
+				t.Errorf("the violation names entity %s, want %s", v.Entity, tc.entity)
+			}
+			if got := strings.Contains(v.Detail, "outbox still holds records"); got != tc.pending {
+				t.Errorf("the violation says the outbox holds records: %v, want %v", got, tc.pending)
+			}
+		})
+	}
+
+	// Check reports them only on a topology that read its registry back.
+	obs.Services = services[1:]
+	if vs, _ := chaos.Check(w, mustModel(t, w, obs), obs); len(vs) != 0 {
+		t.Errorf("registry not read, yet %d violations: %+v", len(vs), vs)
+	}
+	obs.RegistryRead = true
+	if vs, _ := chaos.Check(w, mustModel(t, w, obs), obs); !slices.Equal(invariantsOf(vs), []chaos.Invariant{chaos.Registered}) {
+		t.Errorf("registry read with a service missing: violated %v, want %v", invariantsOf(vs), []chaos.Invariant{chaos.Registered})
+	}
+}
+
+func mustModel(t *testing.T, w *chaos.Workload, obs *chaos.Observed) *chaos.Model {
+	t.Helper()
+	m, err := chaos.RunModel(newReducer(t), obs.Inputs, w.Poisons, func(string, int32) int64 { return 1 << 62 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

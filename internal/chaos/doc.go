@@ -7,7 +7,9 @@
 //
 // [Run] takes a [Topology] (a bus, a store, effects, and how to read them
 // back: the tests build one on the memory bus and store, one on the memory
-// bus over Postgres, one on Kafka's protocol over Postgres) and a seed:
+// bus over Postgres, one on Kafka's protocol over Postgres, each with a
+// memory registry, and one on the memory bus over Postgres with the real
+// Consul effect against a Consul agent) and a seed:
 //
 //  1. The generator ([Generate]) scripts the lives of N entities:
 //     introspection, mostly an ack, heartbeats, sometimes a timeout check,
@@ -24,13 +26,15 @@
 //     which fails a fraction of Publish calls before or after publishing),
 //     store outages (injected retryable errors in the memory store,
 //     [Flaky]; cuts of a TCP proxy in front of Postgres, [ProxyOutage]),
-//     registry outages, and members stopped and restarted (a fresh Runtime
-//     in the same group, built by newMember, the one place that constructs
-//     Runtimes).
+//     registry outages (injected errors of the memory registry; cuts of a
+//     TCP proxy in front of the Consul agent), and members stopped and
+//     restarted (a fresh Runtime in the same group, built by newMember, the
+//     one place that constructs Runtimes).
 //  3. When the window ends, every fault ends and every member runs again.
 //     The harness waits until the group committed every input partition to
-//     its end and the outputs and the store stayed unchanged for a while; a
-//     partition that makes no progress for long is reported as stuck.
+//     its end and the outputs, the store and the registry (if the topology
+//     reads it back) stayed unchanged for a while; a partition that makes
+//     no progress for long is reported as stuck.
 //  4. The members stop, the harness reads back the input, output and
 //     dead-letter topics and the store, runs the reducer serially over the
 //     committed inputs of each partition ([RunModel]), and [Check] tests the
@@ -38,7 +42,11 @@
 //     published, duplicates only as identical copies; per entity and topic
 //     the published events are the model's; every projection is the
 //     model's; no partition stays blocked; the dead letters are exactly the
-//     poison messages.
+//     poison messages; and, on a topology that reads its registry back
+//     ([Topology].Services), the registry's services are exactly those of
+//     the active projections ([CheckRegistry]), before and after one pass
+//     of the topology's reconciler, which must change nothing in a registry
+//     that matched.
 //
 // A [Result] counts the inputs, faults, events, duplicates and dead letters,
 // and lists the violations: which invariant, which entity, expected against

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/contract"
@@ -39,6 +41,22 @@ type Topology struct {
 	Log Log
 	// Projections reads every projection of the store, around any fault.
 	Projections func(ctx context.Context) ([]*registration.Projection, error)
+
+	// Services, if set, reads the registry's services that registrar
+	// owns, around any fault: the quiet wait waits for them to stay the
+	// same too, and the checker compares them with the store's active
+	// projections (invariant [Registered]). Nil: the registry is not
+	// checked.
+	Services func(ctx context.Context) ([]Service, error)
+	// Reconcile, if set (with Services), runs one anti-entropy pass over
+	// the registry and returns how many services it registered, rewrote or
+	// removed. Run calls it once, after the check, with the members
+	// stopped: a registry the check found equal to the active projections
+	// must come out of it unchanged, and every registry equal to them.
+	Reconcile func(ctx context.Context) (changes int, err error)
+	// Pending, if set, returns the entities whose outbox records were not
+	// relayed; the registry's violations say which of them these are.
+	Pending func(ctx context.Context) ([]uuid.UUID, error)
 }
 
 // Config configures a [Run]. Zero durations take the defaults named.
@@ -135,8 +153,24 @@ type Result struct {
 	// calls: which path of the Runtime ran.
 	Subscriptions, BatchSubscriptions int64
 	// Stats sums the Stats of every member incarnation.
-	Stats   registrar.Stats
-	Elapsed time.Duration
+	Stats registrar.Stats
+	// Registry counts what the check of the registry found, on a topology
+	// that reads it back.
+	Registry RegistryCounts
+	Elapsed  time.Duration
+}
+
+// RegistryCounts counts the registry's services at the end of a run.
+type RegistryCounts struct {
+	// Checked says the topology read its registry back.
+	Checked bool
+	// Services counts the services registrar owns; Active the store's
+	// active projections.
+	Services, Active int
+	// Reconciled counts the services the reconcile pass after the check
+	// changed, if the topology has one (Reconciles).
+	Reconciles bool
+	Reconciled int
 }
 
 // Summary is one line of counts.
@@ -146,13 +180,21 @@ func (r *Result) Summary() string {
 		mode = "batch"
 	}
 	c, f := r.Counts, r.Faults
+	registry := ""
+	if g := r.Registry; g.Checked {
+		registry = fmt.Sprintf("registry: %d services for %d active projections", g.Services, g.Active)
+		if g.Reconciles {
+			registry += fmt.Sprintf(", %d changed by a reconcile pass", g.Reconciled)
+		}
+		registry += "; "
+	}
 	return fmt.Sprintf("%s/%s seed %d: %d inputs (%d decided by the model), %d poisons; "+
 		"faults: %d publish before + %d after, %d store, %d registry, %d member stops; "+
-		"events: %d expected, %d published, %d distinct, %d duplicates; dead letters: %d (%d repeats); "+
+		"events: %d expected, %d published, %d distinct, %d duplicates; dead letters: %d (%d repeats); %s"+
 		"members: %d handled, %d retries, %d dead-lettered; %d violations in %v",
 		r.Topology, mode, r.Seed, c.Inputs, c.Decided, c.Poisons,
 		f.PublishBefore, f.PublishAfter, f.Store, f.Registry, f.MemberStops,
-		c.ExpectedEvents, c.Published, c.Distinct, c.Duplicates, c.DeadLetters, c.DLQDupes,
+		c.ExpectedEvents, c.Published, c.Distinct, c.Duplicates, c.DeadLetters, c.DLQDupes, registry,
 		r.Stats.Handled, r.Stats.Retries, r.Stats.DeadLettered, len(r.Violations), r.Elapsed.Round(time.Millisecond))
 }
 
@@ -164,7 +206,7 @@ func (r *Result) Report(perInvariant int) string {
 	for _, v := range r.Violations {
 		byInv[v.Invariant] = append(byInv[v.Invariant], v)
 	}
-	for inv := Delivered; inv <= DeadLettered; inv++ {
+	for inv := Delivered; inv <= Registered; inv++ {
 		vs := byInv[inv]
 		if len(vs) == 0 {
 			continue
@@ -261,6 +303,11 @@ func Run(ctx context.Context, topo *Topology, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	r.res.Violations, r.res.Counts = Check(w, m, obs)
+	if obs.RegistryRead {
+		if err := r.reconcile(ctx, obs); err != nil {
+			return nil, err
+		}
+	}
 	before, after := r.publish.Counts()
 	r.res.Subscriptions, r.res.BatchSubscriptions = r.publish.Subscriptions()
 	r.res.Faults = Faults{PublishBefore: before, PublishAfter: after, MemberStops: sched.Count(ActMember)}
@@ -576,6 +623,15 @@ func (r *run) fingerprint(ctx context.Context, watched []string) ([32]byte, erro
 	if err := json.NewEncoder(h).Encode(projections); err != nil {
 		return [32]byte{}, err
 	}
+	if r.topo.Services != nil {
+		services, err := r.topo.Services(ctx)
+		if err != nil {
+			return [32]byte{}, fmt.Errorf("chaos: read the registry: %w", err)
+		}
+		if err := json.NewEncoder(h).Encode(services); err != nil {
+			return [32]byte{}, err
+		}
+	}
 	return [32]byte(h.Sum(nil)), nil
 }
 
@@ -599,6 +655,22 @@ func (r *run) observe(ctx context.Context, inputs, outputs []string, deadLetter 
 	if obs.Projections, err = r.topo.Projections(ctx); err != nil {
 		return nil, fmt.Errorf("chaos: read projections: %w", err)
 	}
+	if r.topo.Services != nil {
+		if obs.Services, err = r.topo.Services(ctx); err != nil {
+			return nil, fmt.Errorf("chaos: read the registry: %w", err)
+		}
+		obs.RegistryRead = true
+	}
+	if r.topo.Pending != nil {
+		pending, err := r.topo.Pending(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("chaos: read the outbox: %w", err)
+		}
+		obs.Pending = map[uuid.UUID]bool{}
+		for _, id := range pending {
+			obs.Pending[id] = true
+		}
+	}
 	if obs.Progress, err = r.topo.Log.Progress(ctx, r.group, inputs); err != nil {
 		return nil, err
 	}
@@ -608,6 +680,44 @@ func (r *run) observe(ctx context.Context, inputs, outputs []string, deadLetter 
 		}
 	}
 	return obs, nil
+}
+
+// reconcile counts the registry's services and runs the topology's
+// reconcile pass, if it has one, once the registry was checked: the pass
+// must change nothing in a registry that matched the active projections,
+// and must leave every registry matching them.
+func (r *run) reconcile(ctx context.Context, obs *Observed) error {
+	g := &r.res.Registry
+	g.Checked, g.Services = true, len(obs.Services)
+	for _, p := range obs.Projections {
+		if _, ok := WantService(p); ok {
+			g.Active++
+		}
+	}
+	if r.topo.Reconcile == nil {
+		return nil
+	}
+	matched := !slices.ContainsFunc(r.res.Violations, func(v Violation) bool { return v.Invariant == Registered })
+	g.Reconciles = true
+	changes, err := r.topo.Reconcile(ctx)
+	g.Reconciled = changes
+	if err != nil {
+		r.res.Violations = append(r.res.Violations, Violation{Invariant: Registered,
+			Detail: fmt.Sprintf("a reconcile pass after the run failed (%d changes): %v", changes, err)})
+	}
+	if matched && changes > 0 {
+		r.res.Violations = append(r.res.Violations, Violation{Invariant: Registered, Detail: fmt.Sprintf(
+			"the registry matched the active projections, yet a reconcile pass changed %d services", changes)})
+	}
+	after, err := r.topo.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("chaos: read the registry after the reconcile pass: %w", err)
+	}
+	for _, v := range CheckRegistry(obs.Projections, after, nil) {
+		v.Detail = "after a reconcile pass: " + v.Detail
+		r.res.Violations = append(r.res.Violations, v)
+	}
+	return nil
 }
 
 // sleepUntil waits until t; it reports false if ctx ended first.

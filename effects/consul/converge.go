@@ -150,18 +150,27 @@ func (e *Effect) readNode(ctx context.Context, proj Projections, node uuid.UUID)
 		// intent: retried.
 		return nil, intent.Retryable(fmt.Errorf("registrar/consul: load the projection of %s: %w", node, err))
 	}
-	svcs, err := e.list(ctx, nodeFilter(node))
-	if err != nil {
-		return nil, e.fail("list the services of node", node.String(), err)
+	// The node's services are read by id, one per node type, not by a
+	// filtered listing: a listing costs the agent a walk over all its
+	// services (2.5 ms at 1,000, against 0.13 ms for a read by id), and
+	// the reconciler's and a mass heal's reads would grow with the square
+	// of the registry. Only the ids registrar writes are read; a lookalike
+	// registrar never wrote (an id the agent's HTTP paths cannot address,
+	// say) cannot keep the rounds from settling. The reconciler's listing
+	// removes the other owned services as strays.
+	types := registration.NodeTypes
+	if p != nil && p.NodeType != "" && !slices.Contains(types, p.NodeType) {
+		types = append(slices.Clip(types), p.NodeType)
 	}
-	// The filter selected them already; checked again here, so that an
-	// agent that ignores the filter cannot make a round remove services
-	// that are not the node's, and a lookalike registrar never wrote (an
-	// id the agent's HTTP paths cannot address: its removal answers 404
-	// and it stays) cannot keep the rounds from settling.
-	for id, svc := range svcs {
-		if n, ok := nodeOf(svc); !ok || n != node {
-			delete(svcs, id)
+	svcs := make(map[string]*api.AgentService, 1)
+	for _, t := range types {
+		id := registration.ServiceID(t, node)
+		svc, err := e.service(ctx, id)
+		if err != nil {
+			return nil, e.fail("read the services of node", node.String(), err)
+		}
+		if n, ok := nodeOf(svc); ok && n == node {
+			svcs[id] = svc
 		}
 	}
 	return &nodeState{proj: p, svcs: svcs}, nil
@@ -201,11 +210,6 @@ func notTypeRune(r rune) bool {
 // ownedFilter selects the services registrar registered (Consul's filter
 // expression language over the agent's services).
 const ownedFilter = `Meta.` + MetaRegisteredBy + ` == "` + RegisteredBy + `" and "onex" in Tags`
-
-// nodeFilter selects the services registrar registered for node.
-func nodeFilter(node uuid.UUID) string {
-	return ownedFilter + ` and Meta.` + MetaNodeID + ` == "` + node.String() + `"`
-}
 
 // list returns the agent's services that filter selects, by id.
 func (e *Effect) list(ctx context.Context, filter string) (map[string]*api.AgentService, error) {

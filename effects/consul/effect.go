@@ -240,7 +240,7 @@ func (e *Effect) register(ctx context.Context, id string, p *registration.Consul
 		if err != nil {
 			return intent.Result{}, err
 		}
-		if c.want == nil || c.want.ID != id || c.want.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10) {
+		if !c.holds(id, p.Generation) {
 			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 				"service %s generation %d is not what the projection holds now (%s); registered that instead", id, p.Generation, describe(c))}, nil
 		}
@@ -351,7 +351,7 @@ func (e *Effect) healOnce(ctx context.Context, id string, p *registration.Consul
 		if err != nil {
 			return intent.Result{}, err
 		}
-		if c.want == nil || c.want.ID != id || c.want.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10) {
+		if !c.holds(id, p.Generation) {
 			return intent.Result{Status: intent.Skipped, Reason: fmt.Sprintf(
 				"service %s was %s, and the projection no longer holds generation %d (%s)", id, what, p.Generation, describe(c))}, nil
 		}
@@ -366,6 +366,12 @@ func (e *Effect) healOnce(ctx context.Context, id string, p *registration.Consul
 	e.log.LogAttrs(ctx, slog.LevelInfo, "consul service healed from the TTL pass",
 		slog.String("service_id", id), slog.String("found", what), slog.Int64("generation", p.Generation))
 	return intent.Result{}, nil
+}
+
+// holds reports whether the projection a convergence ended on wants the
+// service id registered with generation gen.
+func (c converged) holds(id string, gen int64) bool {
+	return c.want != nil && c.want.ID == id && c.want.Meta[MetaGeneration] == strconv.FormatInt(gen, 10)
 }
 
 // describe says what a convergence left registered.

@@ -9,7 +9,8 @@
 //	introspection  none, ack_timed_out, liveness_expired,  -> awaiting_ack: Initiated, Accepted(ack_deadline);
 //	               rejected                               upsert the projection (markers cleared, generation+1)
 //	introspection  awaiting_ack, accepted, pending, ack_r. no-op: registration in progress
-//	introspection  active                                 metadata refresh: upsert metadata columns, consul.register
+//	introspection  active                                 metadata refresh: BecameActive (the new capabilities);
+//	                                                      upsert metadata columns, consul.register
 //	ack            awaiting_ack, accepted                 -> active: AckReceived, BecameActive;
 //	                                                      update {state, liveness_deadline}, consul.register
 //	ack            active, ack_received                   no-op: duplicate ack
@@ -31,6 +32,14 @@
 // early, and they are no-ops until the deadline passes by the partition
 // owner's clock; the marker a timeout writes is that clock, so the node's
 // next introspection is not refused for a time that lies in the future.
+//
+// Every introspection gets an answer: Accepted when it starts a
+// registration, BecameActive when it refreshes an active one (the Python
+// services answer a refresh with nothing, which leaves a node that
+// restarted under its old id unable to tell that it is registered). A
+// consumer of BecameActive therefore sees it again when an active node's
+// metadata changes; it is keyed by node id, like every event, and carries
+// the capabilities as they now are.
 //
 // Every no-op carries a reason. Durations are [Config] fields: AckTimeout
 // (30 s), LivenessInterval (60 s, the deadline after activation) and

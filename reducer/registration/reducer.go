@@ -221,8 +221,20 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 		proj := *p
 		proj.NodeType, proj.NodeVersion = ev.NodeType, ev.NodeVersion.String()
 		proj.Capabilities, proj.Endpoints, proj.UpdatedAt = ev.Capabilities, ev.Endpoints, now
+		// The refresh answers the node with NodeBecameActive, carrying the
+		// capabilities it declared now: a node that introspects while its
+		// registration is active (restarted with the same id, or asked by
+		// the registry) learns it is active, and consumers learn what
+		// changed. A repeated NodeBecameActive is an update, not a second
+		// activation; consumers already deduplicate at-least-once events.
+		h := r.header(ev.NodeID, env, ev.CorrelationID, now)
+		caps := proj.Capabilities
+		if len(caps) == 0 {
+			caps = []byte("{}")
+		}
 		d := reducer.Decision{
 			Reason: "metadata refresh of an active node",
+			Events: []reducer.Event{r.event(r.cfg.Topics.BecameActive, EventBecameActive, h, &BecameActive{EventHeader: h, Capabilities: caps})},
 			Intents: []intent.Intent{{
 				Type: IntentUpsert, Target: postgresTarget(ev.NodeID), CorrelationID: ev.CorrelationID,
 				Payload: &UpsertRegistration{Projection: proj, Columns: metadataColumns, ExpectedState: StateActive, CorrelationID: ev.CorrelationID},

@@ -1,0 +1,197 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/registrar-go/registrar"
+	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// Option configures a [Node]; see [New].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// DefaultJitter is the default heartbeat jitter: each interval is drawn
+// from ±10% of the heartbeat interval, so that nodes started together do
+// not heartbeat together.
+const DefaultJitter = 0.1
+
+// DefaultSourceTool is the envelopes' source_tool unless [WithSourceTool]
+// names another.
+const DefaultSourceTool = "registrar-node"
+
+type config struct {
+	contract        *contract.Contract
+	topics          registration.Topics
+	topicsSet       bool
+	requestTopic    string
+	requestTopicSet bool
+	interval        time.Duration
+	jitter          float64
+	jitterSet       bool
+	clock           Clock
+	log             *slog.Logger
+	activeOps       func() int
+	onState         func(from, to State)
+	sourceTool      string
+
+	// From the contract (or the reducer's defaults).
+	ackTimeout, livenessInterval, livenessWindow time.Duration
+	errs                                         []error
+}
+
+// WithContract takes the topics and durations from c, as the orchestrator
+// that runs c does (registrar.ReducerConfig): the node publishes to the
+// topics of c's consumed events and reads those of its published events;
+// the ack timeout bounds how long it waits for an answer, and the default
+// heartbeat interval is a third of the shorter of c's liveness interval and
+// window. Without it the node uses the default contract's (contract.Default).
+func WithContract(c *contract.Contract) Option {
+	return optionFunc(func(cfg *config) {
+		if c == nil {
+			cfg.errs = append(cfg.errs, errors.New("WithContract(nil)"))
+			return
+		}
+		cfg.contract = c
+	})
+}
+
+// WithTopics names the topics, replacing those of the contract; empty
+// fields keep the contract's. Only Introspection, Ack, Heartbeat,
+// Accepted, BecameActive, AckTimedOut and LivenessExpired are used.
+func WithTopics(t registration.Topics) Option {
+	return optionFunc(func(c *config) { c.topics, c.topicsSet = t, true })
+}
+
+// WithRegistryRequestTopic names the topic of registry requests
+// (registration.TopicRegistryRequest by default); empty turns them off.
+func WithRegistryRequestTopic(topic string) Option {
+	return optionFunc(func(c *config) { c.requestTopic, c.requestTopicSet = topic, true })
+}
+
+// WithHeartbeat sets the heartbeat interval and its jitter, a fraction in
+// [0, 1): each wait is drawn uniformly from interval×(1±jitter). The
+// default interval is a third of the shorter of the contract's liveness
+// interval and window (20 s with the defaults), the default jitter
+// [DefaultJitter]. [New] refuses an interval whose longest wait reaches
+// that shorter duration: such a node would expire between two heartbeats.
+// An interval that is not positive keeps the default.
+func WithHeartbeat(interval time.Duration, jitter float64) Option {
+	return optionFunc(func(c *config) {
+		if interval > 0 {
+			c.interval = interval
+		}
+		c.jitter, c.jitterSet = jitter, true
+	})
+}
+
+// WithClock sets the clock of the node's timestamps, uptime and timers;
+// the default is [SystemClock]. Retries of a failed publish wait in real
+// time whatever the clock: they wait for the bus, not for the workflow.
+func WithClock(clk Clock) Option {
+	return optionFunc(func(c *config) {
+		if clk == nil {
+			c.errs = append(c.errs, errors.New("WithClock(nil)"))
+			return
+		}
+		c.clock = clk
+	})
+}
+
+// WithLogger sets the logger; the default discards. The node logs its state
+// changes at Info, failures to publish at Warn, and events it ignores at
+// Debug.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) {
+		if l != nil {
+			c.log = l
+		}
+	})
+}
+
+// WithActiveOperations sets the function that counts the service's
+// operations in progress for each heartbeat's active_operations_count; it
+// runs on the node's goroutine and must be quick. The default reports 0.
+func WithActiveOperations(f func() int) Option {
+	return optionFunc(func(c *config) { c.activeOps = f })
+}
+
+// WithStateChange sets a function called with every change of
+// [Node.State], on the node's goroutine, in order. It must not block: the
+// node does nothing else while it runs. [Node.WaitActive] is the other
+// way to learn that a node became active.
+func WithStateChange(f func(from, to State)) Option {
+	return optionFunc(func(c *config) { c.onState = f })
+}
+
+// WithSourceTool sets the envelopes' source_tool; the default is
+// [DefaultSourceTool].
+func WithSourceTool(name string) Option {
+	return optionFunc(func(c *config) {
+		if name != "" {
+			c.sourceTool = name
+		}
+	})
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{clock: SystemClock{}, log: slog.New(slog.DiscardHandler), sourceTool: DefaultSourceTool,
+		jitter: DefaultJitter, requestTopic: registration.TopicRegistryRequest}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	errs := c.errs
+	if c.contract == nil {
+		c.contract = contract.Default()
+	}
+	if err := c.contract.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	rc := registrar.ReducerConfig(c.contract)
+	r, err := registration.New(rc)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		rc = r.Config() // with defaults
+	}
+	c.ackTimeout, c.livenessInterval, c.livenessWindow = rc.AckTimeout, rc.LivenessInterval, rc.LivenessWindow
+	topics := rc.Topics
+	if c.topicsSet {
+		t := c.topics
+		for _, f := range []struct {
+			dst *string
+			v   string
+		}{
+			{&topics.Introspection, t.Introspection}, {&topics.Ack, t.Ack}, {&topics.Heartbeat, t.Heartbeat},
+			{&topics.Accepted, t.Accepted}, {&topics.BecameActive, t.BecameActive},
+			{&topics.AckTimedOut, t.AckTimedOut}, {&topics.LivenessExpired, t.LivenessExpired},
+		} {
+			if f.v != "" {
+				*f.dst = f.v
+			}
+		}
+	}
+	c.topics = topics
+	shortest := min(c.livenessInterval, c.livenessWindow)
+	if c.interval == 0 {
+		c.interval = shortest / 3
+	}
+	switch {
+	case c.jitter < 0 || c.jitter >= 1 || c.jitter != c.jitter:
+		errs = append(errs, fmt.Errorf("heartbeat jitter %v: want a fraction in [0, 1)", c.jitter))
+	case time.Duration(float64(c.interval)*(1+c.jitter)) >= shortest:
+		errs = append(errs, fmt.Errorf("heartbeat interval %v (jitter %v) reaches the liveness deadline %v: the node would expire between heartbeats",
+			c.interval, c.jitter, shortest))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("registrar/node: %w", err)
+	}
+	return c, nil
+}

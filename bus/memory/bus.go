@@ -27,6 +27,7 @@ type Bus struct {
 	// topics is replaced, never modified, so Publish reads it without a lock.
 	topics   atomic.Pointer[map[string]*topic]
 	memberID atomic.Uint64
+	readers  atomic.Int32 // ReadPartition calls in progress
 
 	mu     sync.Mutex // guards creating topics, groups
 	groups map[string]*group
@@ -36,6 +37,7 @@ var (
 	_ bus.EventBus        = (*Bus)(nil)
 	_ bus.BatchSubscriber = (*Bus)(nil)
 	_ bus.SizeLimited     = (*Bus)(nil)
+	_ bus.PartitionReader = (*Bus)(nil)
 )
 
 // New returns a bus configured by cfg, with defaults for its zero fields. It

@@ -190,3 +190,45 @@ func TestSimulationOnKafka(t *testing.T) {
 		t.Fatalf("summary %+v", s)
 	}
 }
+
+// TestSimulationUnreachable runs the simulation against a Postgres and a
+// Kafka broker nobody listens on (port 1): each run returns an error naming
+// what failed instead of panicking, and does so within the dial bounds. With
+// a reachable Kafka and an unreachable Postgres, the bus opened first is
+// closed again on the way out.
+func TestSimulationUnreachable(t *testing.T) {
+	cluster := kafkatest.Start(t)
+	for _, tc := range []struct {
+		name string
+		o    options
+		want string
+	}{
+		{"postgres", options{store: "postgres", pgDSN: "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "127.0.0.1"},
+		{"kafka", options{bus: "kafka", brokers: "127.0.0.1:1"}, "registrar/kafka: connect"},
+		{"kafka then postgres", options{bus: "kafka", brokers: strings.Join(cluster.Addrs(), ","),
+			store: "postgres", pgDSN: "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.nodes, o.seed, o.timeout, o.jsonOut = 10, 1, 30*time.Second, true
+			if o.pgSchema == "" {
+				o.pgSchema = "registrar_example_unreachable"
+			}
+			start := time.Now()
+			var out bytes.Buffer
+			err := runSimulation(context.Background(), o, &out, io.Discard)
+			if err == nil {
+				t.Fatalf("no error; output %q", out.String())
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %v to fail", d)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output %q", out.String())
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -78,13 +79,24 @@ type worldConfig struct {
 	group      string
 }
 
-func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
-	w = &world{contract: contract.Default()}
-	defer func() {
-		if err != nil {
-			w.close()
-		}
-	}()
+// dialTimeout bounds one connection attempt to Postgres or a Kafka broker,
+// so that an unreachable one fails the run soon.
+const dialTimeout = 5 * time.Second
+
+// newWorld opens the world cfg describes. If anything fails, it closes what
+// it opened so far and returns the error.
+func newWorld(ctx context.Context, cfg worldConfig) (*world, error) {
+	w := &world{contract: contract.Default()}
+	if err := w.open(ctx, cfg); err != nil {
+		w.close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// open opens the bus, the store, the effects, the runtime and the sweeper,
+// appending a closer for each resource it opened to w.closers.
+func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	var log *slog.Logger
 	if cfg.logOut != nil {
 		log = slog.New(slog.NewTextHandler(cfg.logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -93,22 +105,23 @@ func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
 	case "", "memory":
 		b, err := membus.New(membus.Config{Now: cfg.clock, Logger: log, RetentionMessages: 1 << 20, RetentionBytes: 1 << 30})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.bus = b
 		w.closers = append(w.closers, b.Close)
 	case "kafka":
 		if len(cfg.brokers) == 0 {
-			return nil, errors.New("-bus kafka needs -brokers host:port[,host:port...]")
+			return errors.New("-bus kafka needs -brokers host:port[,host:port...]")
 		}
-		b, err := kafka.New(kafka.Config{Brokers: cfg.brokers, ClientID: "registrar-example", CreateTopics: true, Logger: log})
+		b, err := kafka.New(kafka.Config{Brokers: cfg.brokers, ClientID: "registrar-example", CreateTopics: true, Logger: log,
+			Sarama: func(sc *sarama.Config) { sc.Net.DialTimeout = dialTimeout }})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.bus = b
 		w.closers = append(w.closers, b.Close)
 	default:
-		return nil, fmt.Errorf("-bus %q: want memory or kafka", cfg.bus)
+		return fmt.Errorf("-bus %q: want memory or kafka", cfg.bus)
 	}
 
 	exec := intent.NewExecutor()
@@ -118,31 +131,31 @@ func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
 		w.store = memoryStore{s}
 		for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
 			if err := exec.Register(t, s); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	case "postgres":
 		if err := w.openPostgres(ctx, cfg, exec, log); err != nil {
-			return nil, err
+			return err
 		}
 	default:
-		return nil, fmt.Errorf("-store %q: want memory or postgres", cfg.store)
+		return fmt.Errorf("-store %q: want memory or postgres", cfg.store)
 	}
 
 	if cfg.consulAddr != "" {
 		eff, err := consuleffects.New(consuleffects.Config{Address: cfg.consulAddr, Logger: log})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		w.closers = append(w.closers, eff.Close)
 		if err := eff.Register(exec); err != nil {
-			return nil, err
+			return err
 		}
 	} else {
 		w.registry = memory.NewRegistry(memory.RegistryConfig{})
 		for _, t := range []string{registration.IntentConsulReg, registration.IntentConsulDereg, registration.IntentConsulPassTTL} {
 			if err := exec.Register(t, w.registry); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
@@ -156,15 +169,15 @@ func newWorld(ctx context.Context, cfg worldConfig) (w *world, err error) {
 		registrar.WithGroup(group), registrar.WithClock(cfg.clock), registrar.WithLogger(log),
 		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.sweeper, err = registrar.NewSweeper(w.store, w.bus, registrar.SweeperConfig{
 		Topic: registrar.ReducerConfig(w.contract).Topics.TimeoutCheck, Clock: cfg.clock, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return w, nil
+	return nil
 }
 
 // openPostgres migrates a schema of the example's own, emptied first, and
@@ -173,7 +186,7 @@ func (w *world) openPostgres(ctx context.Context, cfg worldConfig, exec *intent.
 	if cfg.pgDSN == "" {
 		return errors.New("-store postgres needs -pg DSN")
 	}
-	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: cfg.pgDSN})
+	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: cfg.pgDSN, ConnectTimeout: dialTimeout})
 	if err != nil {
 		return err
 	}

@@ -38,7 +38,9 @@ func (o options) worldConfig(clock func() time.Time, logOut io.Writer) worldConf
 
 // group is the consumer group: the contract's, with a run suffix on Kafka so
 // that a rerun against the same brokers does not resume an earlier run's
-// offsets.
+// offsets. A new group would start at the topics' oldest messages, the
+// earlier runs' included: newWorld commits its offsets at the topics' ends
+// first (see startAtEnd).
 func (o options) group() string {
 	if o.bus != "kafka" {
 		return ""

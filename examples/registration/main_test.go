@@ -232,3 +232,28 @@ func TestSimulationUnreachable(t *testing.T) {
 		})
 	}
 }
+
+// TestSimulationTwiceOnKafka runs the simulation twice against one Kafka
+// cluster: the second run shares the first run's topics, and must count and
+// project only its own messages.
+func TestSimulationTwiceOnKafka(t *testing.T) {
+	cluster := kafkatest.Start(t)
+	for run := 1; run <= 2; run++ {
+		var out, errOut bytes.Buffer
+		o := options{nodes: 40, expire: 0.25, malformed: 3, jsonOut: true, seed: 5, timeout: 2 * time.Minute,
+			bus: "kafka", brokers: strings.Join(cluster.Addrs(), ",")}
+		if err := runSimulation(context.Background(), o, &out, &errOut); err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, errOut.String())
+		}
+		var s summary
+		if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if s.Nodes != 40 || s.States["active"] != 30 || s.States["liveness_expired"] != 10 || s.DeadLettered != 3 {
+			t.Fatalf("run %d: summary %+v", run, s)
+		}
+		if want := int64(40*4 + 10); s.EventsPublished != want {
+			t.Fatalf("run %d: events %d, want %d", run, s.EventsPublished, want)
+		}
+	}
+}

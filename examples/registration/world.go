@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +102,10 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	if cfg.logOut != nil {
 		log = slog.New(slog.NewTextHandler(cfg.logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	group := cfg.group
+	if group == "" {
+		group = w.contract.Group()
+	}
 	switch cfg.bus {
 	case "", "memory":
 		b, err := membus.New(membus.Config{Now: cfg.clock, Logger: log, RetentionMessages: 1 << 20, RetentionBytes: 1 << 30})
@@ -120,6 +125,9 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 		}
 		w.bus = b
 		w.closers = append(w.closers, b.Close)
+		if err := startAtEnd(cfg.brokers, group, w.contract.InputTopics()); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("-bus %q: want memory or kafka", cfg.bus)
 	}
@@ -161,10 +169,6 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	}
 
 	// The example sweeps itself, on simulated time: see simulation.sweep.
-	group := cfg.group
-	if group == "" {
-		group = w.contract.Group()
-	}
 	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.RegistrationConfig{NoSweeper: true},
 		registrar.WithGroup(group), registrar.WithClock(cfg.clock), registrar.WithLogger(log),
 		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
@@ -176,6 +180,70 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	})
 	if err != nil {
 		return err
+	}
+	return nil
+}
+
+// startAtEnd commits group's offsets at the end of every partition of the
+// topics that exist, before the run publishes anything. The topics are
+// shared with every earlier run against the same brokers, and a group
+// without committed offsets starts at the oldest message: without this, the
+// run's runtime would first consume the earlier runs' messages, which move
+// the nodes of the run's store (the same node ids, with the same seed) and
+// count towards the messages the simulation waits for. Topics that do not
+// exist yet hold no earlier messages and are left alone.
+func startAtEnd(brokers []string, group string, topics []string) (err error) {
+	sc := sarama.NewConfig()
+	sc.ClientID = "registrar-example"
+	sc.Net.DialTimeout = dialTimeout
+	if sc.Version, err = sarama.ParseKafkaVersion(kafka.DefaultVersion); err != nil {
+		return err
+	}
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		return fmt.Errorf("kafka: connect to %v: %w", brokers, err)
+	}
+	defer func() { _ = client.Close() }()
+	existing, err := client.Topics()
+	if err != nil {
+		return fmt.Errorf("kafka: list topics: %w", err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	blocks := 0
+	for _, topic := range topics {
+		if !slices.Contains(existing, topic) {
+			continue
+		}
+		partitions, err := client.Partitions(topic)
+		if err != nil {
+			return fmt.Errorf("kafka: partitions of %s: %w", topic, err)
+		}
+		for _, p := range partitions {
+			end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+			if err != nil {
+				return fmt.Errorf("kafka: end offset of %s/%d: %w", topic, p, err)
+			}
+			req.AddBlock(topic, p, end, 0, "")
+			blocks++
+		}
+	}
+	if blocks == 0 {
+		return nil
+	}
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		return fmt.Errorf("kafka: coordinator of group %s: %w", group, err)
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		return fmt.Errorf("kafka: commit start offsets of group %s: %w", group, err)
+	}
+	for topic, partitions := range resp.Errors {
+		for p, kerr := range partitions {
+			if !errors.Is(kerr, sarama.ErrNoError) {
+				return fmt.Errorf("kafka: commit start offset of %s/%d for group %s: %w", topic, p, group, kerr)
+			}
+		}
 	}
 	return nil
 }

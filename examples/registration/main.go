@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -90,7 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log the runtime's debug output to stderr")
 	fs.StringVar(&o.store, "store", "memory", "projection store: memory or postgres")
 	fs.StringVar(&o.pgDSN, "pg", "", "PostgreSQL `DSN` for -store postgres")
-	fs.StringVar(&o.pgSchema, "pg-schema", "registrar_example", "PostgreSQL schema the example owns: dropped and recreated on every run")
+	fs.StringVar(&o.pgSchema, "pg-schema", "registrar_example", "PostgreSQL schema the example owns, named registrar...: dropped and recreated on every run")
 	fs.StringVar(&o.bus, "bus", "memory", "event bus: memory or kafka")
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka `brokers` for -bus kafka, comma-separated host:port")
 	fs.StringVar(&o.consul, "consul", "", "Consul agent `address` (host:port); the default is an in-memory registry")
@@ -113,6 +114,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.store == "postgres" && o.pgDSN == "" {
 		errs = append(errs, errors.New("-store postgres needs -pg DSN"))
 	}
+	if !validSchema(o.pgSchema) {
+		errs = append(errs, fmt.Errorf("-pg-schema %q: the schema is dropped on every run; want a name of the example's own, "+
+			"starting with registrar, of lower-case letters, digits and underscores, at most 63 bytes", o.pgSchema))
+	}
 	if o.bus != "memory" && o.bus != "kafka" {
 		errs = append(errs, fmt.Errorf("-bus %q: want memory or kafka", o.bus))
 	}
@@ -126,6 +131,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	return o, errors.Join(errs...)
+}
+
+// schemaName is what -pg-schema accepts: a schema is dropped on every run,
+// so it must be one of the example's own, such as registrar_example, never
+// public or an application's.
+var schemaName = regexp.MustCompile(`^registrar[a-z0-9_]*$`)
+
+// validSchema reports whether -pg-schema may name schema: an unquoted
+// PostgreSQL identifier (at most 63 bytes) that starts with registrar.
+func validSchema(schema string) bool {
+	return len(schema) <= 63 && schemaName.MatchString(schema)
 }
 
 func main() {

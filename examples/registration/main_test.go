@@ -119,6 +119,24 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestFlagsPGSchema: -pg-schema, whose schema every run drops, accepts only
+// names of the example's own: identifiers starting with registrar.
+func TestFlagsPGSchema(t *testing.T) {
+	for _, schema := range []string{"registrar", "registrar_example", "registrar_example_test", "registrar2", "registrar_" + strings.Repeat("x", 53)} {
+		o, err := parseFlags([]string{"-store", "postgres", "-pg", "postgres://x", "-pg-schema", schema}, &bytes.Buffer{})
+		if err != nil || o.pgSchema != schema {
+			t.Errorf("-pg-schema %q: %v (parsed %q)", schema, err, o.pgSchema)
+		}
+	}
+	for _, schema := range []string{"public", "", "app", "Registrar", "xregistrar", "registrar-example", "registrar example",
+		`registrar"; DROP SCHEMA public; --`, "registrar.public", "registrar_" + strings.Repeat("x", 54)} {
+		_, err := parseFlags([]string{"-store", "postgres", "-pg", "postgres://x", "-pg-schema", schema}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "-pg-schema") {
+			t.Errorf("-pg-schema %q: error %v, want one naming -pg-schema", schema, err)
+		}
+	}
+}
+
 func mustQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)

@@ -263,6 +263,9 @@ func (w *world) openPostgres(ctx context.Context, cfg worldConfig, exec *intent.
 	if schema == "" {
 		schema = "registrar_example"
 	}
+	if !validSchema(schema) {
+		return fmt.Errorf("-pg-schema %q: not a schema of the example's own (registrar...), which it may drop", schema)
+	}
 	if err := resetSchema(ctx, pool, schema); err != nil {
 		return err
 	}

@@ -59,6 +59,13 @@ type Decision struct {
 	// Reason says why the decision is a no-op (no events and no intents), or
 	// qualifies a partial one; empty otherwise.
 	Reason string
+	// Warn says the no-op deserves an operator's attention: the sender and
+	// the orchestrator disagree about the entity (an ack or a heartbeat
+	// for an entity the orchestrator does not know, or knows in a state
+	// that does not take it). The runtime logs such a no-op at WARN, not
+	// DEBUG, and counts it. A no-op that is ordinary at-least-once noise (a
+	// redelivery, a duplicate, a stale message) leaves it false.
+	Warn bool
 }
 
 // IsNoop reports whether d changes nothing.

@@ -266,7 +266,7 @@ func (r *Reducer) consulRegister(p *Projection, corr uuid.UUID) intent.Intent {
 
 func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) reducer.Decision {
 	if p == nil {
-		return reducer.Decision{Reason: "ack for an unknown node"}
+		return reducer.Decision{Reason: "ack for an unknown node", Warn: true}
 	}
 	switch {
 	case p.State.awaitingAck():
@@ -295,11 +295,11 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) 
 	case p.State == StateActive || p.State == StateAckReceived:
 		return reducer.Decision{Reason: "duplicate ack: node is " + p.State.String()}
 	case p.State == StatePendingRegistration:
-		return reducer.Decision{Reason: "ack too early: registration is pending"}
+		return reducer.Decision{Reason: "ack too early: registration is pending", Warn: true}
 	case p.State == StateAckTimedOut:
-		return reducer.Decision{Reason: "ack too late: the ack deadline passed"}
+		return reducer.Decision{Reason: "ack too late: the ack deadline passed", Warn: true}
 	}
-	return reducer.Decision{Reason: "ack for a node in terminal state " + p.State.String()}
+	return reducer.Decision{Reason: "ack for a node in terminal state " + p.State.String(), Warn: true}
 }
 
 func (r *Reducer) activationEvents(p *Projection, env *bus.Envelope, ev *Ack, deadline, now time.Time) []reducer.Event {
@@ -325,9 +325,9 @@ type heartbeatDecision struct {
 func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now time.Time) reducer.Decision {
 	switch {
 	case p == nil:
-		return reducer.Decision{Reason: "heartbeat from an unknown node"}
+		return reducer.Decision{Reason: "heartbeat from an unknown node", Warn: true}
 	case p.State != StateActive:
-		return reducer.Decision{Reason: "heartbeat in state " + p.State.String() + ": a heartbeat never revives a node; it must introspect again"}
+		return reducer.Decision{Reason: "heartbeat in state " + p.State.String() + ": a heartbeat never revives a node; it must introspect again", Warn: true}
 	case !p.LastHeartbeatAt.IsZero() && !p.LastHeartbeatAt.Before(ev.Timestamp):
 		return reducer.Decision{Reason: "stale heartbeat: not newer than last_heartbeat_at"}
 	}

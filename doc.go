@@ -65,6 +65,29 @@
 //	if err != nil { ... }
 //	err = rt.Run(ctx) // until ctx ends
 //
+// # Ordering across topics
+//
+// Messages of one node are ordered only within one topic: the bus keeps
+// the order of each topic's partition, and nothing orders two topics. An
+// introspection and its ack travel on different topics, so a node must not
+// send the ack until it has seen the NodeRegistrationAccepted event
+// addressed to it (its node id, the same correlation id); an ack that
+// overtakes its introspection finds no registration awaiting it and is a
+// no-op. Such no-ops, and every ack or heartbeat for a node the
+// orchestrator does not know or knows in a state that does not take it
+// (reducer.Decision.Warn), are logged at WARN with the reason, the node id
+// and the message's topic, partition and offset, at most ten a minute per
+// Runtime, and all counted in [Stats].NoOpsWarned. Package node does the
+// waiting for a node.
+//
+// # Re-introspection
+//
+// [RequestIntrospection] publishes a registry request
+// (registration.RegistryRequest) on
+// onex.evt.platform.registry-request-introspection.v1, asking the nodes it
+// targets to introspect again, for example after the store was lost or
+// restored.
+//
 // # Lifecycle
 //
 // [New] and [NewRegistration] start no goroutines. [Runtime.Run] blocks until

@@ -124,7 +124,7 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		if oneByOne {
 			end = done + 1
 		}
-		n, err := r.apply(ctx, ins[done:end])
+		n, err := r.apply(ctx, msgs[done:end], ins[done:end])
 		r.stats.handled.Add(int64(n))
 		done += n
 		if err == nil || n > 0 {
@@ -174,13 +174,14 @@ const maxConflictRounds = 8
 // maxConflictRounds; it is retryable: another writer is busy on the entity.
 var errConflicts = intent.Retryable(errors.New("registrar: the state kept changing under the decisions"))
 
-// apply relays what the outbox holds for the entities of ins, decides and
+// apply relays what the outbox holds for the entities of ins (decoded from
+// msgs, one each), decides and
 // applies ins with their entities locked, relays the records the writes
 // appended, and returns how many inputs are done. On a
 // *dispatch.PrepareError the inputs before the returned count are done and
 // the next one is at fault; on any other error nothing is known to be done
 // (what was written is decided again as a no-op when retried).
-func (r *Runtime[S]) apply(ctx context.Context, ins []reducer.Input) (int, error) {
+func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) (int, error) {
 	ids := make([]uuid.UUID, len(ins))
 	for i := range ins {
 		ids[i] = ins[i].EntityID
@@ -224,9 +225,7 @@ func (r *Runtime[S]) apply(ctx context.Context, ins []reducer.Input) (int, error
 			st := states[in.EntityID]
 			d := r.red.Decide(st, in, now)
 			if d.IsNoop() {
-				r.stats.noops.Add(1)
-				r.log.DebugContext(ctx, "no-op", slog.String("kind", in.Kind),
-					slog.String("entity_id", in.EntityID.String()), slog.String("reason", d.Reason))
+				r.noop(ctx, msgs[i], &in, &d)
 				continue
 			}
 			p, err := r.applier.Prepare(in.Envelope, in.EntityID, d)

@@ -49,6 +49,8 @@ type Runtime[S any] struct {
 	stats   counters
 	locks   entityLocks
 
+	warnLimit warnLimiter
+
 	mu      sync.Mutex
 	running bool
 	closed  bool

@@ -9,6 +9,12 @@ type Stats struct {
 	Handled int64 `json:"handled"`
 	// NoOps counts decisions that changed nothing.
 	NoOps int64 `json:"noops"`
+	// NoOpsWarned counts the no-ops the reducer marked as deserving an
+	// operator's attention (reducer.Decision.Warn: an ack or heartbeat
+	// for a node the orchestrator does not know, or knows in a state that
+	// does not take it); they are counted in NoOps too. Every one is
+	// counted, though the WARN records are rate-limited.
+	NoOpsWarned int64 `json:"noops_warned"`
 	// IntentsExecuted counts intents executed without error, and
 	// IntentsSkipped those of them whose guard held.
 	IntentsExecuted int64 `json:"intents_executed"`
@@ -39,7 +45,7 @@ type Stats struct {
 }
 
 type counters struct {
-	handled, noops, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
+	handled, noops, noopsWarned, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
 
 	reconcilePasses, reconcileFailures, reconcileRegistered, reconcileUpdated, reconcileDeregistered atomic.Int64
 }
@@ -48,6 +54,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		Handled:         c.handled.Load(),
 		NoOps:           c.noops.Load(),
+		NoOpsWarned:     c.noopsWarned.Load(),
 		IntentsExecuted: c.intents.Load(),
 		IntentsSkipped:  c.skipped.Load(),
 		EventsPublished: c.events.Load(),

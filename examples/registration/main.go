@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -38,7 +39,9 @@ func (o options) worldConfig(clock func() time.Time, logOut io.Writer) worldConf
 
 // group is the consumer group: the contract's, with a run suffix on Kafka so
 // that a rerun against the same brokers does not resume an earlier run's
-// offsets.
+// offsets. A new group would start at the topics' oldest messages, the
+// earlier runs' included: newWorld commits its offsets at the topics' ends
+// first (see startAtEnd).
 func (o options) group() string {
 	if o.bus != "kafka" {
 		return ""
@@ -88,7 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "log the runtime's debug output to stderr")
 	fs.StringVar(&o.store, "store", "memory", "projection store: memory or postgres")
 	fs.StringVar(&o.pgDSN, "pg", "", "PostgreSQL `DSN` for -store postgres")
-	fs.StringVar(&o.pgSchema, "pg-schema", "registrar_example", "PostgreSQL schema the example owns: dropped and recreated on every run")
+	fs.StringVar(&o.pgSchema, "pg-schema", "registrar_example", "PostgreSQL schema the example owns, named registrar...: dropped and recreated on every run")
 	fs.StringVar(&o.bus, "bus", "memory", "event bus: memory or kafka")
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka `brokers` for -bus kafka, comma-separated host:port")
 	fs.StringVar(&o.consul, "consul", "", "Consul agent `address` (host:port); the default is an in-memory registry")
@@ -111,6 +114,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.store == "postgres" && o.pgDSN == "" {
 		errs = append(errs, errors.New("-store postgres needs -pg DSN"))
 	}
+	if !validSchema(o.pgSchema) {
+		errs = append(errs, fmt.Errorf("-pg-schema %q: the schema is dropped on every run; want a name of the example's own, "+
+			"starting with registrar, of lower-case letters, digits and underscores, at most 63 bytes", o.pgSchema))
+	}
 	if o.bus != "memory" && o.bus != "kafka" {
 		errs = append(errs, fmt.Errorf("-bus %q: want memory or kafka", o.bus))
 	}
@@ -124,6 +131,17 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		errs = append(errs, fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	return o, errors.Join(errs...)
+}
+
+// schemaName is what -pg-schema accepts: a schema is dropped on every run,
+// so it must be one of the example's own, such as registrar_example, never
+// public or an application's.
+var schemaName = regexp.MustCompile(`^registrar[a-z0-9_]*$`)
+
+// validSchema reports whether -pg-schema may name schema: an unquoted
+// PostgreSQL identifier (at most 63 bytes) that starts with registrar.
+func validSchema(schema string) bool {
+	return len(schema) <= 63 && schemaName.MatchString(schema)
 }
 
 func main() {

@@ -119,6 +119,24 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+// TestFlagsPGSchema: -pg-schema, whose schema every run drops, accepts only
+// names of the example's own: identifiers starting with registrar.
+func TestFlagsPGSchema(t *testing.T) {
+	for _, schema := range []string{"registrar", "registrar_example", "registrar_example_test", "registrar2", "registrar_" + strings.Repeat("x", 53)} {
+		o, err := parseFlags([]string{"-store", "postgres", "-pg", "postgres://x", "-pg-schema", schema}, &bytes.Buffer{})
+		if err != nil || o.pgSchema != schema {
+			t.Errorf("-pg-schema %q: %v (parsed %q)", schema, err, o.pgSchema)
+		}
+	}
+	for _, schema := range []string{"public", "", "app", "Registrar", "xregistrar", "registrar-example", "registrar example",
+		`registrar"; DROP SCHEMA public; --`, "registrar.public", "registrar_" + strings.Repeat("x", 54)} {
+		_, err := parseFlags([]string{"-store", "postgres", "-pg", "postgres://x", "-pg-schema", schema}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "-pg-schema") {
+			t.Errorf("-pg-schema %q: error %v, want one naming -pg-schema", schema, err)
+		}
+	}
+}
+
 func mustQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -188,5 +206,72 @@ func TestSimulationOnKafka(t *testing.T) {
 	}
 	if s.States["active"] != 45 || s.States["liveness_expired"] != 15 || s.DeadLettered != 2 {
 		t.Fatalf("summary %+v", s)
+	}
+}
+
+// TestSimulationUnreachable runs the simulation against a Postgres and a
+// Kafka broker nobody listens on (port 1): each run returns an error naming
+// what failed instead of panicking, and does so within the dial bounds. With
+// a reachable Kafka and an unreachable Postgres, the bus opened first is
+// closed again on the way out.
+func TestSimulationUnreachable(t *testing.T) {
+	cluster := kafkatest.Start(t)
+	for _, tc := range []struct {
+		name string
+		o    options
+		want string
+	}{
+		{"postgres", options{store: "postgres", pgDSN: "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "127.0.0.1"},
+		{"kafka", options{bus: "kafka", brokers: "127.0.0.1:1"}, "registrar/kafka: connect"},
+		{"kafka then postgres", options{bus: "kafka", brokers: strings.Join(cluster.Addrs(), ","),
+			store: "postgres", pgDSN: "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.nodes, o.seed, o.timeout, o.jsonOut = 10, 1, 30*time.Second, true
+			if o.pgSchema == "" {
+				o.pgSchema = "registrar_example_unreachable"
+			}
+			start := time.Now()
+			var out bytes.Buffer
+			err := runSimulation(context.Background(), o, &out, io.Discard)
+			if err == nil {
+				t.Fatalf("no error; output %q", out.String())
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("took %v to fail", d)
+			}
+			if out.Len() != 0 {
+				t.Errorf("output %q", out.String())
+			}
+		})
+	}
+}
+
+// TestSimulationTwiceOnKafka runs the simulation twice against one Kafka
+// cluster: the second run shares the first run's topics, and must count and
+// project only its own messages.
+func TestSimulationTwiceOnKafka(t *testing.T) {
+	cluster := kafkatest.Start(t)
+	for run := 1; run <= 2; run++ {
+		var out, errOut bytes.Buffer
+		o := options{nodes: 40, expire: 0.25, malformed: 3, jsonOut: true, seed: 5, timeout: 2 * time.Minute,
+			bus: "kafka", brokers: strings.Join(cluster.Addrs(), ",")}
+		if err := runSimulation(context.Background(), o, &out, &errOut); err != nil {
+			t.Fatalf("run %d: %v\n%s", run, err, errOut.String())
+		}
+		var s summary
+		if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		if s.Nodes != 40 || s.States["active"] != 30 || s.States["liveness_expired"] != 10 || s.DeadLettered != 3 {
+			t.Fatalf("run %d: summary %+v", run, s)
+		}
+		if want := int64(40*4 + 10); s.EventsPublished != want {
+			t.Fatalf("run %d: events %d, want %d", run, s.EventsPublished, want)
+		}
 	}
 }

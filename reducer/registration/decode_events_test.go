@@ -353,3 +353,42 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestDecideWarn checks which no-ops the reducer marks for an operator:
+// acks and heartbeats the state disagrees with, not at-least-once noise.
+func TestDecideWarn(t *testing.T) {
+	r := newReducer(t)
+	at := t0.Add(time.Second)
+	ack := &registration.Ack{NodeID: nodeID, CorrelationID: corrID, Timestamp: at}
+	hb := &registration.Heartbeat{NodeID: nodeID, Timestamp: at, UptimeSeconds: 1}
+	stale := projection(registration.StateActive)
+	stale.LastHeartbeatAt = at.Add(time.Hour)
+	for _, tc := range []struct {
+		name  string
+		p     *registration.Projection
+		kind  string
+		event any
+		warn  bool
+	}{
+		{"ack unknown", nil, registration.KindAck, ack, true},
+		{"ack pending", projection(registration.StatePendingRegistration), registration.KindAck, ack, true},
+		{"ack too late", projection(registration.StateAckTimedOut), registration.KindAck, ack, true},
+		{"ack terminal", projection(registration.StateLivenessExpired), registration.KindAck, ack, true},
+		{"ack duplicate", projection(registration.StateActive), registration.KindAck, ack, false},
+		{"heartbeat unknown", nil, registration.KindHeartbeat, hb, true},
+		{"heartbeat awaiting ack", projection(registration.StateAwaitingAck), registration.KindHeartbeat, hb, true},
+		{"heartbeat expired", projection(registration.StateLivenessExpired), registration.KindHeartbeat, hb, true},
+		{"heartbeat stale", stale, registration.KindHeartbeat, hb, false},
+		{"introspection in progress", projection(registration.StateAwaitingAck), registration.KindIntrospection, introspection(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := r.Decide(tc.p, input(tc.kind, nodeID, tc.event, envID, at), at)
+			if !d.IsNoop() {
+				t.Fatalf("not a no-op: %+v", d)
+			}
+			if d.Warn != tc.warn {
+				t.Fatalf("Warn = %v, want %v (reason %q)", d.Warn, tc.warn, d.Reason)
+			}
+		})
+	}
+}

@@ -14,10 +14,10 @@
 //	ack            awaiting_ack, accepted                 -> active: AckReceived, BecameActive;
 //	                                                      update {state, liveness_deadline}, consul.register
 //	ack            active, ack_received                   no-op: duplicate ack
-//	ack            none, ack_timed_out, terminal          no-op: unknown node, too late, terminal
+//	ack            none, pending, ack_timed_out, terminal no-op (warned): unknown node, too early, too late, terminal
 //	heartbeat      active                                 update {last_heartbeat_at, liveness_deadline};
 //	                                                      consul.pass_ttl when it enters a new third of the TTL
-//	heartbeat      any other, none                        no-op: a heartbeat never revives a node
+//	heartbeat      any other, none                        no-op (warned): a heartbeat never revives a node
 //	timeout (ack)  awaiting_ack, deadline passed, unmarked -> ack_timed_out: AckTimedOut; update {state, marker}
 //	timeout (liv.) active, deadline passed, unmarked      -> liveness_expired: LivenessExpired;
 //	                                                      update {state, marker}, consul.deregister
@@ -45,6 +45,30 @@
 // (30 s), LivenessInterval (60 s, the deadline after activation) and
 // LivenessWindow (90 s, the deadline after a heartbeat), each at most
 // [MaxDuration] (ten years).
+//
+// # Ordering across topics
+//
+// Messages of one node are ordered only within one topic (each topic's
+// partition). An introspection and its ack travel on different topics, so
+// a node must not send the ack until it has seen the
+// NodeRegistrationAccepted event addressed to it (its node id, the same
+// correlation id): an ack that overtakes its introspection finds no
+// registration awaiting it and is a no-op. The reducer marks that no-op,
+// and every other sign that a node and the orchestrator disagree (an ack
+// for an unknown node, too early, too late or in a terminal state; a
+// heartbeat from an unknown node or in a state other than active), with
+// reducer.Decision.Warn, and the runtime logs it at WARN. A duplicate ack
+// of an active node and a stale heartbeat are at-least-once noise and not
+// marked. Package node does the waiting for a node.
+//
+// # Output events and registry requests
+//
+// [DecodeEvent] and the typed decoders ([DecodeAccepted], ...) read the
+// events the reducer emits back from their envelopes, for consumers such
+// as nodes waiting for their acceptance; unknown payload fields are
+// ignored, so a consumer accepts a newer producer's events. A
+// [RegistryRequest] on [TopicRegistryRequest] asks nodes to introspect
+// again; [RegistryRequest.Targets] says which.
 //
 // # Time bounds
 //

@@ -145,6 +145,9 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	if info.Version.IsZero() {
 		info.Version = bus.DefaultVersion
 	}
+	if err := info.Version.Validate(); err != nil {
+		return nil, fmt.Errorf("registrar/node: invalid info: Version: %w", err)
+	}
 	n := &Node{b: b, info: info, key: []byte(info.ID.String()), cfg: cfg, ctl: make(chan struct{}, 1)}
 	n.inbox.wake = make(chan struct{}, 1)
 	// The introspection, as it will be sent, must decode as the reducer

@@ -50,9 +50,15 @@ func WithRequestClock(now func() time.Time) RequestOption {
 // RequestIntrospection publishes a registry request on
 // registration.TopicRegistryRequest ([WithRequestTopic] for another),
 // asking the nodes it targets ([registration.RegistryRequest.Targets]) to
-// introspect again — for example after the store was lost or restored. It
-// publishes one message with no key: nodes read every partition of the
-// topic. The envelope has event_type registration.EventRegistryRequest, a
+// introspect again — for example after the store was lost or restored. On
+// a bus that reads partitions (bus.PartitionReader: the memory and Kafka
+// buses) it publishes one copy of the request to each partition of the
+// topic, keyed with bus.PartitionKeys, since package node reads only the
+// partition its node id maps to; the copies share one envelope id, and a
+// node that sees several answers once. On another bus it publishes one
+// message with no key. A request published by another sender as a single
+// message reaches the nodes of the partition it lands on; give the topic
+// one partition when such a sender must reach every node. The envelope has event_type registration.EventRegistryRequest, a
 // new envelope id, the clock's time, and req's correlation id; a zero
 // correlation id is replaced by a new one, in the payload too, so the
 // introspections the request causes can be tied to it. A zero
@@ -85,7 +91,28 @@ func RequestIntrospection(ctx context.Context, b bus.EventBus, req registration.
 		Priority: bus.DefaultPriority, OnexVersion: bus.DefaultVersion, EnvelopeVersion: bus.DefaultEnvelopeVersion,
 		Payload: payload,
 	}
-	if err := b.PublishEnvelope(ctx, cfg.topic, env); err != nil {
+	pr, ok := b.(bus.PartitionReader)
+	if !ok {
+		if err := b.PublishEnvelope(ctx, cfg.topic, env); err != nil {
+			return fmt.Errorf("registrar: request introspection: publish to %s: %w", cfg.topic, err)
+		}
+		return nil
+	}
+	// One copy per partition: package node reads only its key's partition
+	// of the topic, as of the event topics.
+	n, err := pr.PartitionCount(ctx, cfg.topic)
+	if err != nil {
+		return fmt.Errorf("registrar: request introspection: partitions of %s: %w", cfg.topic, err)
+	}
+	msgs := make([]*bus.Message, 0, n)
+	for _, key := range bus.PartitionKeys(n) {
+		m, err := bus.EnvelopeMessage(cfg.topic, env, bus.WithKey(key))
+		if err != nil {
+			return fmt.Errorf("registrar: request introspection: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := b.Publish(ctx, msgs...); err != nil {
 		return fmt.Errorf("registrar: request introspection: publish to %s: %w", cfg.topic, err)
 	}
 	return nil

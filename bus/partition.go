@@ -1,5 +1,7 @@
 package bus
 
+import "strconv"
+
 // KeyPartition returns the partition, out of numPartitions, that a message
 // with this key lands on: (murmur2(key) & 0x7fffffff) % numPartitions, the
 // rule of the Java client's default partitioner, shared by aiokafka, franz-go
@@ -48,4 +50,27 @@ func murmur2(data []byte) uint32 {
 	h *= m
 	h ^= h >> 15
 	return h
+}
+
+// PartitionKeys returns, for each of numPartitions partitions, a key that
+// [KeyPartition] maps to it: "partition-<i>" with the smallest i that lands
+// there. A publisher that must reach every partition of a topic (a request
+// addressed to readers that each read one partition) publishes one copy
+// keyed with each. It costs about numPartitions·ln(numPartitions) hashes.
+//
+// It panics if numPartitions is not positive, as KeyPartition does.
+func PartitionKeys(numPartitions int32) [][]byte {
+	if numPartitions <= 0 {
+		panic("registrar/bus: PartitionKeys with a partition count that is not positive")
+	}
+	keys := make([][]byte, numPartitions)
+	left := numPartitions
+	for i := 0; left > 0; i++ {
+		k := []byte("partition-" + strconv.Itoa(i))
+		if p := KeyPartition(k, numPartitions); keys[p] == nil {
+			keys[p] = k
+			left--
+		}
+	}
+	return keys
 }

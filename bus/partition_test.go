@@ -126,3 +126,23 @@ func BenchmarkKeyPartition(b *testing.B) {
 		bus.KeyPartition(key, 12)
 	}
 }
+
+func TestPartitionKeys(t *testing.T) {
+	for _, n := range []int32{1, 2, 3, 12, 100, 1000} {
+		keys := bus.PartitionKeys(n)
+		if len(keys) != int(n) {
+			t.Fatalf("%d partitions: %d keys", n, len(keys))
+		}
+		for p, k := range keys {
+			if got := bus.KeyPartition(k, n); got != int32(p) {
+				t.Fatalf("%d partitions: key %q maps to %d, not %d", n, k, got, p)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("PartitionKeys(0) did not panic")
+		}
+	}()
+	bus.PartitionKeys(0)
+}

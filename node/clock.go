@@ -37,8 +37,11 @@ func (SystemClock) NewTimer(d time.Duration) Timer { return sysTimer{time.NewTim
 
 type sysTimer struct{ t *time.Timer }
 
+// C returns the timer's channel.
 func (t sysTimer) C() <-chan time.Time { return t.t.C }
-func (t sysTimer) Stop() bool          { return t.t.Stop() }
+
+// Stop stops the timer.
+func (t sysTimer) Stop() bool { return t.t.Stop() }
 
 // ManualClock is a [Clock] whose time moves only by [ManualClock.Advance]
 // or [ManualClock.Set], which fire the timers that fall due. Hand its Now
@@ -142,8 +145,10 @@ type manualTimer struct {
 	ch chan time.Time
 }
 
+// C returns the timer's channel.
 func (t *manualTimer) C() <-chan time.Time { return t.ch }
 
+// Stop disarms the timer if it has not fired.
 func (t *manualTimer) Stop() bool {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()

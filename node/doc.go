@@ -42,8 +42,9 @@
 // maps to (bus.KeyPartition), from the newest offset, without a consumer
 // group: with P partitions, a node reads 1/P of the event traffic, and
 // 10,000 nodes in one process on Kafka share one partition consumer per
-// partition. Registry requests, which address many nodes at once, are read
-// from every partition of their topic. [Stats].MessagesRead against
+// partition. Registry requests are read the same way:
+// registrar.RequestIntrospection publishes a copy to every partition.
+// [Stats].MessagesRead against
 // Stats.Events shows what that costs. On any other bus the node falls back
 // to a consumer group of its own (registrar-node-<id>), which reads every
 // event and skips those the bus stamped before Run started.

@@ -308,7 +308,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))} //nolint:gosec // jitter, not a secret
 	err = p.run(ctx, rd.failed)
 	cancel()
 	rd.wait()

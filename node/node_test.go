@@ -135,15 +135,16 @@ func TestPartitionScopedReads(t *testing.T) {
 	})
 	w.settle()
 	part1, total1, reqs1 := offsets()
-	if total1-total0 != int64(len(nodes)) || reqs1-reqs0 != 1 {
-		t.Fatalf("the request produced %d events and %d requests, want %d and 1", total1-total0, reqs1-reqs0, len(nodes))
+	if total1-total0 != int64(len(nodes)) || reqs1-reqs0 != partitions {
+		t.Fatalf("the request produced %d events and %d copies, want %d and one per partition (%d)",
+			total1-total0, reqs1-reqs0, len(nodes), partitions)
 	}
 	for _, nd := range nodes {
 		p := bus.KeyPartition([]byte(nd.Info().ID.String()), partitions)
 		own := part1[p] - part0[p]
 		got := nd.Stats().MessagesRead - before[nd.Info().ID]
 		if got != own+1 {
-			t.Fatalf("node %s read %d messages; its partition %d received %d and the request topic 1: it read other partitions",
+			t.Fatalf("node %s read %d messages; its partition %d received %d, and 1 request: it read other partitions",
 				nd.Info().ID, got, p, own)
 		}
 		if own*3 > total1-total0 {

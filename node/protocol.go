@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,6 +45,24 @@ type protocol struct {
 
 	timer  Timer
 	timerC <-chan time.Time
+
+	requests []uuid.UUID // correlation ids of the latest registry requests
+}
+
+// seenRequest reports whether a registry request with this correlation id
+// was answered already, and remembers it among the last 16.
+func (p *protocol) seenRequest(id uuid.UUID) bool {
+	if id == uuid.Nil {
+		return false
+	}
+	if slices.Contains(p.requests, id) {
+		return true
+	}
+	if len(p.requests) == 16 {
+		p.requests = p.requests[1:]
+	}
+	p.requests = append(p.requests, id)
+	return false
 }
 
 func (p *protocol) run(ctx context.Context, failed <-chan struct{}) error {
@@ -336,6 +355,9 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 		}
 		return p.introspect(ctx, true)
 	case *registration.RegistryRequest:
+		if p.seenRequest(ev.CorrelationID) {
+			return nil // another copy: a group reads every partition's
+		}
 		p.n.stats.registryRequest.Add(1)
 		if p.paused() {
 			p.ignore("registry request: paused")

@@ -41,8 +41,9 @@ func (r *readers) err() error {
 func (r *readers) wait() { r.wg.Wait() }
 
 // readTopics returns the topics the node reads, each with whether the node
-// reads only its key's partition of it (every event is keyed by node id)
-// or all of them (registry requests address many nodes at once).
+// reads only its key's partition of it (true for all of them today: every
+// event is keyed by node id, and registry requests are copied to every
+// partition) or all of them.
 func (n *Node) readTopics() map[string]bool {
 	t := n.cfg.topics
 	keyed := map[string]bool{}
@@ -50,7 +51,9 @@ func (n *Node) readTopics() map[string]bool {
 		keyed[topic] = true
 	}
 	if n.cfg.requestTopic != "" {
-		keyed[n.cfg.requestTopic] = false
+		// Requests are published to every partition (one copy each, see
+		// registrar.RequestIntrospection): the node's partition has one.
+		keyed[n.cfg.requestTopic] = true
 	}
 	return keyed
 }
@@ -178,7 +181,7 @@ func (n *Node) startGroup(ctx context.Context, rd *readers) error {
 func (n *Node) handler(since time.Time) bus.Handler {
 	return func(_ context.Context, m *bus.Message) error {
 		n.stats.read.Add(1)
-		if len(m.Key) > 0 && !bytes.Equal(m.Key, n.key) {
+		if len(m.Key) > 0 && !bytes.Equal(m.Key, n.key) && m.Topic != n.cfg.requestTopic {
 			return nil
 		}
 		if !since.IsZero() && m.Timestamp.Before(since) {

@@ -2,9 +2,7 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,10 +30,9 @@ type testBus struct {
 	inputs map[string]bool
 	sent   atomic.Int64 // input messages published
 
-	mu       sync.Mutex
-	drop     func(*bus.Message) bool
-	dropped  []*bus.Message
-	noReader bool
+	mu      sync.Mutex
+	drop    func(*bus.Message) bool
+	dropped []*bus.Message
 }
 
 func newTestBus(b bus.EventBus) *testBus {
@@ -381,15 +378,3 @@ func lifecycle(t *testing.T, w *world, n int) {
 		}
 	}
 }
-
-// sortedIDs returns the nodes' ids, sorted (for stable failure output).
-func sortedIDs(nodes []*node.Node) []string {
-	var ids []string
-	for _, nd := range nodes {
-		ids = append(ids, nd.Info().ID.String())
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-var _ = errors.New

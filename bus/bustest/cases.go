@@ -42,6 +42,14 @@ var cases = []testCase{
 	{name: "BatchPartialAck", batch: true, run: testBatchPartialAck},
 	{name: "BatchContentError", batch: true, run: testBatchContentError},
 	{name: "BatchWholeError", batch: true, run: testBatchWholeError},
+	{name: "ReadNewest", reader: true, run: testReadNewest},
+	{name: "ReadStartedRace", reader: true, run: testReadStartedRace},
+	{name: "ReadFromOldest", reader: true, run: testReadFromOldest},
+	{name: "ReadOnlyItsPartition", reader: true, run: testReadOnlyItsPartition},
+	{name: "ReadManyReadersSamePartition", reader: true, run: testReadManyReadersSamePartition},
+	{name: "ReadHandlerError", reader: true, run: testReadHandlerError},
+	{name: "ReadContextCancel", reader: true, run: testReadContextCancel},
+	{name: "ReadClose", reader: true, leakCheck: true, run: testReadClose},
 }
 
 // collect returns a handler that adds every message to in and acks it.

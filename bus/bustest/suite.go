@@ -120,6 +120,9 @@ func Run(t *testing.T, f Features, newBus func(t *testing.T) bus.EventBus) {
 				leakOpts = append(append(leakOpts, f.LeakOptions...), goleak.IgnoreCurrent())
 			}
 			e := newEnv(t, f, newBus)
+			if _, ok := e.b.(bus.PartitionReader); c.reader && !ok {
+				t.Skip("the bus does not implement bus.PartitionReader")
+			}
 			e.leakOpts = leakOpts
 			c.run(e)
 		})
@@ -130,6 +133,7 @@ type testCase struct {
 	name      string
 	batch     bool // needs bus.BatchSubscriber
 	sizeLimit bool // needs bus.SizeLimited with a limit
+	reader    bool // needs bus.PartitionReader
 	leakCheck bool // ends with a goroutine-leak check
 	run       func(e *env)
 }

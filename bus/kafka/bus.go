@@ -14,7 +14,8 @@ import (
 	"github.com/registrar-go/registrar/bus"
 )
 
-// Bus is a [bus.EventBus] and [bus.BatchSubscriber] on Kafka. Create it with
+// Bus is a [bus.EventBus], [bus.BatchSubscriber] and [bus.PartitionReader]
+// on Kafka. Create it with
 // [New]; its methods are safe for concurrent use.
 type Bus struct {
 	cfg Config
@@ -46,6 +47,15 @@ type Bus struct {
 
 	closeOnce sync.Once
 
+	// Partition readers: newest readers share one feed per partition, on
+	// one consumer made the first time a reader needs it.
+	reads    sync.WaitGroup // ReadPartition calls in progress (Add under mu)
+	feedsWG  sync.WaitGroup // feed goroutines
+	readMu   sync.Mutex     // guards the fields below, and every feed's readers and refs
+	consumer sarama.Consumer
+	feeds    map[feedKey]*feed // the shared feed of each partition read
+	retired  map[feedKey]*feed // a stopped shared feed that may still run
+
 	topicMu sync.Mutex // serializes topic creation
 	known   sync.Map   // topic name → struct{}: exists (only with CreateTopics)
 }
@@ -54,6 +64,7 @@ var (
 	_ bus.EventBus        = (*Bus)(nil)
 	_ bus.BatchSubscriber = (*Bus)(nil)
 	_ bus.SizeLimited     = (*Bus)(nil)
+	_ bus.PartitionReader = (*Bus)(nil)
 )
 
 // New validates cfg, connects to the brokers and returns a bus ready to
@@ -86,7 +97,8 @@ func New(cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("registrar/kafka: start producer: %w", err)
 	}
 	b := &Bus{cfg: cfg, sc: sc, log: log, client: client, producer: producer,
-		demuxed: make(chan struct{}), wake: make(chan struct{}, 1), fed: make(chan struct{})}
+		demuxed: make(chan struct{}), wake: make(chan struct{}, 1), fed: make(chan struct{}),
+		feeds: make(map[feedKey]*feed), retired: make(map[feedKey]*feed)}
 	if cfg.CreateTopics {
 		// The admin shares the client; closing the client releases it.
 		if b.admin, err = sarama.NewClusterAdminFromClient(client); err != nil {
@@ -104,7 +116,8 @@ func New(cfg Config) (*Bus, error) {
 
 // Close stops every subscription (their handlers see their contexts
 // canceled; a handler that returns nil still has its offset committed, and
-// each member leaves its group), waits for them to return, flushes the
+// each member leaves its group) and every partition reader (they return
+// [bus.ErrClosed]), waits for them to return, flushes the
 // producer (publish calls in progress get their results) and closes the
 // connections. It waits for every goroutine the bus started. Close is safe
 // to call more than once; afterwards every other method returns
@@ -118,6 +131,11 @@ func (b *Bus) Close() error {
 		b.mu.Unlock()
 		b.cancel()
 		b.subs.Wait()
+		b.reads.Wait()
+		b.feedsWG.Wait()
+		if b.consumer != nil {
+			_ = b.consumer.Close() // shares the client: releases only its metrics
+		}
 
 		b.qmu.Lock()
 		b.qclosed = true

@@ -27,6 +27,7 @@ type Bus struct {
 	// topics is replaced, never modified, so Publish reads it without a lock.
 	topics   atomic.Pointer[map[string]*topic]
 	memberID atomic.Uint64
+	readers  atomic.Int32 // ReadPartition calls in progress
 
 	mu     sync.Mutex // guards creating topics, groups
 	groups map[string]*group
@@ -36,6 +37,7 @@ var (
 	_ bus.EventBus        = (*Bus)(nil)
 	_ bus.BatchSubscriber = (*Bus)(nil)
 	_ bus.SizeLimited     = (*Bus)(nil)
+	_ bus.PartitionReader = (*Bus)(nil)
 )
 
 // New returns a bus configured by cfg, with defaults for its zero fields. It
@@ -163,8 +165,8 @@ func (b *Bus) PublishEnvelope(ctx context.Context, topic string, env *bus.Envelo
 	return b.Publish(ctx, m)
 }
 
-// Close cancels every subscription (their Subscribe calls return
-// [bus.ErrClosed]), wakes blocked publishers (they return bus.ErrClosed), and
+// Close cancels every subscription and partition reader (their Subscribe
+// and ReadPartition calls return [bus.ErrClosed]), wakes blocked publishers (they return bus.ErrClosed), and
 // waits until every goroutine the bus started, and so every handler call, has
 // returned. Calling it again returns nil.
 func (b *Bus) Close() error {

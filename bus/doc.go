@@ -37,6 +37,18 @@
 //     [WithDeadLetterTopic], with the reason and the message's origin in
 //     headers (see [DeadLetter]), commits it, and goes on with the partition.
 //
+// # Reading a partition
+//
+// A bus that implements the optional [PartitionReader] also reads one
+// partition of a topic outside any consumer group: [PartitionReader.ReadPartition]
+// hands a handler every message of the partition from its newest offset (or,
+// with [ReadFromOldest], its oldest retained one) on, commits nothing, and
+// holds back neither publishers nor retention. A caller that will publish a
+// request and read its answer from a partition waits for [WithReadStarted]'s
+// function before it publishes: every message published after that is
+// delivered. Many readers, each of the partition [KeyPartition] maps its key
+// to, together read a topic once.
+//
 // # Size limits
 //
 // A bus whose Publish refuses large messages says so by implementing the

@@ -50,7 +50,11 @@ type ReadConfig struct {
 	FromOldest bool
 
 	// Started, if set, is called once, when the read is positioned, before
-	// the first message is handed to the handler; see [WithReadStarted].
+	// the first message is handed to the handler: every message at offset
+	// >= start is then handed to the handler, and next is the partition's
+	// next offset (its high-water mark) at that moment, so a read from the
+	// oldest has caught up once it handled offset next-1 (or at once when
+	// start == next); see [WithReadStarted].
 	Started func(start, next int64)
 }
 

@@ -431,7 +431,7 @@ func testReadHandlerError(e *env) {
 		if !errors.Is(err, boom) {
 			t.Errorf("ReadPartition returned %v after its handler returned %v, want that error wrapped", err, fail)
 		}
-		if _, isContent := fail.(*bus.ContentError); isContent && !bus.IsContentError(err) {
+		if bus.IsContentError(fail) && !bus.IsContentError(err) {
 			t.Errorf("ReadPartition returned %v, which does not wrap the handler's content error", err)
 		}
 		if got := handled.Load(); got != 3 {

@@ -18,7 +18,13 @@
 //     (and nothing of that Publish call stored), and messages at the limit
 //     dead-lettered, cut to fit ([bus.FitDeadLetter]), with the partition
 //     moving on; and, for a [bus.BatchSubscriber], batch bounds and
-//     [bus.BatchError] partial acknowledgement. [Features] tells
+//     [bus.BatchError] partial acknowledgement; and, for a
+//     [bus.PartitionReader], reads from the newest offset (nothing from
+//     before Started, everything after it, also when published right after
+//     Started on a busy partition), from the oldest with catch-up detection,
+//     of one partition only, by 50 readers of one partition at once, and
+//     their ends: a handler error, a context ending, Close (with a
+//     goroutine-leak check). [Features] tells
 //     the suite what the bus supports and how slow it is, so the same suite
 //     runs against the in-process bus in milliseconds and against a real
 //     broker in seconds.

@@ -14,7 +14,8 @@ import (
 	"github.com/registrar-go/registrar/bus"
 )
 
-// Bus is a [bus.EventBus] and [bus.BatchSubscriber] on Kafka. Create it with
+// Bus is a [bus.EventBus], [bus.BatchSubscriber] and [bus.PartitionReader]
+// on Kafka. Create it with
 // [New]; its methods are safe for concurrent use.
 type Bus struct {
 	cfg Config
@@ -115,7 +116,8 @@ func New(cfg Config) (*Bus, error) {
 
 // Close stops every subscription (their handlers see their contexts
 // canceled; a handler that returns nil still has its offset committed, and
-// each member leaves its group), waits for them to return, flushes the
+// each member leaves its group) and every partition reader (they return
+// [bus.ErrClosed]), waits for them to return, flushes the
 // producer (publish calls in progress get their results) and closes the
 // connections. It waits for every goroutine the bus started. Close is safe
 // to call more than once; afterwards every other method returns

@@ -1,4 +1,5 @@
-// Package kafka is a [bus.EventBus] (and [bus.BatchSubscriber]) on Apache
+// Package kafka is a [bus.EventBus] (and [bus.BatchSubscriber] and
+// [bus.PartitionReader]) on Apache
 // Kafka, through the IBM/sarama client. It is registrar's production bus:
 // the Runtime, the registration workflow and the example run on it
 // unchanged, with the same guarantees as on the in-process bus of package
@@ -80,14 +81,34 @@
 // a handler must not modify them, and must [bus.Message.Clone] a message it
 // keeps after it returned.
 //
+// # Partition readers
+//
+// [Bus.ReadPartition] reads one partition without a consumer group and
+// commits nothing. The readers of one partition from its newest offset, in
+// one Bus, share one sarama partition consumer (on one sarama consumer of the
+// bus's client): the first reader starts it, later ones join, and the last
+// to leave closes it; so a process may run as many readers of a partition as
+// it likes. A reader joins first and then asks the brokers for the newest
+// offset, which is where it starts: it misses nothing published after
+// [bus.WithReadStarted]'s function was called. Each reader has its own buffer
+// of 256 messages; when it is full, the shared partition consumer waits, so
+// one slow reader slows the other readers of its partition. A reader
+// [bus.ReadFromOldest] has a sarama consumer and partition consumer of its
+// own. A partition consumer whose offset is out of range starts again at the
+// oldest retained offset (messages deleted meanwhile are skipped) or, if the
+// log was truncated, at its end. [Bus.PartitionCount] creates the topic when
+// [Config.CreateTopics] is set.
+//
 // # Lifecycle
 //
 // [New] connects and starts the goroutines of a sarama client, an async
 // producer, and three that feed the producer and hand its answers back to
 // the publishers.
-// Subscribe runs sarama's consumer group goroutines until it returns.
-// [Bus.Close] ends every subscription (members leave their groups after
-// committing), flushes the producer so that publish calls in progress get
+// Subscribe runs sarama's consumer group goroutines until it returns;
+// partition readers run one goroutine per partition consumer, which ends
+// with the last reader of the partition. [Bus.Close] ends every
+// subscription (members leave their groups after committing) and every
+// partition reader (their ReadPartition calls return [bus.ErrClosed]), flushes the producer so that publish calls in progress get
 // their answers, and closes every connection; it waits for every goroutine
 // the bus started, is safe to call twice, and afterwards every other method
 // returns [bus.ErrClosed].

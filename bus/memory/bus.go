@@ -165,8 +165,8 @@ func (b *Bus) PublishEnvelope(ctx context.Context, topic string, env *bus.Envelo
 	return b.Publish(ctx, m)
 }
 
-// Close cancels every subscription (their Subscribe calls return
-// [bus.ErrClosed]), wakes blocked publishers (they return bus.ErrClosed), and
+// Close cancels every subscription and partition reader (their Subscribe
+// and ReadPartition calls return [bus.ErrClosed]), wakes blocked publishers (they return bus.ErrClosed), and
 // waits until every goroutine the bus started, and so every handler call, has
 // returned. Calling it again returns nil.
 func (b *Bus) Close() error {

@@ -68,18 +68,29 @@
 // it comes back after its uncommitted messages were dropped, it resumes at the
 // oldest retained message and the bus logs how many it skipped.
 //
+// # Partition readers
+//
+// The bus is a [bus.PartitionReader]: [Bus.ReadPartition] reads one
+// partition from its newest or its oldest retained offset, on the caller's
+// goroutine, with no group. A reader is no active group: it never holds back
+// publishers or retention, and when retention dropped messages before it read
+// them it goes on with the oldest retained one and logs how many it skipped.
+// [Bus.PartitionCount] creates the topic, as a Publish would.
+//
 // # Testing hooks
 //
 // [Config.PublishFault] and [Config.HandlerFault] inject failures;
 // [Bus.Partitions], [Bus.Messages], [Bus.Offsets], [Bus.Committed] and
-// [Bus.Lag] let tests and operators look inside. [Config.Now] replaces the
+// [Bus.Lag] let tests and operators look inside; [Bus.Readers] counts the
+// partition readers in progress. [Config.Now] replaces the
 // clock used for message timestamps.
 //
 // # Lifecycle
 //
 // [New] starts no goroutine. Subscribe runs one goroutine per owned
-// partition, all of which have ended when Subscribe returns. [Bus.Close]
-// cancels every subscription, waits for every goroutine the bus started, and
+// partition, all of which have ended when Subscribe returns; ReadPartition
+// one, which has ended when it returns. [Bus.Close] cancels every
+// subscription and partition reader, waits for every goroutine the bus started, and
 // is safe to call more than once; afterwards every other method returns
 // [bus.ErrClosed]. Close must not be called from a handler, which it would
 // wait for.

@@ -23,9 +23,9 @@ func published(b *membus.Bus, topic string) []*bus.Message {
 }
 
 // TestRequestIntrospection publishes a registry request on the memory bus
-// and reads it back as a node does: one unkeyed message on the default
-// topic, its envelope and payload decoding to the request, which targets
-// the node types it names.
+// and reads it back as a node does: a copy on each partition of the
+// default topic, its envelope and payload decoding to the request, which
+// targets the node types it names.
 func TestRequestIntrospection(t *testing.T) {
 	b, err := membus.New(membus.Config{})
 	if err != nil {
@@ -38,12 +38,21 @@ func TestRequestIntrospection(t *testing.T) {
 		registrar.WithRequestSource("registrar-test"), registrar.WithRequestClock(func() time.Time { return at })); err != nil {
 		t.Fatal(err)
 	}
+	// One copy on each partition, one envelope.
+	n := b.Partitions(registration.TopicRegistryRequest)
 	msgs := published(b, registration.TopicRegistryRequest)
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages on %s, want 1", len(msgs), registration.TopicRegistryRequest)
+	if len(msgs) != int(n) {
+		t.Fatalf("%d messages on %s, want one per partition (%d)", len(msgs), registration.TopicRegistryRequest, n)
 	}
-	if msgs[0].Key != nil {
-		t.Errorf("key %q, want none", msgs[0].Key)
+	parts := map[int32]bool{}
+	for _, m := range msgs {
+		parts[m.Partition] = true
+		if string(m.Value) != string(msgs[0].Value) {
+			t.Fatal("the copies differ")
+		}
+	}
+	if len(parts) != int(n) {
+		t.Fatalf("copies on %d partitions, want %d", len(parts), n)
 	}
 	env, err := bus.DecodeEnvelope(msgs[0].Value)
 	if err != nil {
@@ -69,8 +78,8 @@ func TestRequestIntrospection(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs = published(b, "elsewhere")
-	if len(msgs) != 1 {
-		t.Fatalf("%d messages on elsewhere, want 1", len(msgs))
+	if len(msgs) != int(b.Partitions("elsewhere")) {
+		t.Fatalf("%d messages on elsewhere, want one per partition", len(msgs))
 	}
 	env, err = bus.DecodeEnvelope(msgs[0].Value)
 	if err != nil {
@@ -91,5 +100,26 @@ func TestRequestIntrospection(t *testing.T) {
 	}
 	if n := len(published(b, "bad")); n != 0 {
 		t.Fatalf("%d messages on bad", n)
+	}
+}
+
+// plainBus hides the memory bus's partition reads.
+type plainBus struct{ bus.EventBus }
+
+// TestRequestIntrospectionPlainBus: on a bus that cannot read partitions
+// (its nodes read through groups, every partition) the request is one
+// message without a key.
+func TestRequestIntrospectionPlainBus(t *testing.T) {
+	b, err := membus.New(membus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close() }()
+	if err := registrar.RequestIntrospection(context.Background(), plainBus{b}, registration.RegistryRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := published(b, registration.TopicRegistryRequest)
+	if len(msgs) != 1 || msgs[0].Key != nil {
+		t.Fatalf("%d messages (first key %q), want one without a key", len(msgs), msgs[0].Key)
 	}
 }

@@ -119,6 +119,19 @@ func TestPartitionScopedReads(t *testing.T) {
 		}
 		return byPart, total, reqs
 	}
+	// The readers run behind the publishers: count once they stopped.
+	quiet := func() {
+		last := int64(-1)
+		for {
+			n := totalRead(nodes)
+			if n == last {
+				return
+			}
+			last = n
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	quiet()
 	before := map[uuid.UUID]int64{}
 	for _, nd := range nodes {
 		before[nd.Info().ID] = nd.Stats().MessagesRead
@@ -134,6 +147,7 @@ func TestPartitionScopedReads(t *testing.T) {
 		return w.rt.Stats().EventsPublished >= int64(5*len(nodes))
 	})
 	w.settle()
+	quiet()
 	part1, total1, reqs1 := offsets()
 	if total1-total0 != int64(len(nodes)) || reqs1-reqs0 != partitions {
 		t.Fatalf("the request produced %d events and %d copies, want %d and one per partition (%d)",

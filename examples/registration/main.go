@@ -1,9 +1,11 @@
 // Command registration runs registrar's registration workflow end to end.
 //
-// By default it simulates nodes on the in-memory bus and store: each node
-// introspects, is acked and heartbeats; a fraction stops heartbeating and
-// expires. Time runs on a simulated clock, so minutes of workflow time take
-// a second or two.
+// By default it simulates nodes on the in-memory bus and store. Each
+// simulated node is a node.Node, the client a Go service embeds: it
+// introspects, waits for its Accepted event, acks, and heartbeats once
+// active; a fraction pause their heartbeats after the first and expire.
+// Nodes, runtime and sweeper share one simulated clock (node.ManualClock),
+// so minutes of workflow time take a second or two.
 //
 //	go run ./examples/registration                  # 100 nodes, 10% expire, live progress and a table
 //	go run ./examples/registration -nodes 1000 -json
@@ -29,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/registrar-go/registrar/node"
 )
 
 // worldConfig is the world the flags describe.
@@ -63,6 +67,7 @@ func (o options) brokerList() []string {
 type options struct {
 	nodes     int
 	expire    float64
+	jitter    float64
 	malformed int
 	jsonOut   bool
 	replay    string
@@ -83,6 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.nodes, "nodes", 100, "number of simulated nodes")
 	fs.Float64Var(&o.expire, "expire", 0.1, "fraction of nodes that stop heartbeating and expire (0..1)")
+	fs.Float64Var(&o.jitter, "jitter", node.DefaultJitter, "heartbeat jitter of the simulated nodes, a fraction of the interval in [0, 1)")
 	fs.IntVar(&o.malformed, "malformed", 0, "number of malformed messages to mix in; each is dead-lettered")
 	fs.BoolVar(&o.jsonOut, "json", false, "print only a final JSON summary")
 	fs.StringVar(&o.replay, "replay", "", "replay messages from a JSON-lines `file` and print the projections")
@@ -104,6 +110,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.expire < 0 || o.expire > 1 {
 		errs = append(errs, fmt.Errorf("-expire %v: want a fraction in 0..1", o.expire))
+	}
+	if o.jitter < 0 || o.jitter >= 1 {
+		errs = append(errs, fmt.Errorf("-jitter %v: want a fraction in [0, 1)", o.jitter))
 	}
 	if o.malformed < 0 {
 		errs = append(errs, fmt.Errorf("-malformed %d: want 0 or more", o.malformed))

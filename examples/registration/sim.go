@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,22 +17,18 @@ import (
 
 	"github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/node"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // simEpoch is where simulated time starts.
 var simEpoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// heartbeatEvery is the simulated nodes' heartbeat interval (ONEX nodes
-// heartbeat about every 30 s).
-const heartbeatEvery = 30 * time.Second
-
+// simNode is one simulated node: a node.Node, the real client, on the
+// simulated clock.
 type simNode struct {
-	id       uuid.UUID
-	typ      string
-	expires  bool
-	started  time.Time
-	endpoint string
+	*node.Node
+	expires bool
 }
 
 // summary is the -json output.
@@ -47,16 +44,18 @@ type summary struct {
 type simulation struct {
 	o      options
 	w      *world
-	clock  *simClock
+	clock  *node.ManualClock
 	rng    *rand.Rand
+	bus    *countingBus // what the nodes publish through
 	nodes  []simNode
 	topics registration.Topics
 	stderr io.Writer
 	tty    bool
 	phase  atomic.Value // string
-	// sent counts the messages the runtime must handle: inputs the
-	// simulation published, and timeout checks the sweeper published.
-	sent int64
+	// swept counts the timeout checks the sweeper published; with the
+	// inputs the nodes and the malformed messages published, they are the
+	// messages the runtime must handle.
+	swept int64
 }
 
 func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) error {
@@ -74,10 +73,34 @@ func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) err
 	return s.report(ctx, stdout, time.Since(start))
 }
 
-// execute runs the runtime and the simulation, and stops the runtime.
+// execute runs the runtime, the nodes and the simulation, then stops the
+// nodes and the runtime.
 func (s *simulation) execute(ctx context.Context) error {
 	stopRuntime := s.w.start(ctx)
-	runErr := s.run(ctx)
+	nodeCtx, stopNodes := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	nodeErrs := make(chan error, 1)
+	for _, nd := range s.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := nd.Run(nodeCtx); err != nil {
+				select {
+				case nodeErrs <- fmt.Errorf("node %s: %w", nd.Info().ID, err):
+				default:
+				}
+			}
+		}()
+	}
+	runErr := s.run(ctx, nodeErrs)
+	stopNodes()
+	wg.Wait()
+	if runErr == nil {
+		select {
+		case runErr = <-nodeErrs:
+		default:
+		}
+	}
 	if err := stopRuntime(); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -85,7 +108,7 @@ func (s *simulation) execute(ctx context.Context) error {
 }
 
 func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulation, error) {
-	clock := newSimClock(simEpoch)
+	clock := node.NewManualClock(simEpoch)
 	var logOut io.Writer
 	if o.verbose {
 		logOut = stderr
@@ -99,6 +122,7 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 		rng:    rand.New(rand.NewPCG(uint64(o.seed), 0x5eed)),
 		topics: registrarTopics(w),
 	}
+	s.bus = newCountingBus(w.bus, s.topics.Inputs())
 	if f, ok := stderr.(*os.File); ok && !o.jsonOut {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			s.tty = true
@@ -107,11 +131,17 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 	nExpire := int(math.Round(o.expire * float64(o.nodes)))
 	types := registration.NodeTypes[:4]
 	for i := range o.nodes {
-		id := s.newID()
-		s.nodes = append(s.nodes, simNode{
-			id: id, typ: types[i%len(types)], expires: i < nExpire,
-			endpoint: fmt.Sprintf("http://10.0.%d.%d:8080/health", i/250, i%250+1),
-		})
+		nd, err := node.New(s.bus.withReads(), node.Info{
+			ID: s.newID(), Type: types[i%len(types)], Version: bus.Version{Major: 1, Minor: 4, Patch: 2},
+			Capabilities: json.RawMessage(`{"postgres":false,"read":true,"write":true}`),
+			Endpoints:    map[string]string{"health": fmt.Sprintf("http://10.0.%d.%d:8080/health", i/250, i%250+1)},
+		}, node.WithContract(w.contract), node.WithClock(clock), node.WithSourceTool("simulated-node"), node.WithHeartbeat(0, o.jitter),
+			node.WithActiveOperations(func() int { return i % 8 }))
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		s.nodes = append(s.nodes, simNode{Node: nd, expires: i < nExpire})
 	}
 	return s, nil
 }
@@ -125,7 +155,12 @@ func registrarTopics(w *world) registration.Topics {
 	return r.Config().Topics
 }
 
-func (s *simulation) run(ctx context.Context) error {
+// heartbeatStep is how far the simulated clock moves at a time during the
+// heartbeat phase: well inside the nodes' heartbeat interval (20 s), so
+// each round's heartbeats are handled before a deadline could pass.
+const heartbeatStep = 5 * time.Second
+
+func (s *simulation) run(ctx context.Context, nodeErrs <-chan error) error {
 	done := make(chan struct{})
 	defer close(done)
 	s.phase.Store("start")
@@ -140,75 +175,99 @@ func (s *simulation) run(ctx context.Context) error {
 		}
 	}
 
-	s.phase.Store("introspection")
+	// Each node introspects, waits for its Accepted event, acks, and
+	// becomes active on NodeBecameActive: package node runs the protocol.
+	s.phase.Store("registration")
 	if err := s.publishMalformed(ctx); err != nil {
 		return err
 	}
-	for i := range s.nodes {
-		if err := s.introspect(ctx, &s.nodes[i]); err != nil {
-			return err
-		}
-	}
-	if err := s.settle(ctx); err != nil {
+	if err := s.waitActive(ctx, nodeErrs); err != nil {
 		return err
 	}
-	if err := s.expect(ctx, map[registration.State]int{registration.StateAwaitingAck: n}); err != nil {
-		return err
-	}
-
-	s.phase.Store("ack")
-	s.clock.Advance(time.Second)
-	for i := range s.nodes {
-		if err := s.ack(ctx, &s.nodes[i]); err != nil {
-			return err
-		}
-	}
-	if err := s.settle(ctx); err != nil {
+	if err := s.settle(ctx, nodeErrs); err != nil {
 		return err
 	}
 	if err := s.expect(ctx, map[registration.State]int{registration.StateActive: n}); err != nil {
 		return err
 	}
 
-	// Heartbeat rounds: the expiring nodes heartbeat once and fall silent;
-	// the others keep going until the silent ones' liveness window passed.
-	// After each round the sweeper runs, as of the simulated time.
-	window := registration.DefaultLivenessWindow
-	rounds := 2 + int((window+heartbeatEvery-1)/heartbeatEvery)
-	for round := 1; round <= rounds; round++ {
-		s.phase.Store(fmt.Sprintf("heartbeat round %d/%d", round, rounds))
-		s.clock.Advance(heartbeatEvery)
-		for i := range s.nodes {
-			nd := &s.nodes[i]
-			if nd.expires && round > 1 {
-				continue
-			}
-			if err := s.heartbeat(ctx, nd); err != nil {
-				return err
-			}
-		}
-		if err := s.settle(ctx); err != nil {
+	// Heartbeats: the expiring nodes heartbeat once and then pause; the
+	// others go on until the paused ones' liveness window passed. The
+	// clock moves in steps; after each, the nodes react, the runtime
+	// handles what they sent, and the sweeper runs as of the simulated
+	// time.
+	window := registrar.ReducerConfig(s.w.contract).LivenessWindow
+	if window == 0 {
+		window = registration.DefaultLivenessWindow
+	}
+	total := 25*time.Second + window + 2*heartbeatStep
+	for elapsed := time.Duration(0); elapsed < total; elapsed += heartbeatStep {
+		s.phase.Store(fmt.Sprintf("heartbeats t+%s", elapsed+heartbeatStep))
+		s.clock.Advance(heartbeatStep)
+		if err := s.settle(ctx, nodeErrs); err != nil {
 			return err
+		}
+		for _, nd := range s.nodes {
+			if nd.expires && !nd.Paused() && nd.Stats().Heartbeats >= 1 {
+				nd.Pause()
+			}
 		}
 	}
 	s.phase.Store("done")
 	return s.expect(ctx, map[registration.State]int{registration.StateActive: n - nExpire, registration.StateLivenessExpired: nExpire})
 }
 
-// settle waits until the runtime handled every message sent so far, sweeps
-// as of the simulated time, and repeats until a sweep finds nothing.
-func (s *simulation) settle(ctx context.Context) error {
+// waitActive waits until every node knows it is active.
+func (s *simulation) waitActive(ctx context.Context, nodeErrs <-chan error) error {
+	for _, nd := range s.nodes {
+		select {
+		case err := <-nodeErrs:
+			return err
+		default:
+		}
+		if err := nd.WaitActive(ctx); err != nil {
+			return fmt.Errorf("waiting for node %s to become active (%v): %w", nd.Info().ID, nd.State(), err)
+		}
+	}
+	return nil
+}
+
+// armed is the number of timers the nodes hold when every one is idle: one
+// each, except a paused node that is active or expired (it waits for
+// nothing).
+func (s *simulation) armed() int {
+	n := 0
+	for _, nd := range s.nodes {
+		switch st := nd.State(); st {
+		case node.StateRegistering, node.StateAwaitingAck:
+			n++
+		case node.StateActive:
+			if !nd.Paused() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// settle waits until every node is idle and the runtime handled every
+// message sent so far, sweeps as of the simulated time, and repeats until
+// a sweep finds nothing.
+func (s *simulation) settle(ctx context.Context, nodeErrs <-chan error) error {
 	t := time.NewTicker(time.Millisecond)
 	defer t.Stop()
 	for {
 		for {
 			st := s.w.rt.Stats()
-			if st.Handled+st.DeadLettered >= s.sent {
+			sent := s.bus.sent.Load() + s.swept
+			if st.Handled+st.DeadLettered >= sent && s.clock.Timers() == s.armed() {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("waiting for the runtime to handle %d messages (%d so far): %w", s.sent, st.Handled+st.DeadLettered, ctx.Err())
+				return fmt.Errorf("waiting for the nodes and the runtime (%d of %d messages handled): %w", st.Handled+st.DeadLettered, sent, ctx.Err())
+			case err := <-nodeErrs:
+				return err
 			case <-t.C:
 			}
 		}
@@ -219,7 +278,7 @@ func (s *simulation) settle(ctx context.Context) error {
 		if n == 0 {
 			return nil
 		}
-		s.sent += int64(n)
+		s.swept += int64(n)
 	}
 }
 
@@ -247,44 +306,6 @@ func (s *simulation) newID() uuid.UUID {
 	return uuid.UUID(b)
 }
 
-func (s *simulation) publish(ctx context.Context, topic string, key uuid.UUID, payload any) error {
-	raw, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	now := s.clock.Now()
-	env := &bus.Envelope{EnvelopeID: s.newID(), EnvelopeTimestamp: now, CorrelationID: s.newID(), SourceTool: "simulated-node", Payload: raw}
-	if err := s.w.bus.PublishEnvelope(ctx, topic, env, bus.WithKey([]byte(key.String()))); err != nil {
-		return err
-	}
-	s.sent++
-	return nil
-}
-
-func (s *simulation) introspect(ctx context.Context, nd *simNode) error {
-	nd.started = s.clock.Now()
-	return s.publish(ctx, s.topics.Introspection, nd.id, &registration.Introspection{
-		NodeID: nd.id, NodeType: nd.typ, NodeVersion: bus.Version{Major: 1, Minor: 4, Patch: 2},
-		Capabilities:  json.RawMessage(`{"postgres":false,"read":true,"write":true}`),
-		Endpoints:     map[string]string{"health": nd.endpoint},
-		CorrelationID: s.newID(), Timestamp: s.clock.Now(),
-	})
-}
-
-func (s *simulation) ack(ctx context.Context, nd *simNode) error {
-	return s.publish(ctx, s.topics.Ack, nd.id, &registration.Ack{
-		CommandID: s.newID(), NodeID: nd.id, CorrelationID: s.newID(), Timestamp: s.clock.Now(),
-	})
-}
-
-func (s *simulation) heartbeat(ctx context.Context, nd *simNode) error {
-	now := s.clock.Now()
-	return s.publish(ctx, s.topics.Heartbeat, nd.id, &registration.Heartbeat{
-		NodeID: nd.id, NodeType: nd.typ, NodeVersion: "1.4.2", UptimeSeconds: now.Sub(nd.started).Seconds(),
-		ActiveOperationsCount: s.rng.IntN(8), Timestamp: now,
-	})
-}
-
 // publishMalformed publishes o.malformed messages that are each wrong in a
 // different way; every one is dead-lettered with a reason naming the field.
 func (s *simulation) publishMalformed(ctx context.Context) error {
@@ -299,10 +320,9 @@ func (s *simulation) publishMalformed(ctx context.Context) error {
 	}
 	for i := range s.o.malformed {
 		b := bad[i%len(bad)]
-		if err := s.w.bus.Publish(ctx, &bus.Message{Topic: b.topic, Value: []byte(b.value)}); err != nil {
+		if err := s.bus.Publish(ctx, &bus.Message{Topic: b.topic, Value: []byte(b.value)}); err != nil {
 			return err
 		}
-		s.sent++
 	}
 	return nil
 }
@@ -335,7 +355,7 @@ func (s *simulation) progressLine(ctx context.Context) string {
 	st := s.w.rt.Stats()
 	phase, _ := s.phase.Load().(string)
 	return fmt.Sprintf("[t+%-6s] %-22s awaiting_ack %-5d active %-5d liveness_expired %-5d events %-6d intents %-6d dead-lettered %d",
-		s.clock.Since(simEpoch), phase, c[registration.StateAwaitingAck], c[registration.StateActive],
+		since(s.clock), phase, c[registration.StateAwaitingAck], c[registration.StateActive],
 		c[registration.StateLivenessExpired], st.EventsPublished, st.IntentsExecuted, st.DeadLettered)
 }
 
@@ -363,11 +383,78 @@ func (s *simulation) report(ctx context.Context, stdout io.Writer, elapsed time.
 	}
 	fmt.Fprintf(&b, "%-20s %8d\n\n", "total", len(s.nodes))
 	fmt.Fprintf(&b, "simulated %s in %s: %d events published, %d intents executed (%d changed nothing), %d dead-lettered\n",
-		s.clock.Since(simEpoch), elapsed.Truncate(time.Millisecond), st.EventsPublished, st.IntentsExecuted,
+		since(s.clock), elapsed.Truncate(time.Millisecond), st.EventsPublished, st.IntentsExecuted,
 		st.IntentsSkipped, st.DeadLettered)
 	if s.w.registry != nil {
 		fmt.Fprintf(&b, "%d services in the in-memory registry\n", s.w.registry.Len())
 	}
 	_, err = io.WriteString(stdout, b.String())
 	return err
+}
+
+// since is the simulated time passed, in whole seconds.
+func since(c *node.ManualClock) string { return c.Now().Sub(simEpoch).Truncate(time.Second).String() }
+
+// countingBus is the bus the simulated nodes publish through: it counts
+// the messages published to the runtime's input topics, so the simulation
+// knows how many the runtime must handle.
+type countingBus struct {
+	bus.EventBus
+	inputs map[string]bool
+	sent   atomic.Int64
+}
+
+func newCountingBus(b bus.EventBus, inputs []string) *countingBus {
+	c := &countingBus{EventBus: b, inputs: map[string]bool{}}
+	for _, t := range inputs {
+		c.inputs[t] = true
+	}
+	return c
+}
+
+// Publish publishes msgs and counts those on input topics.
+func (c *countingBus) Publish(ctx context.Context, msgs ...*bus.Message) error {
+	if err := c.EventBus.Publish(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if c.inputs[m.Topic] {
+			c.sent.Add(1)
+		}
+	}
+	return nil
+}
+
+// PublishEnvelope publishes env through Publish.
+func (c *countingBus) PublishEnvelope(ctx context.Context, topic string, env *bus.Envelope, opts ...bus.PublishOption) error {
+	m, err := bus.EnvelopeMessage(topic, env, opts...)
+	if err != nil {
+		return err
+	}
+	return c.Publish(ctx, m)
+}
+
+// withReads returns c with the partition reads of the bus beneath, when it
+// has them (both of the example's buses do), so that the nodes read one
+// partition each instead of falling back to a group each.
+func (c *countingBus) withReads() bus.EventBus {
+	if pr, ok := c.EventBus.(bus.PartitionReader); ok {
+		return readingBus{c, pr}
+	}
+	return c
+}
+
+type readingBus struct {
+	*countingBus
+	pr bus.PartitionReader
+}
+
+// PartitionCount is the bus beneath's.
+func (b readingBus) PartitionCount(ctx context.Context, topic string) (int32, error) {
+	return b.pr.PartitionCount(ctx, topic)
+}
+
+// ReadPartition is the bus beneath's.
+func (b readingBus) ReadPartition(ctx context.Context, topic string, partition int32, h bus.Handler, opts ...bus.ReadOption) error {
+	return b.pr.ReadPartition(ctx, topic, partition, h, opts...)
 }

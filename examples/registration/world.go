@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -25,19 +24,6 @@ import (
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
-
-// simClock is a clock that moves only when told to.
-type simClock struct{ ns atomic.Int64 }
-
-func newSimClock(t time.Time) *simClock {
-	c := &simClock{}
-	c.ns.Store(t.UnixNano())
-	return c
-}
-
-func (c *simClock) Now() time.Time           { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *simClock) Advance(d time.Duration)  { c.ns.Add(int64(d)) }
-func (c *simClock) Since(t time.Time) string { return c.Now().Sub(t).Truncate(time.Second).String() }
 
 // projectionStore is a registration store the example can also list.
 type projectionStore interface {

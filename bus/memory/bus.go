@@ -19,10 +19,14 @@ type Bus struct {
 	cfg Config // with defaults
 	log *slog.Logger
 
-	closed    atomic.Bool
-	done      chan struct{} // closed by Close
-	closeOnce sync.Once
-	wg        sync.WaitGroup // every goroutine the bus started
+	closed atomic.Bool
+	done   chan struct{} // closed by Close
+	// closing ends when Close starts: readers cancel their handlers'
+	// contexts with it, without a goroutine each.
+	closing    context.Context
+	endClosing context.CancelFunc
+	closeOnce  sync.Once
+	wg         sync.WaitGroup // every goroutine the bus started
 
 	// topics is replaced, never modified, so Publish reads it without a lock.
 	topics   atomic.Pointer[map[string]*topic]
@@ -54,6 +58,7 @@ func New(cfg Config) (*Bus, error) {
 		done:   make(chan struct{}),
 		groups: make(map[string]*group),
 	}
+	b.closing, b.endClosing = context.WithCancel(context.Background())
 	b.topics.Store(&map[string]*topic{})
 	return b, nil
 }
@@ -166,14 +171,15 @@ func (b *Bus) PublishEnvelope(ctx context.Context, topic string, env *bus.Envelo
 }
 
 // Close cancels every subscription and partition reader (their Subscribe
-// and ReadPartition calls return [bus.ErrClosed]), wakes blocked publishers (they return bus.ErrClosed), and
-// waits until every goroutine the bus started, and so every handler call, has
+// and ReadPartition calls return [bus.ErrClosed]), wakes blocked publishers
+// (they return bus.ErrClosed), and waits until every goroutine the bus started, and so every handler call, has
 // returned. Calling it again returns nil.
 func (b *Bus) Close() error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		b.closed.Store(true)
 		close(b.done)
+		b.endClosing()
 		groups := make([]*group, 0, len(b.groups))
 		for _, g := range b.groups {
 			groups = append(groups, g)

@@ -23,14 +23,19 @@ func (b *Bus) PartitionCount(ctx context.Context, topic string) (int32, error) {
 	return int32(len(b.topic(topic).parts)), nil
 }
 
+// readerAhead is how many messages a partition reader copies out of the
+// partition at a time; fewer than a group worker's readAhead, since a
+// reader is often one of many on one partition.
+const readerAhead = 16
+
 // ReadPartition hands h the messages of one partition of topic, from the
 // newest offset or, with [bus.ReadFromOldest], the oldest retained one,
 // until ctx ends (nil), the bus is closed ([bus.ErrClosed]) or h fails; see
 // [bus.PartitionReader]. It creates the topic if it was never used.
 //
-// A reader runs on the caller's goroutine, with one more that cancels the
-// handler's context when the bus closes; both end when ReadPartition
-// returns. It is no group:
+// A reader runs on the caller's goroutine only, and copies out up to
+// readerAhead messages at a time: thousands of readers (package node runs
+// several per node) cost little. It is no group:
 // it holds back neither retention nor publishers, and when retention drops
 // messages before it read them it logs how many at Info and goes on with the
 // oldest retained one. Close waits for readers, as for subscriptions, until
@@ -62,19 +67,9 @@ func (b *Bus) ReadPartition(ctx context.Context, topic string, partition int32, 
 
 	// hctx ends with ctx, with the bus, and when the read returns.
 	hctx, cancel := context.WithCancel(ctx)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		select {
-		case <-b.done:
-			cancel()
-		case <-hctx.Done():
-		}
-	}()
-	defer func() {
-		cancel()
-		<-stopped
-	}()
+	defer cancel()
+	stop := context.AfterFunc(b.closing, cancel)
+	defer stop()
 	end := func() error {
 		if ctx.Err() != nil {
 			return nil
@@ -95,7 +90,7 @@ func (b *Bus) ReadPartition(ctx context.Context, topic string, partition int32, 
 	if cfg.Started != nil {
 		cfg.Started(off, next)
 	}
-	buf := make([]bus.Message, readAhead)
+	buf := make([]bus.Message, readerAhead)
 	dirty := 0
 	for {
 		n, from, wait := p.read(off, buf)

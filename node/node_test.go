@@ -153,6 +153,13 @@ func TestPartitionScopedReads(t *testing.T) {
 		t.Fatalf("the request produced %d events and %d copies, want %d and one per partition (%d)",
 			total1-total0, reqs1-reqs0, len(nodes), partitions)
 	}
+	var readSum int64
+	for _, nd := range nodes {
+		readSum += nd.Stats().MessagesRead - before[nd.Info().ID] - 1
+	}
+	t.Logf("%d events of %d nodes on %d partitions: a node read %.1f of them on average (%.3f per event; 1/%d = %.3f)",
+		total1-total0, len(nodes), partitions, float64(readSum)/float64(len(nodes)),
+		float64(readSum)/float64(len(nodes))/float64(total1-total0), partitions, 1.0/partitions)
 	for _, nd := range nodes {
 		p := bus.KeyPartition([]byte(nd.Info().ID.String()), partitions)
 		own := part1[p] - part0[p]

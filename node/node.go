@@ -270,8 +270,12 @@ func (n *Node) setState(to State) {
 // node is already running.
 //
 // It first starts reading the events addressed to the node (see the package
-// documentation for how little of the topics that is), and only once the
-// reads are positioned publishes the introspection, keyed by the node id.
+// documentation for how little of the topics that is; while the bus cannot
+// tell the topics' partitions, Run tries again, doubling its pause up to 5
+// s of real time), and only once the reads are positioned publishes the
+// introspection, keyed by the node id. A failed publish of an
+// introspection or an ack is retried the same way; a failed heartbeat is
+// counted, and the next is sent a quarter of an interval later.
 // On the orchestrator's NodeRegistrationAccepted for that introspection it
 // sends the ack; on NodeBecameActive it is active and heartbeats at the
 // interval, with jitter and its uptime. On NodeRegistrationAckTimedOut, on
@@ -296,31 +300,55 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return nil
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.inbox.reset()
-	rd, err := n.startReaders(ctx)
+	rd, err := n.startReadersRetrying(ctx)
 	if err != nil {
-		cancel()
-		rd.wait()
-		if ctx.Err() != nil && !errors.Is(err, bus.ErrClosed) {
+		if parent.Err() != nil && !errors.Is(err, bus.ErrClosed) {
 			return nil
 		}
 		return err
 	}
 	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))} //nolint:gosec // jitter, not a secret
 	err = p.run(ctx, rd.failed)
-	cancel()
-	rd.wait()
+	rd.stop()
 	p.stopTimer()
 	n.setState(StateStopped)
 	if err == nil {
 		err = rd.err()
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if parent.Err() != nil && !errors.Is(err, bus.ErrClosed) {
 		err = nil
 	}
 	return err
+}
+
+// startReadersRetrying starts the reads, and when that fails (the bus
+// cannot tell the partitions of a topic: a broker down, a topic not yet
+// created) tries again after a pause, in real time, until ctx ends or the
+// bus is closed.
+func (n *Node) startReadersRetrying(ctx context.Context) (*readers, error) {
+	delay := publishRetryMin
+	for {
+		rd, err := n.startReaders(ctx)
+		if err == nil {
+			return rd, nil
+		}
+		if ctx.Err() != nil || errors.Is(err, bus.ErrClosed) {
+			return nil, err
+		}
+		n.cfg.log.Warn("registrar/node: cannot start reading its events; trying again", "node_id", n.info.ID, "err", err, "retry_in", delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(2*delay, publishRetryMax)
+	}
 }
 
 // inbox queues the events the readers decoded for the protocol goroutine.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,4 +408,35 @@ func TestManualClock(t *testing.T) {
 	}
 	now := c.NewTimer(0)
 	<-now.C() // fires at once
+}
+
+// flakyCount fails the first PartitionCount calls, as a bus whose brokers
+// are not up yet does.
+type flakyCount struct {
+	readerBus
+	fails atomic.Int32
+}
+
+func (b *flakyCount) PartitionCount(ctx context.Context, topic string) (int32, error) {
+	if b.fails.Add(-1) >= 0 {
+		return 0, errors.New("metadata: no broker reachable")
+	}
+	return b.readerBus.PartitionCount(ctx, topic)
+}
+
+// TestRunRetriesStart: a node whose bus cannot tell the topics'
+// partitions yet tries again, and registers once it can.
+func TestRunRetriesStart(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	fb := &flakyCount{readerBus: w.bus.(readerBus)}
+	fb.fails.Store(3)
+	nd, err := node.New(fb, info(0), node.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("the node active", func() bool { return nd.State() == node.StateActive })
+	if fb.fails.Load() >= 0 {
+		t.Fatalf("PartitionCount failures left: %d", fb.fails.Load())
+	}
 }

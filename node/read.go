@@ -16,6 +16,7 @@ import (
 
 // readers are the reads of one Run.
 type readers struct {
+	cancel context.CancelFunc // ends the reads
 	wg     sync.WaitGroup
 	failed chan struct{} // closed on the first error
 	once   sync.Once
@@ -40,6 +41,12 @@ func (r *readers) err() error {
 
 func (r *readers) wait() { r.wg.Wait() }
 
+// stop ends the reads and waits for them.
+func (r *readers) stop() {
+	r.cancel()
+	r.wg.Wait()
+}
+
 // readTopics returns the topics the node reads, each with whether the node
 // reads only its key's partition of it (true for all of them today: every
 // event is keyed by node id, and registry requests are copied to every
@@ -59,19 +66,32 @@ func (n *Node) readTopics() map[string]bool {
 }
 
 // startReaders starts reading the node's events and returns once every read
-// is positioned: every event published from then on reaches the inbox.
+// is positioned: every event published from then on reaches the inbox. The
+// reads end with ctx. When it fails, it has stopped the reads it started
+// and waited for them.
 func (n *Node) startReaders(ctx context.Context) (*readers, error) {
+	ctx, cancel := context.WithCancel(ctx)
 	rd := &readers{failed: make(chan struct{})}
+	if err := n.positionReaders(ctx, rd); err != nil {
+		cancel()
+		rd.wait()
+		return nil, err
+	}
+	rd.cancel = cancel
+	return rd, nil
+}
+
+func (n *Node) positionReaders(ctx context.Context, rd *readers) error {
 	pr, ok := n.b.(bus.PartitionReader)
 	if !ok {
-		return rd, n.startGroup(ctx, rd)
+		return n.startGroup(ctx, rd)
 	}
 	started := make(chan struct{}, 64)
 	want := 0
 	for topic, keyed := range n.readTopics() {
 		count, err := pr.PartitionCount(ctx, topic)
 		if err != nil {
-			return rd, fmt.Errorf("registrar/node: partitions of %s: %w", topic, err)
+			return fmt.Errorf("registrar/node: partitions of %s: %w", topic, err)
 		}
 		parts := []int32{}
 		if keyed {
@@ -94,12 +114,12 @@ func (n *Node) startReaders(ctx context.Context) (*readers, error) {
 		select {
 		case <-started:
 		case <-rd.failed:
-			return rd, rd.err()
+			return rd.err()
 		case <-ctx.Done():
-			return rd, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	return rd, nil
+	return nil
 }
 
 // readLoop reads one partition until ctx ends. A read that fails starts

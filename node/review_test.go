@@ -1,0 +1,179 @@
+package node_test
+
+// Review tests: each one fails against the code it was written for and
+// names the bug it shows.
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/node"
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// faultBus is a readerBus whose partition reads fail on the messages fail
+// selects: the handler returns an error, so ReadPartition returns it, as a
+// broker or connection fault would end a read.
+type faultBus struct {
+	readerBus
+	fail func(*bus.Message) bool
+}
+
+func (b faultBus) ReadPartition(ctx context.Context, topic string, partition int32, h bus.Handler, opts ...bus.ReadOption) error {
+	return b.pr.ReadPartition(ctx, topic, partition, func(ctx context.Context, m *bus.Message) error {
+		if b.fail(m) {
+			return errors.New("injected read fault")
+		}
+		return h(ctx, m)
+	}, opts...)
+}
+
+// TestReviewMissedLivenessExpiredAfterReadFault: readLoop's doc says that
+// the events a failed read missed "are recovered by the protocol's own
+// retries", and Resume's that a node "whose registration expired meanwhile
+// registers again". An active node has no retry: when the read of the
+// liveness topic fails on the node's NodeLivenessExpired (and restarts from
+// the newest offset, past it), the node believes it is active forever, and
+// after Resume its heartbeats are no-ops for an expired registration. The
+// orchestrator never has it back.
+func TestReviewMissedLivenessExpiredAfterReadFault(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	inf := info(0)
+	var faults atomic.Int64
+	fb := faultBus{readerBus: w.bus.(readerBus), fail: func(m *bus.Message) bool {
+		if m.Topic == registration.TopicLivenessExpired && string(m.Key) == inf.ID.String() && faults.Load() == 0 {
+			faults.Add(1)
+			return true
+		}
+		return false
+	}}
+	nd, err := node.New(fb, inf, node.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	nd.Pause()
+	w.settle()
+	w.advance(registration.DefaultLivenessWindow+15*time.Second, 5*time.Second)
+	w.waitFor("the read fault on NodeLivenessExpired", func() bool { return faults.Load() == 1 })
+	if got := w.storeStates([]*node.Node{nd}); got[registration.StateLivenessExpired] != 1 {
+		t.Fatalf("store: %v, want liveness_expired", got)
+	}
+	time.Sleep(300 * time.Millisecond) // the read restarts (100 ms)
+	nd.Resume()
+	w.settle()
+	// Two liveness windows: plenty for any recovery.
+	w.advance(2*registration.DefaultLivenessWindow, 5*time.Second)
+	if got := w.storeStates([]*node.Node{nd}); got[registration.StateActive] != 1 {
+		t.Fatalf("store: %v, node state %v, stats %+v: the node thinks it is active, the orchestrator expired it, and nothing brings them together",
+			got, nd.State(), nd.Stats())
+	}
+}
+
+// skewClock runs d behind c; its timers are c's.
+type skewClock struct {
+	c *node.ManualClock
+	d *atomic.Int64
+}
+
+func (s skewClock) Now() time.Time                      { return s.c.Now().Add(-time.Duration(s.d.Load())) }
+func (s skewClock) NewTimer(d time.Duration) node.Timer { return s.c.NewTimer(d) }
+
+// TestReviewClockBehindReregisters: the package doc promises that "a clock
+// that stands still or runs behind the orchestrator's does not make its
+// messages stale". saw() ignores emitted_at more than maxAhead (5 min) ahead
+// of the node's clock, so a node whose clock is set back 10 min (an NTP
+// step, a VM restore) while it is paused ignores its NodeLivenessExpired's
+// time, stamps its next introspection before the orchestrator's
+// liveness-timeout marker, and that introspection is a stale no-op, as is
+// every retry, until the node's clock has caught up with the marker
+// (10 min; never, for a clock that stands still).
+func TestReviewClockBehindReregisters(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	var skew atomic.Int64
+	nd, err := node.New(w.bus, info(0), node.WithClock(skewClock{c: w.clock, d: &skew}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	nd.Pause()
+	w.settle()
+	skew.Store(int64(10 * time.Minute))
+	w.advance(registration.DefaultLivenessWindow+15*time.Second, 5*time.Second)
+	w.waitFor("expired", all([]*node.Node{nd}, node.StateExpired))
+	nd.Resume()
+	w.waitFor("out of expired", func() bool { return nd.State() != node.StateExpired })
+	w.settle()
+	// Three minutes: the first retries (30 s, 60 s, 120 s) all happen.
+	w.advance(3*time.Minute, 5*time.Second)
+	if s := nd.State(); s != node.StateActive {
+		t.Fatalf("node %v after 3 min, stats %+v, runtime %+v: its introspections are stale (stamped before the orchestrator's timeout marker)",
+			s, nd.Stats(), w.rt.Stats())
+	}
+}
+
+// TestReviewRerunStampsAfterPreviousRun: Run's doc promises that "every
+// message is stamped later than the last one the node sent". The watermark
+// lives in the per-Run protocol, so a second Run of the same Node starts
+// again from the clock: on a clock that stood still, its introspection is
+// stamped before the previous Run's ack, which the orchestrator drops as
+// stale (not newer than updated_at), and the node stays registering.
+func TestReviewRerunStampsAfterPreviousRun(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	nd, err := node.New(w.bus, info(0), node.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(ctx) }()
+	if err := nd.WaitActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	go func() { done <- nd.Run(ctx) }()
+	wctx, stop := context.WithTimeout(ctx, 3*time.Second)
+	defer stop()
+	if err := nd.WaitActive(wctx); err != nil {
+		t.Fatalf("second Run: %v, state %v, stats %+v, runtime %+v: its introspection was stamped before the first Run's ack (stale)",
+			err, nd.State(), nd.Stats(), w.rt.Stats())
+	}
+}
+
+// TestReviewInfoAliased: New validates info, but keeps the caller's
+// Endpoints map (and Capabilities slice) and Info returns them again: a
+// change after New (or through Info()) changes what every later
+// introspection sends, unvalidated, and races with Run's encoding.
+func TestReviewInfoAliased(t *testing.T) {
+	inf := info(0)
+	nd, err := node.New(newMemBus(t, 0), inf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf.Endpoints["health"] = "not a url"
+	nd.Info().Capabilities[0] = '['
+	if got := nd.Info().Endpoints["health"]; got == "not a url" {
+		t.Fatalf("the node's endpoints changed after New validated them: %q", got)
+	}
+	if got := string(nd.Info().Capabilities); got != `{"read":true}` {
+		t.Fatalf("the node's capabilities changed after New validated them: %q", got)
+	}
+}

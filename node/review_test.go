@@ -177,3 +177,53 @@ func TestReviewInfoAliased(t *testing.T) {
 		t.Fatalf("the node's capabilities changed after New validated them: %q", got)
 	}
 }
+
+// TestReviewStaleAckTimedOut: the relay is at-least-once, and
+// NodeRegistrationAckTimedOut is acted on by state alone, not by
+// correlation id (unlike Accepted and BecameActive, which must match a
+// pending introspection). A redelivered ack timeout of an earlier attempt,
+// read while the node waits on its current one, throws the current
+// registration away and starts another (the orchestrator then blocks it,
+// "registration in progress", or answers the old one, which the node now
+// ignores).
+func TestReviewStaleAckTimedOut(t *testing.T) {
+	b := newMemBus(t, 1)
+	w := newWorld(t, b, false)
+	inf := info(0)
+	var acks atomic.Int64
+	w.tb.mu.Lock()
+	w.tb.drop = func(m *bus.Message) bool { // lose the node's first two acks
+		return m.Topic == registration.TopicAck && string(m.Key) == inf.ID.String() && acks.Add(1) <= 2
+	}
+	w.tb.mu.Unlock()
+	nd, err := node.New(w.bus, inf, node.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("the first ack", func() bool { return nd.Stats().Acks == 1 })
+	w.settle()
+	w.advance(registration.DefaultAckTimeout+5*time.Second, 5*time.Second)
+	w.waitFor("the second ack", func() bool { return nd.Stats().Acks == 2 && nd.State() == node.StateAwaitingAck })
+	w.settle()
+	var stale *bus.Message
+	for _, m := range b.Messages(registration.TopicAckTimedOut, 0) {
+		if string(m.Key) == inf.ID.String() {
+			stale = m
+		}
+	}
+	if stale == nil {
+		t.Fatal("no NodeRegistrationAckTimedOut for the first attempt")
+	}
+	before, events := nd.Stats().Introspections, nd.Stats().Events
+	// The relay delivers it again.
+	if err := b.Publish(context.Background(), &bus.Message{Topic: stale.Topic, Key: stale.Key, Value: stale.Value, Headers: stale.Headers}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the redelivery read", func() bool { return nd.Stats().Events > events })
+	w.settle()
+	if st := nd.Stats(); st.Introspections != before || nd.State() != node.StateAwaitingAck {
+		t.Fatalf("after a redelivered ack timeout of the previous attempt: state %v, %d introspections (was %d): the current registration was dropped",
+			nd.State(), st.Introspections, before)
+	}
+}

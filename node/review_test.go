@@ -6,6 +6,7 @@ package node_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,4 +227,89 @@ func TestReviewStaleAckTimedOut(t *testing.T) {
 		t.Fatalf("after a redelivered ack timeout of the previous attempt: state %v, %d introspections (was %d): the current registration was dropped",
 			nd.State(), st.Introspections, before)
 	}
+}
+
+// TestReviewPauseResumeStorm: many goroutines pause and resume an active
+// node while the clock moves; once the storm ends resumed, the node
+// heartbeats and stays active. (Held up.)
+func TestReviewPauseResumeStorm(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	nd := w.start(1)[0]
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if (i+g)%2 == 0 {
+					nd.Pause()
+				} else {
+					nd.Resume()
+				}
+			}
+		}()
+	}
+	for range 20 {
+		w.clock.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	nd.Resume()
+	w.settle()
+	hb := nd.Stats().Heartbeats
+	w.advance(time.Minute, 5*time.Second)
+	if nd.State() != node.StateActive || nd.Stats().Heartbeats <= hb {
+		t.Fatalf("after the storm: %v, %+v", nd.State(), nd.Stats())
+	}
+	if got := w.storeStates([]*node.Node{nd}); got[registration.StateActive] != 1 {
+		t.Fatalf("store %v", got)
+	}
+}
+
+// TestReviewRunCancelRace: Run cancelled at every moment of its start,
+// and the bus closed under running nodes, returns nil or ErrClosed and
+// leaves no goroutine behind (TestMain's goleak). (Held up.)
+func TestReviewRunCancelRace(t *testing.T) {
+	b := newMemBus(t, 4)
+	nd, err := node.New(b, info(0), node.WithClock(node.NewManualClock(epoch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- nd.Run(ctx) }()
+		time.Sleep(time.Duration(i%20) * 50 * time.Microsecond)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	var wg sync.WaitGroup
+	b2 := newMemBus(t, 4)
+	for i := range 20 {
+		nd, err := node.New(b2, info(i), node.WithClock(node.NewManualClock(epoch)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := nd.Run(context.Background()); !errors.Is(err, bus.ErrClosed) {
+				t.Errorf("Run on a closed bus: %v", err)
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	_ = b2.Close()
+	wg.Wait()
 }

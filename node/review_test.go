@@ -4,12 +4,15 @@ package node_test
 // names the bug it shows.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/node"
@@ -312,4 +315,52 @@ func TestReviewRunCancelRace(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	_ = b2.Close()
 	wg.Wait()
+}
+
+// TestReviewHostileMessages: garbage, envelopes that do not decode, events
+// naming another node under this node's key, a huge value and a key-less
+// event for another node, on every topic the node reads, neither crash the
+// node nor move it: it stays active and heartbeats. (Held up.)
+func TestReviewHostileMessages(t *testing.T) {
+	b := newMemBus(t, 0)
+	w := newWorld(t, b, false)
+	nd := w.start(1)[0]
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	key := []byte(nd.Info().ID.String())
+	other := info(1).ID
+	env := func(typ string, payload string) []byte {
+		m, err := bus.EnvelopeMessage("x", &bus.Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: epoch, EventType: typ, Payload: []byte(payload)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Value
+	}
+	hdr := func(id uuid.UUID) string {
+		return `{"entity_id":"` + id.String() + `","node_id":"` + id.String() + `","correlation_id":"` + uuid.NewString() + `","emitted_at":"2999-01-01T00:00:00Z"}`
+	}
+	huge := bytes.Repeat([]byte("x"), 4<<20)
+	topics := []string{registration.TopicAccepted, registration.TopicBecameActive, registration.TopicAckTimedOut,
+		registration.TopicLivenessExpired, registration.TopicRegistryRequest}
+	types := []string{registration.EventAccepted, registration.EventBecameActive, registration.EventAckTimedOut,
+		registration.EventLivenessExpired, registration.EventRegistryRequest}
+	for i, topic := range topics {
+		for _, v := range [][]byte{nil, []byte("{"), []byte(`{"event_type":42}`), huge,
+			env(types[i], `{}`), env(types[i], `[]`), env(types[i], hdr(other)),
+			env(types[i], `{"target_node_id":"`+other.String()+`","reason":"recovery"}`)} {
+			for _, k := range [][]byte{key, nil} {
+				if err := b.Publish(context.Background(), &bus.Message{Topic: topic, Key: k, Value: v}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	w.settle()
+	hb := nd.Stats().Heartbeats
+	w.advance(time.Minute, 5*time.Second)
+	st := nd.Stats()
+	if nd.State() != node.StateActive || st.Heartbeats <= hb || st.Introspections != 1 {
+		t.Fatalf("after hostile input: %v, %+v", nd.State(), st)
+	}
 }

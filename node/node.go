@@ -124,6 +124,11 @@ type Node struct {
 	ctl      chan struct{} // cap 1: Pause or Resume was called
 
 	inbox inbox
+
+	// last is the latest timestamp the previous Run sent or saw: the next
+	// Run stamps after it. Only the Run goroutine touches it (Runs never
+	// overlap).
+	last time.Time
 }
 
 // New returns a node that announces info on b. It validates info as the
@@ -308,8 +313,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))} //nolint:gosec // jitter, not a secret
+	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), last: n.last} //nolint:gosec // jitter, not a secret
 	err = p.run(ctx, rd.failed)
+	n.last = p.last
 	cancel()
 	rd.wait()
 	p.stopTimer()

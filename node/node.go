@@ -147,6 +147,7 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	if info.ID == uuid.Nil {
 		return nil, errors.New("registrar/node: invalid info: ID is the nil UUID")
 	}
+	info = info.clone() // validated below: the caller's maps must not change it
 	if info.Version.IsZero() {
 		info.Version = bus.DefaultVersion
 	}
@@ -177,8 +178,23 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	return n, nil
 }
 
-// Info returns the node's info, with the defaults New applied.
-func (n *Node) Info() Info { return n.info }
+// Info returns a copy of the node's info, with the defaults New applied.
+func (n *Node) Info() Info { return n.info.clone() }
+
+// clone returns a copy of i that shares no map or slice with it.
+func (i Info) clone() Info {
+	if i.Capabilities != nil {
+		i.Capabilities = append(json.RawMessage(nil), i.Capabilities...)
+	}
+	if i.Endpoints != nil {
+		e := make(map[string]string, len(i.Endpoints))
+		for k, v := range i.Endpoints {
+			e[k] = v
+		}
+		i.Endpoints = e
+	}
+	return i
+}
 
 // State returns what the node knows about its registration.
 func (n *Node) State() State {

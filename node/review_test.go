@@ -364,3 +364,49 @@ func TestReviewHostileMessages(t *testing.T) {
 		t.Fatalf("after hostile input: %v, %+v", nd.State(), st)
 	}
 }
+
+// TestReviewPausedActiveTimers: Run's doc says that while it waits a
+// running node "has exactly one timer armed on its clock ..., unless it is
+// paused and expired". A paused active node has none (onControl stops the
+// heartbeat timer; the world harness's armed() knows it and counts active
+// nodes only when not paused): the doc is wrong, or a simulation that
+// trusts it waits forever.
+func TestReviewPausedActiveTimers(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	nd := w.start(1)[0]
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	nd.Pause()
+	w.waitFor("the pause handled", func() bool { return w.clock.Timers() != 1 || nd.Stats().Heartbeats > 0 })
+	time.Sleep(20 * time.Millisecond)
+	if n := w.clock.Timers(); nd.State() == node.StateActive && n != 1 {
+		t.Fatalf("a paused active node holds %d timers; Run's doc promises exactly one unless paused and expired", n)
+	}
+}
+
+// frozenClock's Now stands still; its timers are c's.
+type frozenClock struct{ c *node.ManualClock }
+
+func (f frozenClock) Now() time.Time                      { return epoch }
+func (f frozenClock) NewTimer(d time.Duration) node.Timer { return f.c.NewTimer(d) }
+
+// TestReviewFrozenClockStaysActive: the package doc says "a clock that
+// stands still ... does not make its messages stale". The messages are not
+// stale, but the orchestrator computes liveness deadlines from the
+// heartbeats' timestamps: each heartbeat of a node whose clock stands still
+// is stamped a microsecond after the last, so the deadline never moves, and
+// a node that heartbeats on time expires every liveness window.
+func TestReviewFrozenClockStaysActive(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	nd, err := node.New(w.bus, info(0), node.WithClock(frozenClock{w.clock}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	w.advance(5*time.Minute, 5*time.Second)
+	if st := nd.Stats(); st.Expirations != 0 {
+		t.Fatalf("a node heartbeating every %v on a clock that stands still: %+v", 20*time.Second, st)
+	}
+}

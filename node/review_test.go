@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/node"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -408,5 +409,48 @@ func TestReviewFrozenClockStaysActive(t *testing.T) {
 	w.advance(5*time.Minute, 5*time.Second)
 	if st := nd.Stats(); st.Expirations != 0 {
 		t.Fatalf("a node heartbeating every %v on a clock that stands still: %+v", 20*time.Second, st)
+	}
+}
+
+// TestReviewRegistryRequestWhileAwaitingAck: a registry request that
+// reaches a node waiting for NodeBecameActive (its ack sent) makes it start
+// a new registration (introspect fresh): the pending answers are replaced,
+// so the NodeBecameActive its ack earns is ignored, and the new
+// introspection reached an orchestrator awaiting the ack ("registration in
+// progress", a no-op). The node stays registering until its retry timer
+// (the ack timeout, 30 s) although the orchestrator has it active.
+func TestReviewRegistryRequestWhileAwaitingAck(t *testing.T) {
+	w := newWorld(t, newMemBus(t, 0), false)
+	inf := info(0)
+	w.tb.dropOnce(func(m *bus.Message) bool { // held back, published later
+		return m.Topic == registration.TopicAck && string(m.Key) == inf.ID.String()
+	})
+	nd, err := node.New(w.bus, inf, node.WithClock(w.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.run(nd)
+	w.waitFor("the ack sent", func() bool { return nd.Stats().Acks == 1 && nd.State() == node.StateAwaitingAck })
+	if err := registrar.RequestIntrospection(context.Background(), w.bus, registration.RegistryRequest{Reason: registration.ReasonRecovery}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the request answered", func() bool { return nd.Stats().RegistryRequests == 1 && nd.Stats().Introspections == 2 })
+	w.settle()
+	w.tb.mu.Lock()
+	held := w.tb.dropped[0]
+	w.tb.mu.Unlock()
+	if err := w.tb.Publish(context.Background(), held); err != nil { // the ack arrives
+		t.Fatal(err)
+	}
+	w.settle()
+	if got := w.storeStates([]*node.Node{nd}); got[registration.StateActive] != 1 {
+		t.Fatalf("store %v, want active", got)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for nd.State() != node.StateActive && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := nd.State(); s != node.StateActive {
+		t.Fatalf("the orchestrator has the node active; the node is %v (%+v): it ignored the NodeBecameActive its ack earned", s, nd.Stats())
 	}
 }

@@ -364,10 +364,11 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 			return nil
 		}
 		switch p.state() {
-		case StateActive:
+		case StateActive, StateRegistering, StateAwaitingAck:
+			// Without starting over: the answers pending (the
+			// NodeBecameActive an ack sent earns) still count, and the
+			// orchestrator answers whichever introspection it can.
 			return p.introspect(ctx, false)
-		case StateRegistering, StateAwaitingAck:
-			return p.introspect(ctx, true)
 		}
 	}
 	return nil

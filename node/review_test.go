@@ -454,3 +454,41 @@ func TestReviewRegistryRequestWhileAwaitingAck(t *testing.T) {
 		t.Fatalf("the orchestrator has the node active; the node is %v (%+v): it ignored the NodeBecameActive its ack earned", s, nd.Stats())
 	}
 }
+
+// TestReviewRedeliveredBecameActiveWhileExpired: the relay is at-least-once.
+// A paused node whose registration expired (StateExpired) still counts the
+// expired registration's answers as pending (pending is reset only by a new
+// introspection), so a redelivered NodeBecameActive of that registration
+// makes it active again. Resumed, it heartbeats for a registration the
+// orchestrator expired (no-ops) instead of registering again, and never
+// comes back.
+func TestReviewRedeliveredBecameActiveWhileExpired(t *testing.T) {
+	b := newMemBus(t, 1)
+	w := newWorld(t, b, false)
+	nd := w.start(1)[0]
+	w.waitFor("active", all([]*node.Node{nd}, node.StateActive))
+	w.settle()
+	key := nd.Info().ID.String()
+	var old *bus.Message
+	for _, m := range b.Messages(registration.TopicBecameActive, 0) {
+		if string(m.Key) == key {
+			old = m
+		}
+	}
+	if old == nil {
+		t.Fatal("no NodeBecameActive")
+	}
+	nd.Pause()
+	w.settle()
+	w.advance(registration.DefaultLivenessWindow+15*time.Second, 5*time.Second)
+	w.waitFor("expired", all([]*node.Node{nd}, node.StateExpired))
+	events := nd.Stats().Events
+	if err := b.Publish(context.Background(), &bus.Message{Topic: old.Topic, Key: old.Key, Value: old.Value, Headers: old.Headers}); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the redelivery read", func() bool { return nd.Stats().Events > events })
+	w.settle()
+	if s := nd.State(); s != node.StateExpired {
+		t.Fatalf("a redelivered NodeBecameActive of the expired registration moved the node to %v", s)
+	}
+}

@@ -350,6 +350,9 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 		p.n.stats.expirations.Add(1)
 		if p.paused() {
 			p.stopTimer()
+			// No answer of the ended registration counts any more: a
+			// redelivered NodeBecameActive must not revive it.
+			p.pending = nil
 			p.setState(StateExpired)
 			return nil
 		}

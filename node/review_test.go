@@ -16,6 +16,7 @@ import (
 
 	"github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/bus"
+	membus "github.com/registrar-go/registrar/bus/memory"
 	"github.com/registrar-go/registrar/node"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -491,4 +492,56 @@ func TestReviewRedeliveredBecameActiveWhileExpired(t *testing.T) {
 	if s := nd.State(); s != node.StateExpired {
 		t.Fatalf("a redelivered NodeBecameActive of the expired registration moved the node to %v", s)
 	}
+}
+
+// flakyBus fails every publish with a transient error until the bus closes.
+type flakyBus struct{ *membusT }
+
+// TestReviewCloseDuringPublishRetry: Run, retrying an introspection the bus
+// refuses, returns bus.ErrClosed promptly when the bus closes. (Held up.)
+func TestReviewCloseDuringPublishRetry(t *testing.T) {
+	mb := newMemBus(t, 2)
+	nd, err := node.New(flakyBus{&membusT{mb}}, info(0), node.WithClock(node.NewManualClock(epoch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(context.Background()) }()
+	time.Sleep(350 * time.Millisecond) // a few retries
+	_ = mb.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, bus.ErrClosed) {
+			t.Fatalf("Run: %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the bus closed")
+	}
+}
+
+type membusT struct{ b *membus.Bus }
+
+func (m *membusT) Publish(ctx context.Context, msgs ...*bus.Message) error {
+	if err := m.b.Publish(ctx); errors.Is(err, bus.ErrClosed) {
+		return err
+	}
+	return errors.New("transient: broker unavailable")
+}
+
+func (m *membusT) PublishEnvelope(ctx context.Context, topic string, env *bus.Envelope, opts ...bus.PublishOption) error {
+	return m.Publish(ctx)
+}
+
+func (m *membusT) Subscribe(ctx context.Context, group string, topics []string, h bus.Handler, opts ...bus.SubscribeOption) error {
+	return m.b.Subscribe(ctx, group, topics, h, opts...)
+}
+
+func (m *membusT) Close() error { return m.b.Close() }
+
+func (m *membusT) PartitionCount(ctx context.Context, topic string) (int32, error) {
+	return m.b.PartitionCount(ctx, topic)
+}
+
+func (m *membusT) ReadPartition(ctx context.Context, topic string, partition int32, h bus.Handler, opts ...bus.ReadOption) error {
+	return m.b.ReadPartition(ctx, topic, partition, h, opts...)
 }

@@ -124,6 +124,11 @@ type Node struct {
 	ctl      chan struct{} // cap 1: Pause or Resume was called
 
 	inbox inbox
+
+	// last is the latest timestamp the previous Run sent or saw: the next
+	// Run stamps after it. Only the Run goroutine touches it (Runs never
+	// overlap).
+	last time.Time
 }
 
 // New returns a node that announces info on b. It validates info as the
@@ -142,6 +147,7 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	if info.ID == uuid.Nil {
 		return nil, errors.New("registrar/node: invalid info: ID is the nil UUID")
 	}
+	info = info.clone() // validated below: the caller's maps must not change it
 	if info.Version.IsZero() {
 		info.Version = bus.DefaultVersion
 	}
@@ -172,8 +178,23 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	return n, nil
 }
 
-// Info returns the node's info, with the defaults New applied.
-func (n *Node) Info() Info { return n.info }
+// Info returns a copy of the node's info, with the defaults New applied.
+func (n *Node) Info() Info { return n.info.clone() }
+
+// clone returns a copy of i that shares no map or slice with it.
+func (i Info) clone() Info {
+	if i.Capabilities != nil {
+		i.Capabilities = append(json.RawMessage(nil), i.Capabilities...)
+	}
+	if i.Endpoints != nil {
+		e := make(map[string]string, len(i.Endpoints))
+		for k, v := range i.Endpoints {
+			e[k] = v
+		}
+		i.Endpoints = e
+	}
+	return i
+}
 
 // State returns what the node knows about its registration.
 func (n *Node) State() State {
@@ -311,8 +332,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))} //nolint:gosec // jitter, not a secret
+	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), last: n.last} //nolint:gosec // jitter, not a secret
 	err = p.run(ctx, rd.failed)
+	n.last = p.last
 	rd.stop()
 	p.stopTimer()
 	n.setState(StateStopped)

@@ -350,6 +350,9 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 		p.n.stats.expirations.Add(1)
 		if p.paused() {
 			p.stopTimer()
+			// No answer of the ended registration counts any more: a
+			// redelivered NodeBecameActive must not revive it.
+			p.pending = nil
 			p.setState(StateExpired)
 			return nil
 		}
@@ -364,10 +367,11 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 			return nil
 		}
 		switch p.state() {
-		case StateActive:
+		case StateActive, StateRegistering, StateAwaitingAck:
+			// Without starting over: the answers pending (the
+			// NodeBecameActive an ack sent earns) still count, and the
+			// orchestrator answers whichever introspection it can.
 			return p.introspect(ctx, false)
-		case StateRegistering, StateAwaitingAck:
-			return p.introspect(ctx, true)
 		}
 	}
 	return nil

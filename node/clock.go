@@ -131,12 +131,13 @@ func (c *ManualClock) Next() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var next time.Time
+	found := false
 	for tm := range c.timers {
-		if next.IsZero() || tm.at.Before(next) {
-			next = tm.at
+		if !found || tm.at.Before(next) {
+			next, found = tm.at, true
 		}
 	}
-	return next, !next.IsZero()
+	return next, found
 }
 
 type manualTimer struct {

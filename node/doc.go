@@ -25,7 +25,13 @@
 // operations. It introspects again on NodeRegistrationAckTimedOut, on
 // NodeLivenessExpired and on a registry request that targets it (see
 // registrar.RequestIntrospection), and after the contract's ack timeout when
-// no answer came (doubling to eight times that). An introspection while a
+// no answer came (doubling to eight times that; after its ack it waits
+// twice as long, for the orchestrator's ack timeout to come first). An
+// ack timeout is matched to the registration by its deadline, so one of an
+// earlier attempt delivered again is ignored. When one of its reads failed
+// and restarted (and may have lost an event), and when it is resumed, an
+// active node introspects again to confirm its registration. An
+// introspection while a
 // registration of the node is active (a restart under the same id) is
 // answered with NodeBecameActive, so the node becomes active without
 // waiting for the old registration to expire.
@@ -47,14 +53,21 @@
 // [Stats].MessagesRead against
 // Stats.Events shows what that costs. On any other bus the node falls back
 // to a consumer group of its own (registrar-node-<id>), which reads every
-// event and skips those the bus stamped before Run started.
+// event and skips those the bus stamped before Run started. The partition
+// is computed when Run starts: after a topic gained partitions, run the
+// node again.
 //
 // # Time
 //
 // Timestamps, uptime, heartbeat intervals and retry waits follow the
 // node's [Clock]; a [ManualClock] makes minutes of protocol run in
 // milliseconds, in tests and in the registration example. Every message is
-// stamped later than the last one the node sent and every event it read,
-// so a clock that stands still or runs behind the orchestrator's does not
-// make its messages stale.
+// stamped later than the last one the node sent (in this Run or an earlier
+// one) and every event it read, so a clock that stands still for a moment
+// or runs behind the orchestrator's does not make its messages stale: an
+// introspection after a timeout is stamped after the timeout's decision.
+// The clock must still follow real time: the orchestrator computes each
+// liveness deadline from the heartbeat's timestamp, so a node whose clock
+// stands still expires after a liveness window however often it beats
+// (and then registers again).
 package node

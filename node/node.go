@@ -244,8 +244,11 @@ func (n *Node) WaitActive(ctx context.Context) error {
 // Pausing a paused node does nothing.
 func (n *Node) Pause() { n.setPaused(true) }
 
-// Resume undoes [Node.Pause]: an active node heartbeats at once, and one
-// whose registration expired meanwhile registers again.
+// Resume undoes [Node.Pause]: an active node heartbeats at once (unless
+// its heartbeat timer still runs) and introspects again, which the
+// orchestrator answers with NodeBecameActive while the registration lives
+// and with a new registration if it ended unseen; one whose registration
+// expired meanwhile registers again.
 func (n *Node) Resume() { n.setPaused(false) }
 
 // Paused reports whether the node is paused.
@@ -302,16 +305,18 @@ func (n *Node) setState(to State) {
 // interval, with jitter and its uptime. On NodeRegistrationAckTimedOut, on
 // NodeLivenessExpired, and on a registry request that targets it, it
 // introspects again. Without an answer it introspects again after the
-// contract's ack timeout, then after twice that, up to eight times.
+// contract's ack timeout, then after twice that, up to eight times; after
+// its ack it waits twice as long.
 //
 // Every message is stamped later than the last one the node sent and than
 // every event it received, so the orchestrator, which orders a node's
 // messages by their timestamps, never finds one stale because of a clock
-// that stood still or ran behind.
+// that stood still for a moment or ran behind (see the package
+// documentation for what a clock must still do).
 //
 // While it waits, a running node has exactly one timer armed on its clock
-// (the next heartbeat, or the next retry), unless it is paused and
-// expired: simulations on a [ManualClock] use this to tell that every node
+// (the next heartbeat, or the next retry), unless it is paused while
+// active or expired (it then waits for nothing): simulations on a [ManualClock] use this to tell that every node
 // is idle.
 func (n *Node) Run(ctx context.Context) error {
 	if !n.running.CompareAndSwap(false, true) {

@@ -25,10 +25,10 @@ const (
 // maxRetryShift caps the retry backoff at 2^3 = 8 ack timeouts.
 const maxRetryShift = 3
 
-// maxAhead bounds how far ahead of the node's clock a received event's
-// emitted_at may be and still move the node's timestamps on: a wrong clock
-// elsewhere must not drag this node's timestamps towards bus.MaxTime.
-const maxAhead = 5 * time.Minute
+// maxStamp is the latest time the node stamps a message with: a wrong
+// clock elsewhere can drag its timestamps on, but not past what the
+// orchestrator accepts (bus.MaxTime).
+var maxStamp = bus.MaxTime.Add(-24 * time.Hour)
 
 // protocol is one Run's state; only the Run goroutine touches it.
 type protocol struct {
@@ -47,6 +47,25 @@ type protocol struct {
 	timerC <-chan time.Time
 
 	requests []uuid.UUID // correlation ids of the latest registry requests
+
+	// ackDeadline is the ack deadline of the registration the node acked
+	// (its Accepted's), and superseded those of earlier attempts: an ack
+	// timeout names the deadline it is about, which tells a redelivered
+	// old one from the current one.
+	ackDeadline time.Time
+	superseded  []time.Time
+}
+
+// supersede retires the current ack deadline, remembering the last 8.
+func (p *protocol) supersede() {
+	if p.ackDeadline.IsZero() {
+		return
+	}
+	if len(p.superseded) == 8 {
+		p.superseded = p.superseded[1:]
+	}
+	p.superseded = append(p.superseded, p.ackDeadline)
+	p.ackDeadline = time.Time{}
 }
 
 // seenRequest reports whether a registry request with this correlation id
@@ -113,12 +132,14 @@ func (p *protocol) stamp() time.Time {
 	return t
 }
 
-// saw moves the timestamps past an event's emitted_at, unless it lies too
-// far ahead of the node's clock.
+// saw moves the timestamps past an event's emitted_at: the node's next
+// message must be later than the orchestrator's decision, or it is stale
+// (an introspection must be later than the timeout that ended the last
+// registration), whatever the node's clock says.
 func (p *protocol) saw(t time.Time) {
 	t = t.UTC().Truncate(time.Microsecond)
-	if t.After(p.n.cfg.clock.Now().Add(maxAhead)) {
-		return
+	if t.After(maxStamp) {
+		t = maxStamp
 	}
 	if t.After(p.last) {
 		p.last = t
@@ -172,6 +193,7 @@ func (p *protocol) introspect(ctx context.Context, fresh bool) error {
 	p.pending[corr] = true
 	if fresh {
 		p.stopTimer()
+		p.supersede()
 		p.attempt = corr
 		p.setState(StateRegistering)
 	}
@@ -275,8 +297,18 @@ func (p *protocol) onControl(ctx context.Context) error {
 	switch paused, s := p.paused(), p.state(); {
 	case paused && s == StateActive:
 		p.stopTimer()
-	case !paused && s == StateActive && p.timer == nil:
-		return p.heartbeat(ctx)
+	case !paused && s == StateActive:
+		// The registration may have ended while the node was silent, and
+		// its NodeLivenessExpired been missed: introspect again, which the
+		// orchestrator answers with NodeBecameActive while the
+		// registration lives and with NodeRegistrationAccepted once it
+		// ended.
+		if p.timer == nil {
+			if err := p.heartbeat(ctx); err != nil {
+				return err
+			}
+		}
+		return p.introspect(ctx, false)
 	case !paused && s == StateExpired:
 		return p.introspect(ctx, true)
 	}
@@ -289,6 +321,13 @@ func (p *protocol) ignore(what string, args ...any) {
 
 func (p *protocol) onEvent(ctx context.Context, v any) error {
 	switch ev := v.(type) {
+	case resync:
+		// A read restarted from the newest offset: an event addressed to
+		// the node may be lost. An active node asks again (as on Resume);
+		// one registering has its retry timer.
+		if p.state() == StateActive && !p.paused() {
+			return p.introspect(ctx, false)
+		}
 	case *registration.Accepted:
 		p.saw(ev.EmittedAt)
 		if !p.pending[ev.CorrelationID] || ev.CorrelationID == p.acked {
@@ -299,6 +338,8 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 		// the introspection it answers.
 		p.attempt, p.acked = ev.CorrelationID, ev.CorrelationID
 		p.pending = map[uuid.UUID]bool{ev.CorrelationID: true}
+		p.supersede()
+		p.ackDeadline = ev.AckDeadline
 		p.setState(StateAwaitingAck)
 		p.stopTimer()
 		ts := p.stamp()
@@ -333,8 +374,12 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 		}
 	case *registration.AckTimedOut:
 		p.saw(ev.EmittedAt)
-		if s := p.state(); s != StateRegistering && s != StateAwaitingAck {
-			p.ignore("NodeRegistrationAckTimedOut")
+		if s := p.state(); s != StateRegistering && s != StateAwaitingAck ||
+			slices.ContainsFunc(p.superseded, ev.DeadlineAt.Equal) ||
+			s == StateAwaitingAck && !ev.DeadlineAt.Equal(p.ackDeadline) {
+			// Not about the registration in progress: an earlier
+			// attempt's, delivered again.
+			p.ignore("NodeRegistrationAckTimedOut", "deadline_at", ev.DeadlineAt)
 			return nil
 		}
 		p.n.stats.ackTimeouts.Add(1)

@@ -123,8 +123,8 @@ func (n *Node) positionReaders(ctx context.Context, rd *readers) error {
 }
 
 // readLoop reads one partition until ctx ends. A read that fails starts
-// again from the newest offset after a pause; the events it missed are
-// recovered by the protocol's own retries.
+// again from the newest offset after a pause; since events may be lost in
+// between, it tells the protocol (resync), which introspects again.
 func (n *Node) readLoop(ctx context.Context, pr bus.PartitionReader, rd *readers, topic string, part int32, started chan<- struct{}) {
 	var once sync.Once
 	signal := func(int64, int64) { once.Do(func() { started <- struct{}{} }) }
@@ -144,6 +144,7 @@ func (n *Node) readLoop(ctx context.Context, pr bus.PartitionReader, rd *readers
 		}
 		n.cfg.log.Warn("registrar/node: read failed; reading again", "node_id", n.info.ID, "topic", topic,
 			"partition", part, "err", err, "retry_in", delay)
+		n.inbox.push(resync{})
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -254,3 +255,6 @@ func eventNode(ev any) uuid.UUID {
 	}
 	return uuid.Nil
 }
+
+// resync tells the protocol that a read restarted and may have lost events.
+type resync struct{}

@@ -53,6 +53,10 @@ type Bus struct {
 	feedsWG  sync.WaitGroup // feed goroutines
 	readMu   sync.Mutex     // guards the fields below, and every feed's readers and refs
 	consumer sarama.Consumer
+	// readClient is the partition consumers' own client: its long-polling
+	// fetches must not share broker connections with the producer, whose
+	// requests a broker would answer only after them.
+	readClient sarama.Client
 	feeds    map[feedKey]*feed // the shared feed of each partition read
 	retired  map[feedKey]*feed // a stopped shared feed that may still run
 
@@ -134,7 +138,10 @@ func (b *Bus) Close() error {
 		b.reads.Wait()
 		b.feedsWG.Wait()
 		if b.consumer != nil {
-			_ = b.consumer.Close() // shares the client: releases only its metrics
+			_ = b.consumer.Close() // shares readClient: releases only its metrics
+		}
+		if b.readClient != nil {
+			_ = b.readClient.Close()
 		}
 
 		b.qmu.Lock()

@@ -265,7 +265,11 @@ func (b *Bus) join(key feedKey, r *reader) (*feed, error) {
 	b.readMu.Lock()
 	defer b.readMu.Unlock()
 	if b.consumer == nil {
-		c, err := sarama.NewConsumerFromClient(b.client)
+		rc, err := b.readClientLocked()
+		if err != nil {
+			return nil, err
+		}
+		c, err := sarama.NewConsumerFromClient(rc)
 		if err != nil {
 			return nil, fmt.Errorf("registrar/kafka: start partition consumer: %w", err)
 		}
@@ -293,11 +297,17 @@ func (b *Bus) startOldest(ctx context.Context, key feedKey, r *reader) (f *feed,
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	c, err := sarama.NewConsumerFromClient(b.client)
+	b.readMu.Lock()
+	rc, err := b.readClientLocked()
 	if err != nil {
+		b.readMu.Unlock()
+		return nil, 0, 0, b.closedOr(err)
+	}
+	c, err := sarama.NewConsumerFromClient(rc)
+	if err != nil {
+		b.readMu.Unlock()
 		return nil, 0, 0, b.closedOr(fmt.Errorf("registrar/kafka: start partition consumer: %w", err))
 	}
-	b.readMu.Lock()
 	f = b.newFeed(key, c, true, nil)
 	f.addLocked(r)
 	b.readMu.Unlock()
@@ -462,4 +472,18 @@ func (f *feed) sleep(d time.Duration) bool {
 	case <-f.stop:
 		return false
 	}
+}
+
+// readClientLocked returns the partition consumers' client, connecting it
+// the first time. b.readMu must be held.
+func (b *Bus) readClientLocked() (sarama.Client, error) {
+	if b.readClient != nil {
+		return b.readClient, nil
+	}
+	c, err := sarama.NewClient(b.cfg.Brokers, b.sc)
+	if err != nil {
+		return nil, fmt.Errorf("registrar/kafka: connect the partition readers to %v: %w", b.cfg.Brokers, err)
+	}
+	b.readClient = c
+	return c, nil
 }

@@ -57,8 +57,8 @@ type Bus struct {
 	// fetches must not share broker connections with the producer, whose
 	// requests a broker would answer only after them.
 	readClient sarama.Client
-	feeds    map[feedKey]*feed // the shared feed of each partition read
-	retired  map[feedKey]*feed // a stopped shared feed that may still run
+	feeds      map[feedKey]*feed // the shared feed of each partition read
+	retired    map[feedKey]*feed // a stopped shared feed that may still run
 
 	topicMu sync.Mutex // serializes topic creation
 	known   sync.Map   // topic name → struct{}: exists (only with CreateTopics)

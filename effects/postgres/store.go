@@ -113,12 +113,23 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 		names:    n,
 		active: "SELECT entity_id, " + loadColumns + " FROM " + n.table +
 			" WHERE domain = $1 AND current_state = 'active' AND entity_id > $2 ORDER BY domain, entity_id LIMIT $3",
-		count:     "SELECT current_state::text, count(*) FROM " + n.table + " WHERE domain = $1 GROUP BY 1",
+		count:     countSQL(n),
 		acks:      overdueAcksSQL(n, false),
 		acksAfter: overdueAcksSQL(n, true),
 		live:      overdueLivenessSQL(n, false),
 		liveAfter: overdueLivenessSQL(n, true),
 	}, nil
+}
+
+// countSQL counts the projections of the domain $1 per state. It is a
+// count of each state's range of the index (domain, current_state,
+// entity_id), not a GROUP BY over the table: PostgreSQL would read a
+// large table sequentially for the GROUP BY, and the ranges are read from
+// the index alone on a vacuumed table (TestListUsesIndexes checks the
+// plan). States without a projection are left out.
+func countSQL(n names) string {
+	return "SELECT s::text, c FROM unnest(enum_range(NULL::" + n.stateType + ")) AS s, " +
+		"LATERAL (SELECT count(*) AS c FROM " + n.table + " WHERE domain = $1 AND current_state = s) AS n WHERE c > 0"
 }
 
 // overdueAcksSQL is the overdue-ack scan. Its state and marker predicates
@@ -215,10 +226,11 @@ func (s *Store) ListActive(ctx context.Context, after uuid.UUID, limit int) ([]*
 }
 
 // CountByState implements registration.Reader: the projections of the
-// store's domain by state, in one GROUP BY current_state. It reads every
-// row of the domain, from the index (domain, current_state, entity_id)
-// (an index-only scan where the visibility map allows): the cost is linear
-// in the number of projections, which is acceptable for a count.
+// store's domain by state, in one statement (countSQL). It counts every
+// projection of the domain in the index (domain, current_state,
+// entity_id), one range per state: the cost is linear in the number of
+// projections, an index-only scan where the visibility map allows, which
+// is acceptable for a count.
 func (s *Store) CountByState(ctx context.Context) (map[registration.State]int, error) {
 	rows, err := s.db.Query(ctx, s.count, s.domain)
 	if err != nil {

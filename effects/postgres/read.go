@@ -17,9 +17,9 @@ import (
 type listShape uint8
 
 const (
-	listAfter listShape = 1 << iota
-	listState  // one state: an equality, which the state index serves in entity id order
-	listStates // several states: = ANY
+	listAfter  listShape = 1 << iota
+	listState            // one state: an equality, which the state index serves in entity id order
+	listStates           // several states: = ANY
 	listNodeType
 	listCapability
 	listUpdatedSince

@@ -305,26 +305,26 @@ func (s *Store) List(ctx context.Context, q registration.Query) (registration.Pa
 	return r.Page(items), nil
 }
 
-// mergeLocked merges the pending ids into the ordered index.
+// mergeLocked merges the pending ids into the ordered index, in place
+// from the back: O(n + k log k) for k new ids, and no new array while the
+// index has room.
 func (s *Store) mergeLocked() {
 	if len(s.pending) == 0 {
 		return
 	}
 	slices.SortFunc(s.pending, compareIDs)
-	merged := make([]uuid.UUID, 0, len(s.ids)+len(s.pending))
-	i, j := 0, 0
-	for i < len(s.ids) && j < len(s.pending) {
-		if compareIDs(s.ids[i], s.pending[j]) < 0 {
-			merged = append(merged, s.ids[i])
-			i++
+	i, j := len(s.ids)-1, len(s.pending)-1
+	s.ids = append(s.ids, s.pending...) // the length of the merge
+	for k := len(s.ids) - 1; j >= 0; k-- {
+		if i >= 0 && compareIDs(s.ids[i], s.pending[j]) > 0 {
+			s.ids[k] = s.ids[i]
+			i--
 		} else {
-			merged = append(merged, s.pending[j])
-			j++
+			s.ids[k] = s.pending[j]
+			j--
 		}
 	}
-	merged = append(merged, s.ids[i:]...)
-	merged = append(merged, s.pending[j:]...)
-	s.ids, s.pending = merged, s.pending[:0]
+	s.pending = s.pending[:0]
 }
 
 func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }

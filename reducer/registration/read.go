@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -251,12 +252,47 @@ func (r ListRequest) AfterCursor(id uuid.UUID) bool {
 // repeated key the last counts, and a document that is not an object has
 // no capabilities.
 func HasCapability(caps json.RawMessage, name string) bool {
+	// Without escapes in the document, a key equal to name is written as
+	// name in quotes: a document that does not hold those bytes has no
+	// such key, and need not be parsed.
+	if !bytes.ContainsRune(caps, '\\') && plainJSONString(name) && !containsQuoted(caps, name) {
+		return false
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(caps, &m) != nil {
 		return false
 	}
 	v, ok := m[name]
 	return ok && bytes.Equal(bytes.TrimSpace(v), []byte("true"))
+}
+
+// plainJSONString reports whether a JSON document without escapes can
+// only write s as its bytes in quotes (conservatively: no quote,
+// backslash, control character, HTML character, replacement character or
+// line separator).
+func plainJSONString(s string) bool {
+	for _, r := range s {
+		switch {
+		case r < 0x20, r == '"', r == '\\', r == '<', r == '>', r == '&', r == utf8.RuneError, r == '\u2028', r == '\u2029':
+			return false
+		}
+	}
+	return true
+}
+
+// containsQuoted reports whether b holds s in double quotes.
+func containsQuoted(b []byte, s string) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(s))
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j > 0 && b[j-1] == '"' && j+len(s) < len(b) && b[j+len(s)] == '"' {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // ListAll pages through every projection of r that matches q (q.Cursor

@@ -475,7 +475,7 @@ func testReaderConcurrent(t *testing.T, newStore func(t *testing.T) ReaderSubjec
 	done := make(chan error, 1)
 	writes := 0
 	go func() {
-		rng := rand.New(rand.NewPCG(1, 2))
+		rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // a reproducible workload, not a secret
 		state := map[uuid.UUID]registration.State{}
 		for _, id := range append(slices.Clone(stable), flipping...) {
 			state[id] = registration.StateActive
@@ -531,6 +531,7 @@ func testReaderConcurrent(t *testing.T, newStore func(t *testing.T) ReaderSubjec
 			case ack := <-step:
 				for range 6 {
 					if err := write(true); err != nil {
+						close(ack)
 						done <- err
 						return
 					}
@@ -546,6 +547,16 @@ func testReaderConcurrent(t *testing.T, newStore func(t *testing.T) ReaderSubjec
 			}
 		}
 	}()
+	stopped := false
+	stopWriter := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		close(stop)
+		return <-done
+	}
+	defer func() { _ = stopWriter() }()
 	seen := map[uuid.UUID]int{}
 	q := registration.Query{States: matching, Limit: 7}
 	pages := 0
@@ -556,8 +567,6 @@ func testReaderConcurrent(t *testing.T, newStore func(t *testing.T) ReaderSubjec
 		}
 		p, err := h.r.List(ctx, q)
 		if err != nil {
-			close(stop)
-			<-done
 			t.Fatalf("List page %d: %v", pages, err)
 		}
 		if len(p.Items) > 7 {
@@ -578,11 +587,15 @@ func testReaderConcurrent(t *testing.T, newStore func(t *testing.T) ReaderSubjec
 		}
 		q.Cursor = p.Next
 		ack := make(chan struct{})
-		step <- ack
-		<-ack
+		select {
+		case step <- ack:
+			<-ack
+		case err := <-done:
+			stopped = true
+			t.Fatalf("the writer stopped: %v", err)
+		}
 	}
-	close(stop)
-	if err := <-done; err != nil {
+	if err := stopWriter(); err != nil {
 		t.Fatal(err)
 	}
 	for id, c := range seen {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -81,7 +82,7 @@ type Query struct {
 	NodeType string
 	// Capability matches projections whose capabilities object has this
 	// key with the JSON value true (not "true", not 1); "" matches every
-	// projection.
+	// projection. It must be UTF-8 without NUL.
 	Capability string
 	// UpdatedSince matches projections whose updated_at is at or after
 	// it (>=), compared at microsecond precision, the precision PostgreSQL
@@ -158,6 +159,9 @@ func (q Query) Request() (ListRequest, error) {
 	slices.SortFunc(r.States, func(a, b State) int { return slices.Index(order, a) - slices.Index(order, b) })
 	if q.NodeType != "" && !validNodeType(q.NodeType) {
 		return ListRequest{}, fmt.Errorf("registration: query: NodeType %q is not one of %v", q.NodeType, NodeTypes)
+	}
+	if !utf8.ValidString(q.Capability) || strings.ContainsRune(q.Capability, 0) {
+		return ListRequest{}, fmt.Errorf("registration: query: Capability %q is not UTF-8 text without NUL (what a JSON key in PostgreSQL can be)", q.Capability)
 	}
 	if !q.UpdatedSince.IsZero() {
 		r.UpdatedSince = q.UpdatedSince.UTC().Truncate(time.Microsecond)

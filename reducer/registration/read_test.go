@@ -68,6 +68,8 @@ func TestQueryRequest(t *testing.T) {
 		{Query{Limit: MaxListLimit + 1}, "Limit"},
 		{Query{States: []State{"x"}}, "States"},
 		{Query{NodeType: "x"}, "NodeType"},
+		{Query{Capability: "a\x00b"}, "Capability"},
+		{Query{Capability: "\xff"}, "Capability"},
 	} {
 		if _, err := c.q.Request(); err == nil || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("%+v: %v, want an error naming %s", c.q, err, c.field)

@@ -137,7 +137,11 @@ func (w *workflow) sweep(t tb) {
 
 func (w *workflow) snapshot(t tb) string {
 	t.Helper()
-	b, err := json.Marshal(w.store.All())
+	all, err := registration.ListAll(context.Background(), w.store, registration.Query{Limit: registration.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(all)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -408,7 +408,8 @@ func TestSweeperTimesOutThroughTheBus(t *testing.T) {
 	l.publish(t, l.topics.Introspection, late, t0, introspectionOf(late, t0))
 	l.publish(t, l.topics.Introspection, prompt, t0, introspectionOf(prompt, t0))
 	eventually(t, "registrations", func() bool {
-		return l.store.CountByState()[registration.StateAwaitingAck] == 2
+		c, err := l.store.CountByState(t.Context())
+		return err == nil && c[registration.StateAwaitingAck] == 2
 	})
 	l.publish(t, l.topics.Ack, prompt, t0.Add(time.Second), &registration.Ack{NodeID: prompt, CorrelationID: uuid.New(), Timestamp: t0.Add(time.Second)})
 	eventually(t, "activation", func() bool { return stateOf(t, l.store, prompt) == registration.StateActive })

@@ -82,7 +82,13 @@ func TestTwoRuntimesShareTheWorkflow(t *testing.T) {
 		send(topics.Introspection, ids[i], start, &registration.Introspection{NodeID: ids[i], NodeType: "effect",
 			NodeVersion: bus.Version{Major: 1}, CorrelationID: uuid.New(), Timestamp: start})
 	}
-	count := func(st registration.State) int { return store.CountByState()[st] }
+	count := func(st registration.State) int {
+		c, err := store.CountByState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c[st]
+	}
 	eventually(t, "every node awaiting its ack", func() bool { return count(registration.StateAwaitingAck) == nodes })
 	ackAt := start.Add(time.Second)
 	for i, id := range ids {
@@ -97,7 +103,11 @@ func TestTwoRuntimesShareTheWorkflow(t *testing.T) {
 		send(topics.Heartbeat, id, hbAt, &registration.Heartbeat{NodeID: id, UptimeSeconds: 11, Timestamp: hbAt})
 	}
 	eventually(t, "every heartbeat applied", func() bool {
-		for _, p := range store.All() {
+		all, err := registration.ListAll(ctx, store, registration.Query{Limit: registration.MaxListLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range all {
 			if !p.LastHeartbeatAt.Equal(hbAt) {
 				return false
 			}

@@ -102,7 +102,10 @@ func TestWorkflowWithConsul(t *testing.T) {
 	await := func(what string, cond func(map[registration.State]int) bool) {
 		t.Helper()
 		for {
-			counts := store.CountByState()
+			counts, err := store.CountByState(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if cond(counts) {
 				return
 			}

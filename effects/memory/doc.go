@@ -6,7 +6,12 @@
 // (it implements registration.Store), and executes the postgres.* intents
 // with exactly the guards of the Postgres effects: both follow
 // registration.ApplyUpsert and registration.ApplyUpdate, and both pass the
-// same conformance suite (reducer/registration/registrationtest). [Registry]
+// same conformance suite (reducer/registration/registrationtest). It is
+// also a registration.Reader (Get, List, CountByState), with the Postgres
+// store's semantics, held to them by the suite's RunReader: List pages
+// through an ordered index of the entity ids (a binary search to the
+// cursor, then the rows after it, filtered until the page is full; ids
+// inserted since the last List are merged in by the next one). [Registry]
 // executes the consul.* intents with the Consul effects' generation guard.
 //
 // Use them for examples, tests, and single-process deployments that need no

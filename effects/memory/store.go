@@ -2,7 +2,6 @@ package memory
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -36,11 +35,16 @@ type key struct {
 // registration.Store, and intent.IntentEffect and intent.BatchEffect for the
 // postgres.upsert_registration and postgres.update_registration intents.
 type Store struct {
-	cfg    StoreConfig
-	mu     sync.RWMutex
-	rows   map[key]*registration.Projection
-	outbox []dispatch.Record // ordered by Seq
-	seq    int64
+	cfg  StoreConfig
+	mu   sync.RWMutex
+	rows map[key]*registration.Projection
+	// ids are the entity ids of the store's domain in byte order, the
+	// index List pages through; pending are the ids inserted since List
+	// last merged them into ids, in no order.
+	ids     []uuid.UUID
+	pending []uuid.UUID
+	outbox  []dispatch.Record // ordered by Seq
+	seq     int64
 
 	leaseMu sync.Mutex
 	leases  map[uuid.UUID]chan struct{} // relay leases, by entity
@@ -49,6 +53,7 @@ type Store struct {
 var (
 	_ registration.Store        = (*Store)(nil)
 	_ registration.ActiveLister = (*Store)(nil)
+	_ registration.Reader       = (*Store)(nil)
 	_ intent.BatchEffect        = (*Store)(nil)
 	_ intent.IntentEffect       = (*Store)(nil)
 )
@@ -209,6 +214,9 @@ func (s *Store) applyLocked(in intent.Intent) (intent.Result, error) {
 			return res, fmt.Errorf("registrar/memory: upsert %s (correlation %s): %w", k.id, in.CorrelationID, err)
 		}
 		if res.Status == intent.Applied {
+			if s.rows[k] == nil && k.domain == s.cfg.Domain {
+				s.pending = append(s.pending, k.id)
+			}
 			s.rows[k] = next
 		}
 		return res, nil
@@ -228,25 +236,105 @@ func (s *Store) applyLocked(in intent.Intent) (intent.Result, error) {
 		in.Type, in.Payload))
 }
 
-// All returns copies of every projection of the store's domain, ordered by
-// entity id.
-func (s *Store) All() []*registration.Projection {
+// Len returns the number of projections in all domains.
+func (s *Store) Len() int {
 	s.mu.RLock()
-	out := make([]*registration.Projection, 0, len(s.rows))
-	for k, p := range s.rows {
-		if k.domain == s.cfg.Domain {
-			out = append(out, p.Clone())
+	defer s.mu.RUnlock()
+	return len(s.rows)
+}
+
+// Get implements registration.Reader: a copy of the projection of id, or
+// an error wrapping registration.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*registration.Projection, error) {
+	p, err := s.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, fmt.Errorf("registrar/memory: get %s: %w", id, registration.ErrNotFound)
+	}
+	return p, nil
+}
+
+// checkEvery is how many rows List examines between two looks at its
+// context.
+const checkEvery = 1024
+
+// List implements registration.Reader: copies of the matching projections
+// after the cursor, in entity id order. It reads an ordered index of the
+// store's entity ids: a binary search finds the cursor, and the rows after
+// it are filtered until the page is full, so a page costs O(log n) plus
+// the rows it skips for not matching. Ids inserted since the last List are
+// merged into the index by the next List (a sort of the new ids and one
+// O(n) merge), so a List after a burst of inserts pays for them once.
+func (s *Store) List(ctx context.Context, q registration.Query) (registration.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return registration.Page{}, err
+	}
+	r, err := q.Request()
+	if err != nil {
+		return registration.Page{}, fmt.Errorf("registrar/memory: list projections: %w", err)
+	}
+	s.mu.RLock()
+	for len(s.pending) > 0 {
+		s.mu.RUnlock()
+		s.mu.Lock()
+		s.mergeLocked()
+		s.mu.Unlock()
+		s.mu.RLock()
+	}
+	i := 0
+	if r.HasAfter {
+		var found bool
+		i, found = slices.BinarySearchFunc(s.ids, r.After, compareIDs)
+		if found {
+			i++
+		}
+	}
+	var items []*registration.Projection
+	for n := 0; i < len(s.ids) && len(items) <= r.Limit; i, n = i+1, n+1 {
+		if n%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			s.mu.RUnlock()
+			return registration.Page{}, ctx.Err()
+		}
+		if p := s.rows[key{s.ids[i], s.cfg.Domain}]; r.Match(p) {
+			items = append(items, p.Clone())
 		}
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b *registration.Projection) int {
-		return cmp.Compare(a.EntityID.String(), b.EntityID.String())
-	})
-	return out
+	return r.Page(items), nil
 }
 
-// CountByState counts the projections of the store's domain by state.
-func (s *Store) CountByState() map[registration.State]int {
+// mergeLocked merges the pending ids into the ordered index, in place
+// from the back: O(n + k log k) for k new ids, and no new array while the
+// index has room.
+func (s *Store) mergeLocked() {
+	if len(s.pending) == 0 {
+		return
+	}
+	slices.SortFunc(s.pending, compareIDs)
+	i, j := len(s.ids)-1, len(s.pending)-1
+	s.ids = append(s.ids, s.pending...) // the length of the merge
+	for k := len(s.ids) - 1; j >= 0; k-- {
+		if i >= 0 && compareIDs(s.ids[i], s.pending[j]) > 0 {
+			s.ids[k] = s.ids[i]
+			i--
+		} else {
+			s.ids[k] = s.pending[j]
+			j--
+		}
+	}
+	s.pending = s.pending[:0]
+}
+
+func compareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
+
+// CountByState implements registration.Reader: the projections of the
+// store's domain by state.
+func (s *Store) CountByState(ctx context.Context) (map[registration.State]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	out := map[registration.State]int{}
 	s.mu.RLock()
 	for k, p := range s.rows {
@@ -255,12 +343,5 @@ func (s *Store) CountByState() map[registration.State]int {
 		}
 	}
 	s.mu.RUnlock()
-	return out
-}
-
-// Len returns the number of projections in all domains.
-func (s *Store) Len() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.rows)
+	return out, nil
 }

@@ -24,3 +24,12 @@ func TestOutboxConformance(t *testing.T) {
 		return registrationtest.OutboxSubject{Store: s, Outbox: s}
 	})
 }
+
+// TestReaderConformance runs the read API suite that the Postgres store
+// passes too.
+func TestReaderConformance(t *testing.T) {
+	registrationtest.RunReader(t, func(t *testing.T) registrationtest.ReaderSubject {
+		s := memory.NewStore(memory.StoreConfig{})
+		return registrationtest.ReaderSubject{Reader: s, Upsert: s, Update: s}
+	})
+}

@@ -17,6 +17,28 @@
 // shared suite in reducer/registration/registrationtest, as effects/memory
 // does: the two are interchangeable.
 //
+// # Reading the registry
+//
+// [Store] is also a registration.Reader, the read API services use to
+// find their peers: [Store.Get] one projection, [Store.List] a page of the
+// projections that match a registration.Query (states, node type, a
+// capability, updated since), in entity id order after an opaque keyset
+// cursor, and [Store.CountByState]. Every filter has an index (migration
+// 0004): the state and node type indexes (domain, column, entity_id) give
+// a page in entity id order for one state or one type; a GIN index
+// (jsonb_path_ops) serves capabilities @> {"name": true}; (domain,
+// updated_at) serves the bound; the primary key (entity_id, domain) serves
+// the unfiltered walk and, when the planner expects a filter to match
+// often, the walk that filters as it goes. TestListUsesIndexes checks on
+// 1M rows that no shape reads the table sequentially. A caveat: with ORDER
+// BY entity_id LIMIT, a filter the planner overestimates (correlated
+// filters, a capability it has no statistics for) is read through the
+// primary key, which then passes many rows before it fills a page.
+//
+//	page, err := store.List(ctx, registration.Query{
+//		States: []registration.State{registration.StateActive}, NodeType: "effect"})
+//	// page.Items; then Cursor: page.Next for the next page, until it is ""
+//
 // # Setting up
 //
 //	pool, err := postgres.NewPool(ctx, postgres.Config{DSN: dsn})
@@ -32,8 +54,9 @@
 // # Schema and migrations
 //
 // Table registration_projections, primary key (entity_id, domain), with the
-// registration_state enum (the eight states, lowercase) and two partial
-// indexes, one per overdue scan. [Migrate] applies the embedded, versioned
+// registration_state enum (the eight states, lowercase), two partial
+// indexes, one per overdue scan, a partial index of the active rows for
+// the reconciler's listing, and the indexes of the read API. [Migrate] applies the embedded, versioned
 // SQL files it has not applied yet, recorded in schema_migrations, under a
 // transaction-scoped advisory lock: several instances may start at once,
 // and running it twice changes nothing. The schema is configurable (a

@@ -176,6 +176,11 @@ func explain(ctx context.Context, t *testing.T, conn *pgx.Conn, sql string, args
 // recreates them from their own definitions (those of the migration), and
 // analyzes.
 func bulkLoad(ctx context.Context, db *testDB, rows int, base time.Time) error {
+	return bulkLoadWith(ctx, db, func(tx DB) error { return loadRows(ctx, tx, db.schema, rows, base) })
+}
+
+// bulkLoadWith is bulkLoad with another loader.
+func bulkLoadWith(ctx context.Context, db *testDB, load func(tx DB) error) error {
 	table := pgx.Identifier{db.schema, "registration_projections"}.Sanitize()
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
@@ -203,7 +208,7 @@ func bulkLoad(ctx context.Context, db *testDB, rows int, base time.Time) error {
 	if _, err := tx.Exec(ctx, "ALTER TABLE "+table+" DROP CONSTRAINT registration_projections_pkey"); err != nil {
 		return err
 	}
-	if err := loadRows(ctx, tx, db.schema, rows, base); err != nil {
+	if err := load(tx); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "ALTER TABLE "+table+" ADD CONSTRAINT registration_projections_pkey PRIMARY KEY (entity_id, domain)"); err != nil {

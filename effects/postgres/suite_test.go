@@ -27,3 +27,12 @@ func TestOutboxSuite(t *testing.T) {
 		return registrationtest.OutboxSubject{Store: s, Outbox: s}
 	})
 }
+
+// TestReaderSuite runs the shared read API suite on PostgreSQL.
+func TestReaderSuite(t *testing.T) {
+	registrationtest.RunReader(t, func(t *testing.T) registrationtest.ReaderSubject {
+		db := newTestDB(t)
+		up, upd := db.effects(t, EffectConfig{})
+		return registrationtest.ReaderSubject{Reader: db.store(t), Upsert: up, Update: upd}
+	})
+}

@@ -159,7 +159,7 @@ func TestPostgresStoreMatchesMemory(t *testing.T) {
 		if err := s.execute(ctx); err != nil {
 			t.Fatal(err)
 		}
-		all, err := s.w.store.All(ctx)
+		all, err := registration.ListAll(ctx, s.w.store, registration.Query{Limit: registration.MaxListLimit})
 		if err != nil {
 			t.Fatal(err)
 		}

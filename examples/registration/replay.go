@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // replayRecord is one line of a replay file: a kcat -J record, whose
@@ -117,7 +118,7 @@ func runReplay(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	st := w.rt.Stats()
 	fmt.Fprintf(stderr, "replay: %d messages, %d dead-lettered, %d events published, %d intents executed\n",
 		handled, st.DeadLettered, st.EventsPublished, st.IntentsExecuted)
-	all, err := w.store.All(ctx)
+	all, err := registration.ListAll(ctx, w.store, registration.Query{Limit: registration.MaxListLimit})
 	if err != nil {
 		return err
 	}

@@ -25,22 +25,12 @@ import (
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
-// projectionStore is a registration store the example can also list.
+// projectionStore is what the example needs of a projection store: the
+// workflow's reads, and the read API it lists and counts with. Both
+// effects/memory's and effects/postgres's Store are one, as they are.
 type projectionStore interface {
 	registration.Store
-	CountByState(ctx context.Context) (map[registration.State]int, error)
-	All(ctx context.Context) ([]*registration.Projection, error)
-}
-
-// memoryStore adapts memory.Store, which needs no context to list.
-type memoryStore struct{ *memory.Store }
-
-func (m memoryStore) CountByState(context.Context) (map[registration.State]int, error) {
-	return m.Store.CountByState(), nil
-}
-
-func (m memoryStore) All(context.Context) ([]*registration.Projection, error) {
-	return m.Store.All(), nil
+	registration.Reader
 }
 
 // world is the workflow the example runs: bus, store, effects, runtime.
@@ -122,7 +112,7 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	switch cfg.store {
 	case "", "memory":
 		s := memory.NewStore(memory.StoreConfig{})
-		w.store = memoryStore{s}
+		w.store = s
 		for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
 			if err := exec.Register(t, s); err != nil {
 				return err

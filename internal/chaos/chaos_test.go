@@ -342,9 +342,11 @@ func memoryTopology(t *testing.T, seed uint64) *chaos.Topology {
 	return &chaos.Topology{
 		Name: "memory", MemberBus: func(int) bus.EventBus { return b }, Inputs: b,
 		Store: store, Exec: exec, StoreOutage: storeFaults, RegistryOutage: registryFaults,
-		Log:         chaos.MemoryLog{Bus: b},
-		Projections: func(context.Context) ([]*registration.Projection, error) { return store.All(), nil },
-		Services:    registryServices(registry),
+		Log: chaos.MemoryLog{Bus: b},
+		Projections: func(ctx context.Context) ([]*registration.Projection, error) {
+			return registration.ListAll(ctx, store, registration.Query{Limit: registration.MaxListLimit})
+		},
+		Services: registryServices(registry),
 	}
 }
 
@@ -586,7 +588,10 @@ func newPostgres(t *testing.T, registry registryFunc) *pgParts {
 	}
 	return &pgParts{
 		store: store, exec: exec, outage: chaos.ProxyOutage{Proxy: proxy}, registryOutage: registryOutage,
-		projections: reader.All, services: services,
-		pending: func(ctx context.Context) ([]uuid.UUID, error) { return reader.PendingEntities(ctx, 0, 1<<20) },
+		projections: func(ctx context.Context) ([]*registration.Projection, error) {
+			return registration.ListAll(ctx, reader, registration.Query{Limit: registration.MaxListLimit})
+		},
+		services: services,
+		pending:  func(ctx context.Context) ([]uuid.UUID, error) { return reader.PendingEntities(ctx, 0, 1<<20) },
 	}
 }

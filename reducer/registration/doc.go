@@ -111,6 +111,23 @@
 // outbox, not a replay of the decision, carries the work its first
 // delivery left undone.
 //
+// # Reading the registry
+//
+// [Reader] is the read API of the projections, which effects/memory and
+// effects/postgres implement alike: Get by id, List a page of the
+// projections that match a [Query] (any of some states, a node type, a
+// capability whose value is true, updated since a time), ordered by entity
+// id, after an opaque keyset cursor, and CountByState. The cursor is the
+// last entity id of a page with a hash of the query's filters, so a cursor
+// is refused ([ErrBadCursor]) by a query with other filters; the page size
+// may change from page to page. Ordering by the entity id, which never
+// changes, is what keeps a walk from skipping or repeating a row while
+// rows change: a row that matches throughout the walk appears exactly
+// once. [ListAll] collects every page, for tools and tests.
+//
+//	page, err := reader.List(ctx, registration.Query{
+//		States: []registration.State{registration.StateActive}, NodeType: "effect"})
+//
 // # Timeouts
 //
 // Timeouts travel through the bus: a sweeper scans the [Store] for overdue

@@ -46,6 +46,14 @@
 // and compares every result and row, and the scans read whole and in
 // pages.
 //
+// # The read API
+//
+// [RunReader] holds a registration.Reader to its documented semantics:
+// Get, List with each filter and their combinations against expectations
+// computed from the rows written, ordering, page sizes and cursors, bad
+// input, pagination while a writer goroutine changes and inserts rows,
+// CountByState against List, cancelled contexts. Both stores run it.
+//
 // # Precision
 //
 // The generated times have microsecond precision, as PostgreSQL's

@@ -394,8 +394,8 @@ func (f frozenClock) NewTimer(d time.Duration) node.Timer { return f.c.NewTimer(
 // TestReviewFrozenClockRecovers: the orchestrator computes liveness
 // deadlines from the heartbeats' timestamps, so a node whose clock stands
 // still expires every liveness window however often it beats (the package
-// documentation says so); its messages are never stale, so it registers
-// again each time and ends active.
+// documentation says so, and its ack deadlines too); it registers again
+// each time and ends active.
 func TestReviewFrozenClockRecovers(t *testing.T) {
 	w := newWorld(t, newMemBus(t, 0), false)
 	nd, err := node.New(w.bus, info(0), node.WithClock(frozenClock{w.clock}))
@@ -410,9 +410,6 @@ func TestReviewFrozenClockRecovers(t *testing.T) {
 	st := nd.Stats()
 	if st.Expirations < 1 || st.Activations != st.Expirations+1 {
 		t.Fatalf("a node on a clock that stands still: %+v, want expiries each followed by a registration", st)
-	}
-	if rs := w.rt.Stats(); rs.NoOps != 0 {
-		t.Fatalf("%d no-ops: some of its messages were stale", rs.NoOps)
 	}
 }
 

@@ -118,11 +118,15 @@ func TestReviewClockBehindReregisters(t *testing.T) {
 	nd.Resume()
 	w.waitFor("out of expired", func() bool { return nd.State() != node.StateExpired })
 	w.settle()
-	// Three minutes: the first retries (30 s, 60 s, 120 s) all happen.
+	// Three minutes: the first retries (30 s, 60 s, 120 s) all happen. The
+	// node registers again; it may expire again afterwards, since the
+	// orchestrator computes liveness deadlines from its heartbeats' stamps,
+	// which stand still until its clock catches up (see the package
+	// documentation), and registers again each time.
 	w.advance(3*time.Minute, 5*time.Second)
-	if s := nd.State(); s != node.StateActive {
+	if st := nd.Stats(); st.Activations < 2 {
 		t.Fatalf("node %v after 3 min, stats %+v, runtime %+v: its introspections are stale (stamped before the orchestrator's timeout marker)",
-			s, nd.Stats(), w.rt.Stats())
+			nd.State(), st, w.rt.Stats())
 	}
 }
 

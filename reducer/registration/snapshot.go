@@ -83,7 +83,8 @@ type Snapshot struct {
 // liveness_timeout_emitted_at) for the states a timeout enters, registered_at
 // otherwise. For active that is the start of the registration, not the ack,
 // whose time the projection does not keep (it came at most the ack timeout
-// later).
+// later). A projection without that column (written by hand) takes
+// updated_at, else createdAt.
 //
 // Times are truncated to microseconds, the precision of PostgreSQL and of
 // Python's datetime, so a snapshot of a projection read from either store
@@ -103,6 +104,12 @@ func SnapshotOf(p *Projection, version int64, createdAt time.Time) *Snapshot {
 		changed = p.AckTimeoutEmittedAt
 	case StateLivenessExpired:
 		changed = p.LivenessTimeoutEmittedAt
+	}
+	if changed.IsZero() { // a row written without the column
+		changed = p.UpdatedAt
+	}
+	if changed.IsZero() {
+		changed = createdAt
 	}
 	return &Snapshot{
 		EntityID: p.EntityID, Domain: p.Domain, State: p.State, NodeType: p.NodeType,
@@ -339,14 +346,7 @@ func DecodeSnapshot(msg *bus.Message) (s *Snapshot, tombstone bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if env.EventType != EventSnapshot {
-		return nil, false, &bus.DecodeError{Field: "event_type", Reason: fmt.Sprintf("is %q, want %q", truncateString(env.EventType), EventSnapshot)}
-	}
-	s, err = decodeSnapshotPayload(env.Payload)
-	if err != nil {
-		return nil, false, err
-	}
-	if err := s.decodeMetadata(env.Metadata); err != nil {
+	if s, err = DecodeSnapshotEnvelope(env); err != nil {
 		return nil, false, err
 	}
 	if len(msg.Key) > 0 {
@@ -359,6 +359,26 @@ func DecodeSnapshot(msg *bus.Message) (s *Snapshot, tombstone bool, err error) {
 		}
 	}
 	return s, false, nil
+}
+
+// DecodeSnapshotEnvelope decodes the payload and the metadata of a snapshot
+// envelope, of event_type [EventSnapshot]; see [DecodeSnapshot] for the
+// checks. Failures are [*bus.DecodeError]s naming the field.
+func DecodeSnapshotEnvelope(env *bus.Envelope) (*Snapshot, error) {
+	if env == nil {
+		return nil, &bus.DecodeError{Field: "value", Reason: "nil envelope"}
+	}
+	if env.EventType != EventSnapshot {
+		return nil, &bus.DecodeError{Field: "event_type", Reason: fmt.Sprintf("is %q, want %q", truncateString(env.EventType), EventSnapshot)}
+	}
+	s, err := decodeSnapshotPayload(env.Payload)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.decodeMetadata(env.Metadata); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // DecodeSnapshotKey returns the entity a snapshot message's key names: the

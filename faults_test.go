@@ -44,7 +44,13 @@ type rig struct {
 
 func newRig(t *testing.T, bus bus.EventBus, rec *bustest.Recorder, opts ...registrar.Option) *rig {
 	t.Helper()
-	g := &rig{rec: rec, c: contract.Default()}
+	return newRigWith(t, contract.Default(), bus, rec, opts...)
+}
+
+// newRigWith is newRig with the contract c.
+func newRigWith(t *testing.T, c *contract.Contract, bus bus.EventBus, rec *bustest.Recorder, opts ...registrar.Option) *rig {
+	t.Helper()
+	g := &rig{rec: rec, c: c}
 	g.clock.Store(t0.Add(time.Hour).UnixNano())
 	g.store = memory.NewStore(memory.StoreConfig{Fault: func(in intent.Intent) error {
 		if f := g.storeFault.Load(); f != nil {
@@ -175,7 +181,7 @@ var errTopicDown = intent.Retryable(errors.New("topic unavailable"))
 // Failure 1: an introspection's upsert ran, its publish failed, and the
 // runtime stopped; meanwhile the node's ack (another topic) moved the
 // projection on. The redelivered introspection decides nothing, yet its
-// Initiated and Accepted are published, before the ack's events.
+// Initiated, Accepted and snapshot are published, before the ack's events.
 func TestFault01EventsSurviveAStateThatMovedOn(t *testing.T) {
 	rec := &bustest.Recorder{}
 	g := newRig(t, rec, rec)
@@ -195,7 +201,8 @@ func TestFault01EventsSurviveAStateThatMovedOn(t *testing.T) {
 	g.deliver(t, g.ack(t, node, t0.Add(time.Second))) // the state moves on
 	g.deliver(t, intro)                               // the redelivery
 	got := strings.Join(g.eventTypes(t, node), ",")
-	want := strings.Join([]string{registration.EventInitiated, registration.EventAccepted, registration.EventAckReceived, registration.EventBecameActive}, ",")
+	want := strings.Join([]string{registration.EventInitiated, registration.EventAccepted, registration.EventSnapshot,
+		registration.EventAckReceived, registration.EventBecameActive, registration.EventSnapshot}, ",")
 	if got != want {
 		t.Fatalf("events %s, want %s", got, want)
 	}
@@ -259,10 +266,13 @@ func (s sizedRecorder) MaxMessageBytes() int { return s.limit }
 // Failure 3: an introspection under the limit is accepted, but the event
 // its ack causes (BecameActive carries the capabilities) would not fit:
 // the ack is dead-lettered before anything runs, and the partition moves
-// on.
+// on. (Snapshots are off: the introspection's snapshot carries the
+// capabilities too, and would not fit either.)
 func TestFault03EventTooLargeIsDeadLetteredBeforeEffects(t *testing.T) {
 	rec := &bustest.Recorder{}
-	g := newRig(t, sizedRecorder{Recorder: rec, limit: 4096}, rec)
+	c := contract.Default()
+	c.EventBus.SnapshotTopic = contract.NoSnapshots
+	g := newRigWith(t, c, sizedRecorder{Recorder: rec, limit: 4096}, rec)
 	node := uuid.New()
 	caps := map[string]string{"blob": strings.Repeat("x", 3500)}
 	capsRaw, _ := json.Marshal(caps)
@@ -414,8 +424,8 @@ func TestFault08PerMessagePublishFaultsDoNotRetryTheBatch(t *testing.T) {
 	for _, m := range g.rec.Published() {
 		events[m.Headers[bus.HeaderMessageID]]++
 	}
-	if len(events) != 2*len(nodes) {
-		t.Fatalf("%d distinct events published, want %d", len(events), 2*len(nodes))
+	if len(events) != 3*len(nodes) { // Initiated, Accepted, the snapshot
+		t.Fatalf("%d distinct events published, want %d", len(events), 3*len(nodes))
 	}
 	for id, n := range events {
 		if n != 1 {

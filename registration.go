@@ -91,9 +91,26 @@ func NewRegistration(c *contract.Contract, b bus.EventBus, store registration.St
 	return New[*registration.Projection](b, red, store, exec, append(all, opts...)...)
 }
 
+// SnapshotTopic returns the topic a registration runtime built from c
+// publishes its snapshots to (event_bus.snapshot_topic, else
+// [registration.TopicSnapshot]), or "" when c turns snapshots off. The topic
+// should be compacted: a Kafka bus that creates its topics does so when the
+// topic is in its kafka.Config.CompactTopics.
+func SnapshotTopic(c *contract.Contract) string {
+	topic, on := c.Snapshots()
+	switch {
+	case !on:
+		return ""
+	case topic == "":
+		return registration.TopicSnapshot
+	}
+	return topic
+}
+
 // ReducerConfig derives the registration reducer's configuration from c: its
 // timeouts, the topics of its consumed and published events (by event type),
-// and whether it routes Consul intents.
+// the snapshot topic (event_bus.snapshot_topic: empty takes the reducer's
+// default, "none" disables snapshots) and whether it routes Consul intents.
 func ReducerConfig(c *contract.Contract) registration.Config {
 	rc := registration.Config{
 		AckTimeout:       c.Timeouts.AckTimeout.Duration(),
@@ -101,6 +118,8 @@ func ReducerConfig(c *contract.Contract) registration.Config {
 		LivenessWindow:   c.Timeouts.LivenessWindow.Duration(),
 		DisableConsul:    !slices.Contains(c.RoutedIntents(), registration.IntentConsulReg),
 	}
+	topic, on := c.Snapshots()
+	rc.Topics.Snapshot, rc.DisableSnapshots = topic, !on
 	consumed := map[string]*string{
 		registration.EventTypeIntrospection: &rc.Topics.Introspection,
 		registration.EventTypeAck:           &rc.Topics.Ack,

@@ -59,3 +59,29 @@ func TestReducerConfigFollowsTheContract(t *testing.T) {
 		t.Fatalf("config %+v", rc)
 	}
 }
+
+// TestReducerConfigSnapshots: event_bus.snapshot_topic names the snapshot
+// topic, its absence the reducer's default, "none" turns snapshots off;
+// SnapshotTopic says the same.
+func TestReducerConfigSnapshots(t *testing.T) {
+	c := contract.Default()
+	if got := registrar.SnapshotTopic(c); got != registration.TopicSnapshot {
+		t.Errorf("default contract: snapshot topic %q", got)
+	}
+	c.EventBus.SnapshotTopic = ""
+	r, err := registration.New(registrar.ReducerConfig(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Config(); got.Topics.Snapshot != registration.TopicSnapshot || got.DisableSnapshots || registrar.SnapshotTopic(c) != registration.TopicSnapshot {
+		t.Errorf("absent snapshot_topic: %q, disabled %v", got.Topics.Snapshot, got.DisableSnapshots)
+	}
+	c.EventBus.SnapshotTopic = "acme.snapshots"
+	if rc := registrar.ReducerConfig(c); rc.Topics.Snapshot != "acme.snapshots" || rc.DisableSnapshots || registrar.SnapshotTopic(c) != "acme.snapshots" {
+		t.Errorf("named snapshot_topic: %+v", rc)
+	}
+	c.EventBus.SnapshotTopic = contract.NoSnapshots
+	if rc := registrar.ReducerConfig(c); !rc.DisableSnapshots || registrar.SnapshotTopic(c) != "" {
+		t.Errorf("snapshot_topic none: %+v, %q", rc, registrar.SnapshotTopic(c))
+	}
+}

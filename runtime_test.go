@@ -186,7 +186,7 @@ func TestInfrastructureErrorsAreRetriedWithoutCommit(t *testing.T) {
 	eventually(t, "the retried introspection", func() bool { return stateOf(t, l.store, node) == registration.StateAwaitingAck })
 	eventually(t, "the commit", func() bool { return l.bus.Committed(l.c.Group(), l.topics.Introspection, part) == 1 })
 	st := l.rt.Stats()
-	if st.Retries < 2 || st.DeadLettered != 0 || st.EventsPublished != 2 {
+	if st.Retries < 2 || st.DeadLettered != 0 || st.EventsPublished != 3 { // Initiated, Accepted, the snapshot
 		t.Errorf("stats %+v", st)
 	}
 }

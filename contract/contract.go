@@ -62,6 +62,29 @@ type EventBus struct {
 	// ConsumerGroup is the consumer group of the node's instances; empty
 	// means the contract's Name (see [Contract.Group]).
 	ConsumerGroup string `yaml:"consumer_group,omitempty"`
+	// SnapshotTopic is the compacted topic the node publishes its
+	// entities' snapshots to, keyed by entity id; empty means the
+	// consumer's default (for the registration reducer ONEX's
+	// onex.snapshot.platform.registration-snapshots.v1), [NoSnapshots]
+	// publishes none. It is an output topic, so it must not be an input
+	// topic, the dead-letter topic or the topic of a published event type
+	// (compaction would drop those events); it may be listed in
+	// PublishTopics.
+	SnapshotTopic string `yaml:"snapshot_topic,omitempty"`
+}
+
+// NoSnapshots is the value of [EventBus.SnapshotTopic] that turns snapshots
+// off.
+const NoSnapshots = "none"
+
+// Snapshots returns the snapshot topic and whether snapshots are on: off
+// when EventBus.SnapshotTopic is [NoSnapshots]; an empty topic with true
+// means the consumer's default topic.
+func (c *Contract) Snapshots() (topic string, on bool) {
+	if c.EventBus.SnapshotTopic == NoSnapshots {
+		return "", false
+	}
+	return c.EventBus.SnapshotTopic, true
 }
 
 // EventRoute pairs an event type with its topic.

@@ -53,6 +53,7 @@ func TestDefault(t *testing.T) {
 				"onex.evt.platform.node-liveness-expired.v1",
 			},
 			DeadLetterTopic: "onex.dlq.platform.registration.v1",
+			SnapshotTopic:   "onex.snapshot.platform.registration-snapshots.v1",
 		},
 		ConsumedEvents: []EventRoute{
 			{"onex.evt.platform.node-introspection.v1", "NodeIntrospectionEvent"},

@@ -372,6 +372,7 @@ func (d *decoder) decodeContract(n *yaml.Node, c *Contract) {
 				"publish_topics":    d.strList(&eb.PublishTopics),
 				"dead_letter_topic": d.str(&eb.DeadLetterTopic),
 				"consumer_group":    d.str(&eb.ConsumerGroup),
+				"snapshot_topic":    d.str(&eb.SnapshotTopic),
 			})
 		},
 		"consumed_events":  d.routes(&c.ConsumedEvents),

@@ -17,6 +17,9 @@ import (
 //     both subscribed and published.
 //   - event_bus.dead_letter_topic is set, and is neither a subscribe nor a
 //     publish topic.
+//   - event_bus.snapshot_topic, unless empty (the default) or "none"
+//     ([NoSnapshots]), is neither a subscribe topic nor the dead-letter
+//     topic nor the topic of a published_events entry.
 //   - Each consumed_events entry has a topic from subscribe_topics and an
 //     event type; no topic is consumed twice.
 //   - Each published_events entry has a topic from publish_topics and an
@@ -234,6 +237,22 @@ func (c *Contract) validate() []issue {
 		v.add(dlP, equals(dl), "dead-letter topic %q is also an input topic (%s): dead letters would be consumed again", dl, subP.index(j))
 	} else if j, ok := pubs[dl]; ok {
 		v.add(dlP, equals(dl), "dead-letter topic %q is also a publish topic (%s)", dl, pubP.index(j))
+	}
+
+	snap, snapP := c.EventBus.SnapshotTopic, eb.field("snapshot_topic")
+	if snap != "" && snap != NoSnapshots {
+		if j, ok := subs[snap]; ok {
+			v.add(snapP, equals(snap), "snapshot topic %q is also an input topic (%s): a node must not consume its own output", snap, subP.index(j))
+		} else if snap == dl {
+			v.add(snapP, equals(snap), "snapshot topic %q is also the dead-letter topic", snap)
+		}
+		for i, r := range c.PublishedEvents {
+			if r.Topic == snap {
+				v.add(snapP, equals(snap), "snapshot topic %q is also the topic of %s (%s): compaction would drop its events",
+					snap, r.EventType, top.field("published_events").index(i))
+				break
+			}
+		}
 	}
 
 	// Event routes.

@@ -405,3 +405,54 @@ func TestValidateEditedAfterParse(t *testing.T) {
 		t.Errorf("errors:\n got  %q\n want %q", got, want)
 	}
 }
+
+func TestSnapshotTopic(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		want       []string
+		topic      string
+		on         bool
+	}{
+		{name: "absent", line: "  dead_letter_topic: dlq", on: true},
+		{name: "named", line: "  dead_letter_topic: dlq\n  snapshot_topic: snap", topic: "snap", on: true},
+		{name: "also published", line: "  dead_letter_topic: dlq\n  snapshot_topic: out.c", topic: "out.c", on: true},
+		{name: "none", line: "  dead_letter_topic: dlq\n  snapshot_topic: none", on: false},
+		{name: "input", line: "  dead_letter_topic: dlq\n  snapshot_topic: in.b",
+			want: []string{`c.yaml:11:19: event_bus.snapshot_topic: snapshot topic "in.b" is also an input topic (event_bus.subscribe_topics[1]): a node must not consume its own output`}},
+		{name: "dead letters", line: "  dead_letter_topic: dlq\n  snapshot_topic: dlq",
+			want: []string{`c.yaml:11:19: event_bus.snapshot_topic: snapshot topic "dlq" is also the dead-letter topic`}},
+		{name: "an event's topic", line: "  dead_letter_topic: dlq\n  snapshot_topic: out.b",
+			want: []string{`c.yaml:11:19: event_bus.snapshot_topic: snapshot topic "out.b" is also the topic of OutB (published_events[1]): compaction would drop its events`}},
+		{name: "not a string", line: "  dead_letter_topic: dlq\n  snapshot_topic: [a]",
+			want: []string{`c.yaml:11:19: event_bus.snapshot_topic: want a string, got a list`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := map[int]string{10: tc.line}
+			if tc.name == "also published" {
+				lines[9] = "    - out.b\n    - out.c"
+			}
+			c, err := Parse("c.yaml", edited(lines))
+			if tc.name == "also published" {
+				// Line numbers move by one; only the outcome matters here.
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := errorLines(err); !slices.Equal(got, tc.want) {
+				t.Fatalf("errors\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+			if err != nil {
+				return
+			}
+			if topic, on := c.Snapshots(); topic != tc.topic || on != tc.on {
+				t.Errorf("Snapshots() = %q, %v; want %q, %v", topic, on, tc.topic, tc.on)
+			}
+		})
+	}
+	// Built in code: the same rule, without positions.
+	c := Default()
+	c.EventBus.SnapshotTopic = c.EventBus.SubscribeTopics[0]
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "is also an input topic") {
+		t.Errorf("snapshot topic = an input topic, built in code: %v", err)
+	}
+}

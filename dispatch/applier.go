@@ -186,7 +186,7 @@ func (a *Applier) executeGroup(ctx context.Context, typ string, batch []intent.I
 // Envelope returns the output envelope of event i of a decision caused by
 // cause: envelope id [EventID](cause, i), the cause's timestamp, the cause's
 // correlation id (else the event's, else the cause's envelope id), the
-// event's type and its JSON payload.
+// event's type, its metadata and its JSON payload.
 func (a *Applier) Envelope(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Envelope, error) {
 	payload, err := json.Marshal(ev.Payload)
 	if err != nil {
@@ -205,6 +205,7 @@ func (a *Applier) Envelope(cause *bus.Envelope, i int, ev reducer.Event) (*bus.E
 		CorrelationID:     corr,
 		EventType:         ev.Type,
 		SourceTool:        a.cfg.SourceTool,
+		Metadata:          ev.Metadata,
 		Priority:          bus.DefaultPriority,
 		OnexVersion:       bus.DefaultVersion,
 		EnvelopeVersion:   bus.DefaultEnvelopeVersion,

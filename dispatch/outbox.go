@@ -154,7 +154,10 @@ type RecordedIntent struct {
 	Payload       json.RawMessage `json:"payload"`
 }
 
-// RecordedMessage is an encoded event ready to publish.
+// RecordedMessage is an encoded event ready to publish. A nil Value is a
+// tombstone (reducer.Event.Tombstone); its JSON form writes it as null,
+// which decodes to nil again, so it survives a store that keeps records as
+// JSON.
 type RecordedMessage struct {
 	Topic   string      `json:"topic"`
 	Key     []byte      `json:"key,omitempty"`

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -94,8 +95,19 @@ func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decis
 
 // eventMessage encodes event i of a decision caused by cause and checks its
 // size: an event too large for the bus is an error wrapping
-// [bus.ErrMessageTooLarge].
+// [bus.ErrMessageTooLarge]. A tombstone ([reducer.Event.Tombstone]) is the
+// message with the event's partition key and a nil value; it needs a key.
 func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Message, error) {
+	if ev.Tombstone {
+		if ev.Topic == "" {
+			return nil, errors.New("tombstone has no topic")
+		}
+		key := ev.PartitionKey()
+		if key == nil {
+			return nil, errors.New("tombstone has no key: entity, node and correlation ids are all zero")
+		}
+		return &bus.Message{Topic: ev.Topic, Key: key}, nil
+	}
 	env, err := a.Envelope(cause, i, ev)
 	if err != nil {
 		return nil, err

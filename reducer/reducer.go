@@ -83,6 +83,13 @@ type Event struct {
 	EntityID, NodeID, CorrelationID uuid.UUID
 	// Payload is marshaled to JSON as the envelope's payload.
 	Payload any
+	// Metadata is the envelope's metadata object, carried as it is; nil
+	// leaves the envelope without one.
+	Metadata json.RawMessage
+	// Tombstone makes the event a tombstone: a message with the partition
+	// key and a nil value, no envelope (Type, Payload and Metadata are not
+	// published), which deletes the key from a compacted topic.
+	Tombstone bool
 }
 
 // PartitionKey returns the key the event is published with: entity id, else

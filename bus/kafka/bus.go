@@ -181,10 +181,16 @@ func (b *Bus) ensureTopics(topics ...string) error {
 			continue
 		}
 		detail := &sarama.TopicDetail{NumPartitions: b.cfg.Partitions, ReplicationFactor: b.cfg.ReplicationFactor}
+		compact := slices.Contains(b.cfg.CompactTopics, t)
+		if compact {
+			policy := "compact"
+			detail.ConfigEntries = map[string]*string{"cleanup.policy": &policy}
+		}
 		err := b.admin.CreateTopic(t, detail, false)
 		switch {
 		case err == nil:
-			b.log.Info("registrar/kafka: topic created", "topic", t, "partitions", b.cfg.Partitions, "replication_factor", b.cfg.ReplicationFactor)
+			b.log.Info("registrar/kafka: topic created", "topic", t, "partitions", b.cfg.Partitions,
+				"replication_factor", b.cfg.ReplicationFactor, "compact", compact)
 		case errors.Is(err, sarama.ErrTopicAlreadyExists):
 		default:
 			return fmt.Errorf("registrar/kafka: create topic %q: %w", t, err)

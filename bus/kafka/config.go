@@ -92,6 +92,14 @@ type Config struct {
 	// the default is [DefaultReplicationFactor].
 	ReplicationFactor int16
 
+	// CompactTopics are the topics the bus creates (with CreateTopics) as
+	// compacted topics, cleanup.policy=compact, so that the brokers keep
+	// the last message of every key: a snapshot topic such as the
+	// registration reducer's (registration.TopicSnapshot, or the contract's
+	// event_bus.snapshot_topic). The bus does not change the configuration
+	// of a topic that exists already.
+	CompactTopics []string
+
 	// BrokerMaxMessageBytes is the largest record batch the brokers accept
 	// on every topic the bus publishes to, dead-letter topics included: the
 	// brokers' message.max.bytes, or the max.message.bytes of a topic that
@@ -196,6 +204,11 @@ func (c Config) Validate() error {
 	}
 	if c.ReplicationFactor < 0 {
 		bad("negative replication factor %d", c.ReplicationFactor)
+	}
+	for i, t := range c.CompactTopics {
+		if t == "" {
+			bad("compact topic %d is empty", i)
+		}
 	}
 	if c.BrokerMaxMessageBytes < 0 || c.BrokerMaxMessageBytes > 0 && c.BrokerMaxMessageBytes <= RecordBatchOverhead+bus.MessageOverhead {
 		bad("BrokerMaxMessageBytes %d leaves no room for a record (a batch needs %d bytes and its records at least %d)",

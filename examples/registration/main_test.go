@@ -41,9 +41,10 @@ func TestSimulationEndToEnd(t *testing.T) {
 	if s.DeadLettered != 5 {
 		t.Errorf("dead-lettered %d, want the 5 malformed messages", s.DeadLettered)
 	}
-	// Per node: Initiated, Accepted, AckReceived, BecameActive; plus one
-	// LivenessExpired per expired node.
-	if want := int64(300*4 + 60); s.EventsPublished != want {
+	// Per node: Initiated, Accepted, AckReceived, BecameActive and a
+	// snapshot after each of the two transitions; plus LivenessExpired and
+	// its snapshot per expired node.
+	if want := int64(300*6 + 60*2); s.EventsPublished != want {
 		t.Errorf("events %d, want %d", s.EventsPublished, want)
 	}
 	if len(registration.States()) != len(s.States) {
@@ -279,7 +280,7 @@ func TestSimulationTwiceOnKafka(t *testing.T) {
 		if s.Nodes != 40 || s.States["active"] != 30 || s.States["liveness_expired"] != 10 || s.DeadLettered != 3 {
 			t.Fatalf("run %d: summary %+v", run, s)
 		}
-		if want := int64(40*4 + 10); s.EventsPublished != want {
+		if want := int64(40*6 + 10*2); s.EventsPublished != want { // with the snapshots
 			t.Fatalf("run %d: events %d, want %d", run, s.EventsPublished, want)
 		}
 	}

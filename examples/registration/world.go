@@ -94,8 +94,12 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 		if len(cfg.brokers) == 0 {
 			return errors.New("-bus kafka needs -brokers host:port[,host:port...]")
 		}
-		b, err := kafka.New(kafka.Config{Brokers: cfg.brokers, ClientID: "registrar-example", CreateTopics: true, Logger: log,
-			Sarama: func(sc *sarama.Config) { sc.Net.DialTimeout = dialTimeout }})
+		kc := kafka.Config{Brokers: cfg.brokers, ClientID: "registrar-example", CreateTopics: true, Logger: log,
+			Sarama: func(sc *sarama.Config) { sc.Net.DialTimeout = dialTimeout }}
+		if t := registrar.SnapshotTopic(w.contract); t != "" {
+			kc.CompactTopics = []string{t}
+		}
+		b, err := kafka.New(kc)
 		if err != nil {
 			return err
 		}

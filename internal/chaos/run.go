@@ -276,7 +276,7 @@ func Run(ctx context.Context, topo *Topology, cfg Config) (*Result, error) {
 	}
 	cfg.Logf("%s: faults over after %v; waiting for quiescence", topo.Name, time.Since(start).Round(time.Millisecond))
 
-	outputs := []string{topics.Initiated, topics.Accepted, topics.AckReceived, topics.BecameActive, topics.AckTimedOut, topics.LivenessExpired}
+	outputs := []string{topics.Initiated, topics.Accepted, topics.AckReceived, topics.BecameActive, topics.AckTimedOut, topics.LivenessExpired, topics.Snapshot}
 	watched := append(slices.Clone(outputs), c.EventBus.DeadLetterTopic)
 	if err := r.awaitQuiet(ctx, c.InputTopics(), watched); err != nil {
 		return nil, err

@@ -43,6 +43,9 @@ const (
 type Topics struct {
 	Introspection, Ack, Heartbeat, TimeoutCheck                                  string
 	Initiated, Accepted, AckReceived, BecameActive, AckTimedOut, LivenessExpired string
+	// Snapshot is the compacted topic of the registrations' snapshots
+	// ([Snapshot]); default [TopicSnapshot].
+	Snapshot string
 }
 
 // DefaultTopics returns the ONEX topic names.
@@ -51,6 +54,7 @@ func DefaultTopics() Topics {
 		Introspection: TopicIntrospection, Ack: TopicAck, Heartbeat: TopicHeartbeat, TimeoutCheck: TopicTimeoutCheck,
 		Initiated: TopicInitiated, Accepted: TopicAccepted, AckReceived: TopicAckReceived,
 		BecameActive: TopicBecameActive, AckTimedOut: TopicAckTimedOut, LivenessExpired: TopicLivenessExpired,
+		Snapshot: TopicSnapshot,
 	}
 }
 
@@ -77,6 +81,9 @@ type Config struct {
 	Topics Topics
 	// DisableConsul leaves out every consul.* intent.
 	DisableConsul bool
+	// DisableSnapshots leaves out the snapshot events (see [Snapshot]):
+	// nothing is published to Topics.Snapshot.
+	DisableSnapshots bool
 	// ConsulTTL is the TTL of the Consul check; a consul.pass_ttl intent is
 	// emitted when a heartbeat enters a new third of it. Default: the
 	// liveness window. Negative: no TTL passes. At most [MaxDuration].
@@ -108,6 +115,7 @@ func (c Config) withDefaults() Config {
 		{&c.Topics.TimeoutCheck, d.TimeoutCheck}, {&c.Topics.Initiated, d.Initiated}, {&c.Topics.Accepted, d.Accepted},
 		{&c.Topics.AckReceived, d.AckReceived}, {&c.Topics.BecameActive, d.BecameActive},
 		{&c.Topics.AckTimedOut, d.AckTimedOut}, {&c.Topics.LivenessExpired, d.LivenessExpired},
+		{&c.Topics.Snapshot, d.Snapshot},
 	} {
 		if *f.dst == "" {
 			*f.dst = f.def
@@ -118,8 +126,10 @@ func (c Config) withDefaults() Config {
 
 // Validate reports every problem of the configuration at once: a negative
 // AckTimeout, LivenessInterval or LivenessWindow (zero means the default),
-// one of them or ConsulTTL longer than [MaxDuration], and an input topic
-// named twice.
+// one of them or ConsulTTL longer than [MaxDuration], an input topic
+// named twice, and (unless DisableSnapshots) a snapshot topic that is an
+// input topic or the topic of another output event (compaction would drop
+// those events).
 func (c Config) Validate() error {
 	var errs []error
 	for _, d := range []struct {
@@ -144,6 +154,18 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("input topic %q is named twice", t))
 		}
 		in[t] = true
+	}
+	if !c.DisableSnapshots {
+		t := c.Topics
+		if in[t.Snapshot] {
+			errs = append(errs, fmt.Errorf("snapshot topic %q is also an input topic", t.Snapshot))
+		}
+		for _, o := range []string{t.Initiated, t.Accepted, t.AckReceived, t.BecameActive, t.AckTimedOut, t.LivenessExpired} {
+			if o == t.Snapshot {
+				errs = append(errs, fmt.Errorf("snapshot topic %q is also the topic of an output event: compaction would drop its events", t.Snapshot))
+				break
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("registrar/registration: invalid config: %w", err)

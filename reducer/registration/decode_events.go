@@ -18,7 +18,8 @@ var ErrUnknownEvent = errors.New("registration: unknown output event type")
 
 // DecodeEvent decodes the payload of an output event envelope, chosen by
 // env.EventType, into *[Initiated], *[Accepted], *[AckReceived],
-// *[BecameActive], *[AckTimedOut] or *[LivenessExpired]. An unknown event
+// *[BecameActive], *[AckTimedOut], *[LivenessExpired] or, with its
+// metadata, *[Snapshot] ([DecodeSnapshotEnvelope]). An unknown event
 // type is an error wrapping [ErrUnknownEvent]; a payload that does not
 // decode is a [*bus.DecodeError] naming the field.
 //
@@ -44,6 +45,8 @@ func DecodeEvent(env *bus.Envelope) (any, error) {
 		return DecodeAckTimedOut(env)
 	case EventLivenessExpired:
 		return DecodeLivenessExpired(env)
+	case EventSnapshot:
+		return DecodeSnapshotEnvelope(env)
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownEvent, env.EventType)
 }

@@ -70,6 +70,21 @@
 // [RegistryRequest] on [TopicRegistryRequest] asks nodes to introspect
 // again; [RegistryRequest.Targets] says which.
 //
+// # Snapshots
+//
+// Every decision that changes the state, and the metadata refresh of an
+// active node, also publishes a [Snapshot] of the registration to
+// Topics.Snapshot ([TopicSnapshot] unless configured; off with
+// Config.DisableSnapshots): a compacted topic keyed by node id, so its
+// last message per key is the node's current registration. The payload is
+// ONEX's ModelRegistrationSnapshot, exactly; registrar's own fields
+// (node_version, endpoints, generation, registered_at) ride in the
+// envelope metadata under "registrar". snapshot_version is the decision's
+// time in Unix microseconds, strictly increasing per node (see
+// [Reducer.Decide]). Heartbeats publish none, so a snapshot carries no
+// liveness deadline or heartbeat time. [DecodeSnapshot] reads a message of
+// the topic, tombstones included.
+//
 // # Time bounds
 //
 // Every timestamp the decoders accept is strict RFC 3339 with a zone, in

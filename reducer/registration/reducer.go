@@ -134,6 +134,21 @@ func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error)
 // A redelivered message that was applied before is a no-op (stale, or its
 // transition already made): the runtime's outbox, not a replay of the
 // decision, carries the work the first delivery left undone.
+//
+// Unless snapshots are disabled, every decision that changes the state, and
+// the metadata refresh of an active node, ends with a snapshot event
+// ([EventSnapshot] on Topics.Snapshot, keyed by the node): [SnapshotOf] the
+// projection as the decision leaves it, with the decision's time as
+// snapshot_created_at and, in Unix microseconds, as snapshot_version.
+// Heartbeats publish none. The version increases strictly per entity
+// because every such decision of one entity happens later than the one
+// before it: a node message must be newer than updated_at, which every
+// earlier node decision set or passed; a timeout is stamped at now, but
+// never earlier than a microsecond after updated_at (a node whose clock
+// runs ahead of the sweeper's would otherwise see its expiry ordered
+// before its last refresh); and a new registration after a timeout must be
+// newer than the timeout's marker. (Envelope timestamps are in
+// microseconds as [bus.DecodeEnvelope] returns them.)
 func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer.Decision {
 	if in.Envelope == nil {
 		return reducer.Decision{Reason: "input has no envelope"}
@@ -160,6 +175,38 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 		return r.timeout(p, in.Envelope, ev, now)
 	}
 	return reducer.Decision{Reason: fmt.Sprintf("unknown input %T", in.Event)}
+}
+
+// withSnapshot appends to d, decided at now about p, the snapshot event of
+// the projection d leaves, unless snapshots are disabled.
+func (r *Reducer) withSnapshot(p *Projection, d reducer.Decision, now time.Time) reducer.Decision {
+	if r.cfg.DisableSnapshots {
+		return d
+	}
+	next := r.Evolve(p, reducer.Input{}, d)
+	if next == nil {
+		return d
+	}
+	at := micro(now)
+	s := SnapshotOf(next, max(at.UnixMicro(), 1), at)
+	ev := reducer.Event{Topic: r.cfg.Topics.Snapshot, Type: EventSnapshot, EntityID: next.EntityID, Payload: s}
+	if meta, err := s.Metadata(); err == nil { // it marshals strings and an int: it cannot fail
+		ev.Metadata = meta
+	}
+	d.Events = append(d.Events, ev)
+	return d
+}
+
+// timeoutStamp returns the time a timeout decided at now is stamped with
+// (its marker, its event's emitted_at, its snapshot): now, or a microsecond
+// after the node's last change if now is not later, so that the timeout
+// orders after every earlier decision of the entity even when the node's
+// clock runs ahead of the deciding runtime's. The deadline is judged at now.
+func timeoutStamp(now, updatedAt time.Time) time.Time {
+	if floor := updatedAt.Add(time.Microsecond); now.Before(floor) {
+		return floor
+	}
+	return now
 }
 
 func (r *Reducer) header(nodeID uuid.UUID, env *bus.Envelope, corr uuid.UUID, now time.Time) EventHeader {
@@ -209,14 +256,14 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			RegisteredAt:       now, UpdatedAt: now,
 			CorrelationID: ev.CorrelationID, Generation: gen,
 		}
-		return reducer.Decision{
+		return r.withSnapshot(p, reducer.Decision{
 			State:  string(StateAwaitingAck),
 			Events: r.registrationEvents(env, ev, proj.AckDeadline, now),
 			Intents: []intent.Intent{{
 				Type: IntentUpsert, Target: postgresTarget(ev.NodeID), CorrelationID: ev.CorrelationID,
 				Payload: &UpsertRegistration{Projection: proj, Columns: registrationColumns, ExpectedState: state, CorrelationID: ev.CorrelationID},
 			}},
-		}
+		}, now)
 	case state == StateActive:
 		proj := *p
 		proj.NodeType, proj.NodeVersion = ev.NodeType, ev.NodeVersion.String()
@@ -248,7 +295,7 @@ func (r *Reducer) introspection(p *Projection, env *bus.Envelope, ev *Introspect
 			}
 			d.Intents = append(d.Intents, r.consulRegister(&proj, ev.CorrelationID))
 		}
-		return d
+		return r.withSnapshot(p, d, now)
 	}
 	return reducer.Decision{Reason: "registration in progress: state " + state.String() + " blocks a new registration"}
 }
@@ -303,7 +350,7 @@ func (r *Reducer) ack(p *Projection, env *bus.Envelope, ev *Ack, now time.Time) 
 		if !r.cfg.DisableConsul {
 			d.Intents = append(d.Intents, r.consulRegister(p, ev.CorrelationID))
 		}
-		return d
+		return r.withSnapshot(p, d, now)
 	case p.State == StateActive || p.State == StateAckReceived:
 		return reducer.Decision{Reason: "duplicate ack: node is " + p.State.String()}
 	case p.State == StatePendingRegistration:
@@ -392,7 +439,8 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 		case p.AckDeadline.IsZero() || !p.AckDeadline.Before(now):
 			return reducer.Decision{Reason: "ack deadline not passed"}
 		}
-		return reducer.Decision{
+		now = timeoutStamp(now, p.UpdatedAt)
+		return r.withSnapshot(p, reducer.Decision{
 			State:  string(StateAckTimedOut),
 			Events: r.ackTimeoutEvents(p, env, corr, now),
 			Intents: []intent.Intent{{
@@ -405,7 +453,7 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 					Expected: Projection{AckDeadline: p.AckDeadline},
 				},
 			}},
-		}
+		}, now)
 	case TimeoutLiveness:
 		switch {
 		case p.State != StateActive:
@@ -415,6 +463,7 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 		case p.LivenessDeadline.IsZero() || !p.LivenessDeadline.Before(now):
 			return reducer.Decision{Reason: "liveness deadline not passed"}
 		}
+		now = timeoutStamp(now, p.UpdatedAt)
 		d := reducer.Decision{
 			State:  string(StateLivenessExpired),
 			Events: r.livenessEvents(p, env, corr, now),
@@ -433,7 +482,7 @@ func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, no
 		if !r.cfg.DisableConsul {
 			d.Intents = append(d.Intents, r.consulDeregister(p, corr))
 		}
-		return d
+		return r.withSnapshot(p, d, now)
 	}
 	return reducer.Decision{Reason: "unknown timeout kind " + string(ev.Kind)}
 }

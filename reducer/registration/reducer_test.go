@@ -241,6 +241,7 @@ func render(t *testing.T, d reducer.Decision) []byte {
 	type ev struct {
 		Topic, Type, Key string
 		Payload          any
+		Metadata         json.RawMessage `json:",omitempty"`
 	}
 	type in struct {
 		Type, Target string
@@ -252,7 +253,7 @@ func render(t *testing.T, d reducer.Decision) []byte {
 		Intents       []in
 	}{State: d.State, Reason: d.Reason}
 	for _, e := range d.Events {
-		out.Events = append(out.Events, ev{e.Topic, e.Type, string(e.PartitionKey()), e.Payload})
+		out.Events = append(out.Events, ev{e.Topic, e.Type, string(e.PartitionKey()), e.Payload, e.Metadata})
 	}
 	for _, i := range d.Intents {
 		out.Intents = append(out.Intents, in{i.Type, i.Target, renderPayload(i.Payload)})
@@ -436,7 +437,7 @@ func TestDecideTimeoutsAtTheDecidingClock(t *testing.T) {
 			}
 			in := check(kind, ahead)
 			d := r.Decide(p, in, t0)
-			if d.IsNoop() || len(d.Events) != 1 {
+			if d.IsNoop() || len(d.Events) != 2 || d.Events[1].Type != registration.EventSnapshot {
 				t.Fatalf("%s: %q, %d events (%s); want an expiry", kind, d.State, len(d.Events), d.Reason)
 			}
 			u := d.Intents[0].Payload.(*registration.UpdateRegistration)

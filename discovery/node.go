@@ -1,0 +1,76 @@
+package discovery
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/registrar-go/registrar/reducer/registration"
+)
+
+// Node is what a [Client] knows of one registered node: the fields of its
+// latest registration snapshot that a service looking for peers needs.
+//
+// Nodes handed out by a Client share Capabilities and Endpoints with the
+// Client's view and with each other: treat them as read-only (copy before
+// modifying).
+type Node struct {
+	// ID is the node's id, the snapshot's key and entity_id.
+	ID uuid.UUID
+	// Domain is the registration domain the snapshot belongs to.
+	Domain string
+	// State is the node's registration state; only
+	// registration.StateActive nodes are [Client.Lookup]'s answers.
+	State registration.State
+	// Type is the node's type (node_type), the key of [Client.Lookup].
+	Type string
+	// Name is the node's name (node_name), if it has one.
+	Name string
+	// Version is the node's own version (node_version).
+	Version string
+	// Capabilities is the node's capabilities object, as JSON.
+	Capabilities json.RawMessage
+	// Endpoints maps endpoint names to addresses.
+	Endpoints map[string]string
+	// Generation counts the node's registrations.
+	Generation int64
+	// RegisteredAt is when the current registration started.
+	RegisteredAt time.Time
+	// StateChangedAt is when the node entered State.
+	StateChangedAt time.Time
+	// LastHeartbeatAt is the node's last heartbeat, zero if none yet.
+	LastHeartbeatAt time.Time
+	// LivenessDeadline is when an active node expires without a heartbeat.
+	LivenessDeadline time.Time
+	// SnapshotVersion is the snapshot's version, increasing per node: a
+	// snapshot with a version not above the one held is ignored.
+	SnapshotVersion int64
+	// SnapshotAt is when the snapshot was made.
+	SnapshotAt time.Time
+}
+
+// nodeOf converts a decoded snapshot.
+func nodeOf(s *snapshot) *Node {
+	return &Node{
+		ID:               s.EntityID,
+		Domain:           s.Domain,
+		State:            s.State,
+		Type:             s.NodeType,
+		Name:             s.NodeName,
+		Version:          s.NodeVersion,
+		Capabilities:     s.Capabilities,
+		Endpoints:        s.Endpoints,
+		Generation:       s.Generation,
+		RegisteredAt:     s.RegisteredAt,
+		StateChangedAt:   s.LastStateChangeAt,
+		LastHeartbeatAt:  s.LastHeartbeatAt,
+		LivenessDeadline: s.LivenessDeadline,
+		SnapshotVersion:  s.Version,
+		SnapshotAt:       s.CreatedAt,
+	}
+}
+
+// byID orders nodes by id, as List and Lookup return them.
+func byID(a, b Node) int { return bytes.Compare(a.ID[:], b.ID[:]) }

@@ -145,7 +145,6 @@ func (c *Client) pump(ctx context.Context, w *watcher, view []Node) {
 	if !sendView(view) {
 		return
 	}
-	clear(view) // the nodes of the initial view need not outlive their sending
 	for {
 		w.mu.Lock()
 		q, reset := w.queue, w.reset

@@ -236,23 +236,17 @@ func (c *Client) subscribe(ctx context.Context) error {
 // handle applies one message of the topic to the view.
 func (c *Client) handle(msg *bus.Message) {
 	c.st.messages.Add(1)
-	id, err := decodeSnapshotKey(msg.Key)
-	if err != nil {
-		c.skip(msg, fmt.Errorf("key: %w", err))
-		return
-	}
-	s, tombstone, err := decodeSnapshot(msg)
+	// DecodeSnapshot checks the key: a tombstone's must name a node, a
+	// snapshot's (if any) its entity_id.
+	s, tombstone, err := registration.DecodeSnapshot(msg)
 	if err != nil {
 		c.skip(msg, err)
 		return
 	}
 	if tombstone {
 		c.st.tombstones.Add(1)
+		id, _ := registration.DecodeSnapshotKey(msg.Key) // checked by DecodeSnapshot
 		c.remove(id)
-		return
-	}
-	if s.EntityID != id {
-		c.skip(msg, fmt.Errorf("key %s and entity_id %s differ", id, s.EntityID))
 		return
 	}
 	if c.cfg.domain != "" && s.Domain != c.cfg.domain {

@@ -2,7 +2,9 @@ package discovery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -434,5 +436,44 @@ func TestDomain(t *testing.T) {
 	c.waitReady(t)
 	if st := c.Stats(); st.Filtered != 1 || st.Nodes != 0 {
 		t.Fatalf("stats %+v, want 1 filtered, no node", st)
+	}
+}
+
+// TestNodeFields: a Node carries the snapshot's fields, registrar's
+// metadata included, and ONEX's "<domain>:<uuid>" key form is read.
+func TestNodeFields(t *testing.T) {
+	b := newMemBus(t, membus.Config{})
+	s := &registration.Snapshot{
+		EntityID: uuid.New(), Domain: registration.DefaultDomain, State: registration.StateActive,
+		NodeType: "effect", NodeName: "postgres-adapter",
+		Capabilities:      json.RawMessage(`{"postgres":true}`),
+		LastStateChangeAt: epoch.Add(time.Second), Version: 7, CreatedAt: epoch.Add(2 * time.Second),
+		NodeVersion: "1.2.3", Endpoints: map[string]string{"http": "http://10.0.0.1:8080"},
+		Generation: 3, RegisteredAt: epoch,
+	}
+	m := encode(t, s)
+	m.Key = []byte("registration:" + s.EntityID.String())
+	publish(t, b, m)
+	c := start(t, b)
+	c.waitReady(t)
+	n, ok := c.Get(s.EntityID)
+	if !ok {
+		t.Fatalf("node missing; stats %+v", c.Stats())
+	}
+	want := discovery.Node{
+		ID: s.EntityID, Domain: s.Domain, State: s.State, Type: "effect", Name: "postgres-adapter",
+		Version: "1.2.3", Capabilities: s.Capabilities, Endpoints: s.Endpoints, Generation: 3,
+		RegisteredAt: epoch, StateChangedAt: s.LastStateChangeAt, SnapshotVersion: 7, SnapshotAt: s.CreatedAt,
+	}
+	if !reflect.DeepEqual(n, want) {
+		t.Fatalf("Get =\n%+v, want\n%+v", n, want)
+	}
+	// A tombstone in the ONEX form removes it; one with a bad key is
+	// undecodable.
+	publish(t, b, &bus.Message{Topic: topic, Key: []byte("not-a-node")},
+		&bus.Message{Topic: topic, Key: []byte("registration:" + s.EntityID.String())})
+	eventually(t, "the node removed", func() bool { return c.Len() == 0 })
+	if st := c.Stats(); st.Undecodable != 1 || st.Removed != 1 {
+		t.Fatalf("stats %+v, want 1 undecodable, 1 removed", st)
 	}
 }

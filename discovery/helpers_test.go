@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	topic       = "onex.snapshot.platform.registration-snapshots.v1" // registration.TopicSnapshot once merged
+	topic       = registration.TopicSnapshot
 	waitTimeout = 60 * time.Second
 )
 
@@ -41,10 +42,41 @@ type spec struct {
 	version int64
 }
 
-// snapMsg encodes s as a message of the snapshot topic.
+// epoch is the registration time of every test node.
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// snapMsg encodes the snapshot of a projection as s describes it, as the
+// orchestrator publishes it: an envelope keyed by the node id.
 func snapMsg(t testing.TB, s spec) *bus.Message {
 	t.Helper()
-	return &bus.Message{Topic: topic, Key: []byte(s.id.String()), Value: discovery.EncodeStub(s.id, s.typ, s.state, s.version)}
+	p := &registration.Projection{
+		EntityID: s.id, Domain: registration.DefaultDomain, State: s.state, NodeType: s.typ,
+		NodeVersion: "1.0.0", Capabilities: json.RawMessage(`{"postgres":true}`),
+		Endpoints:    map[string]string{"http": "http://" + s.id.String()[:8] + ":8080"},
+		RegisteredAt: epoch, AckTimeoutEmittedAt: epoch, LivenessTimeoutEmittedAt: epoch,
+		Generation: 1,
+	}
+	return encode(t, registration.SnapshotOf(p, s.version, epoch.Add(time.Duration(s.version)*time.Second)))
+}
+
+// encode makes the message of a snapshot.
+func encode(t testing.TB, s *registration.Snapshot) *bus.Message {
+	t.Helper()
+	payload, err := s.Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := s.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &bus.Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: s.CreatedAt, EventType: registration.EventSnapshot,
+		Metadata: meta, Payload: payload}
+	m, err := bus.EnvelopeMessage(topic, env, bus.WithKey([]byte(s.EntityID.String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // tombMsg is the tombstone of node id.

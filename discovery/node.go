@@ -26,7 +26,8 @@ type Node struct {
 	State registration.State
 	// Type is the node's type (node_type), the key of [Client.Lookup].
 	Type string
-	// Name is the node's name (node_name), if it has one.
+	// Name is the node's human-readable name (node_name), if the
+	// publisher of the snapshot knows one (registrar's does not).
 	Name string
 	// Version is the node's own version (node_version).
 	Version string
@@ -36,39 +37,36 @@ type Node struct {
 	Endpoints map[string]string
 	// Generation counts the node's registrations.
 	Generation int64
-	// RegisteredAt is when the current registration started.
+	// RegisteredAt is when the current registration started; zero in a
+	// snapshot ONEX published (it is registrar's metadata).
 	RegisteredAt time.Time
-	// StateChangedAt is when the node entered State.
+	// StateChangedAt is when the node entered State (last_state_change_at;
+	// see registration.SnapshotOf for what registrar writes there).
 	StateChangedAt time.Time
-	// LastHeartbeatAt is the node's last heartbeat, zero if none yet.
-	LastHeartbeatAt time.Time
-	// LivenessDeadline is when an active node expires without a heartbeat.
-	LivenessDeadline time.Time
-	// SnapshotVersion is the snapshot's version, increasing per node: a
-	// snapshot with a version not above the one held is ignored.
+	// SnapshotVersion is the snapshot's version (snapshot_version),
+	// increasing per node: a snapshot with a version not above the one held
+	// is ignored.
 	SnapshotVersion int64
-	// SnapshotAt is when the snapshot was made.
+	// SnapshotAt is when the snapshot was made (snapshot_created_at).
 	SnapshotAt time.Time
 }
 
 // nodeOf converts a decoded snapshot.
-func nodeOf(s *snapshot) *Node {
+func nodeOf(s *registration.Snapshot) *Node {
 	return &Node{
-		ID:               s.EntityID,
-		Domain:           s.Domain,
-		State:            s.State,
-		Type:             s.NodeType,
-		Name:             s.NodeName,
-		Version:          s.NodeVersion,
-		Capabilities:     s.Capabilities,
-		Endpoints:        s.Endpoints,
-		Generation:       s.Generation,
-		RegisteredAt:     s.RegisteredAt,
-		StateChangedAt:   s.LastStateChangeAt,
-		LastHeartbeatAt:  s.LastHeartbeatAt,
-		LivenessDeadline: s.LivenessDeadline,
-		SnapshotVersion:  s.Version,
-		SnapshotAt:       s.CreatedAt,
+		ID:              s.EntityID,
+		Domain:          s.Domain,
+		State:           s.State,
+		Type:            s.NodeType,
+		Name:            s.NodeName,
+		Version:         s.NodeVersion,
+		Capabilities:    s.Capabilities,
+		Endpoints:       s.Endpoints,
+		Generation:      s.Generation,
+		RegisteredAt:    s.RegisteredAt,
+		StateChangedAt:  s.LastStateChangeAt,
+		SnapshotVersion: s.Version,
+		SnapshotAt:      s.CreatedAt,
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // Defaults of the options.
@@ -109,7 +111,7 @@ func WithGroup(group string) Option {
 
 func newConfig(opts []Option) (config, error) {
 	c := config{
-		topic:  topicSnapshot,
+		topic:  registration.TopicSnapshot,
 		log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		buffer: DefaultWatchBuffer,
 		quiet:  DefaultQuietPeriod,

@@ -34,6 +34,7 @@ type Client struct {
 	nodes    map[uuid.UUID]*Node
 	active   map[string]map[uuid.UUID]*Node // the active nodes, by type
 	watchers map[*watcher]struct{}
+	strings  interner
 
 	st struct {
 		messages, applied, stale, tombstones, removed, undecodable, filtered, resets atomic.Int64
@@ -253,7 +254,7 @@ func (c *Client) handle(msg *bus.Message) {
 		c.st.filtered.Add(1)
 		return
 	}
-	c.put(nodeOf(s))
+	c.put(s)
 }
 
 func (c *Client) skip(msg *bus.Message, err error) {
@@ -262,16 +263,17 @@ func (c *Client) skip(msg *bus.Message, err error) {
 		"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
 }
 
-// put adds n or replaces an older snapshot of its node.
-func (c *Client) put(n *Node) {
+// put adds the node of s or replaces an older snapshot of it.
+func (c *Client) put(s *registration.Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.nodes[n.ID]
-	if old != nil && n.SnapshotVersion <= old.SnapshotVersion {
+	old := c.nodes[s.EntityID]
+	if old != nil && s.Version <= old.SnapshotVersion {
 		c.st.stale.Add(1)
 		return
 	}
 	c.st.applied.Add(1)
+	n := nodeOf(s, &c.strings)
 	c.nodes[n.ID] = n
 	if old != nil {
 		c.unindex(old)

@@ -51,15 +51,16 @@ type Node struct {
 	SnapshotAt time.Time
 }
 
-// nodeOf converts a decoded snapshot.
-func nodeOf(s *registration.Snapshot) *Node {
+// nodeOf converts a decoded snapshot, sharing the strings that many nodes
+// have in common through in.
+func nodeOf(s *registration.Snapshot, in *interner) *Node {
 	return &Node{
 		ID:              s.EntityID,
-		Domain:          s.Domain,
-		State:           s.State,
-		Type:            s.NodeType,
+		Domain:          in.intern(s.Domain),
+		State:           registration.State(in.intern(string(s.State))),
+		Type:            in.intern(s.NodeType),
 		Name:            s.NodeName,
-		Version:         s.NodeVersion,
+		Version:         in.intern(s.NodeVersion),
 		Capabilities:    s.Capabilities,
 		Endpoints:       s.Endpoints,
 		Generation:      s.Generation,
@@ -72,3 +73,25 @@ func nodeOf(s *registration.Snapshot) *Node {
 
 // byID orders nodes by id, as List and Lookup return them.
 func byID(a, b Node) int { return bytes.Compare(a.ID[:], b.ID[:]) }
+
+// maxInterned bounds an interner: past it, new strings are kept as they
+// are.
+const maxInterned = 4096
+
+// interner shares equal strings (domains, states, types, versions: few
+// values over many nodes), so that each node does not hold its own copy.
+// It is not safe for concurrent use.
+type interner struct{ m map[string]string }
+
+func (in *interner) intern(s string) string {
+	if v, ok := in.m[s]; ok {
+		return v
+	}
+	if in.m == nil {
+		in.m = make(map[string]string)
+	}
+	if len(in.m) < maxInterned {
+		in.m[s] = s
+	}
+	return s
+}

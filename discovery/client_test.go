@@ -36,6 +36,9 @@ func TestCatchUpThenReady(t *testing.T) {
 	if err := c.stop(t); err != nil {
 		t.Fatalf("Run = %v, want nil after its context ended", err)
 	}
+	if n := b.Readers(); n != 0 {
+		t.Fatalf("%d partition reads still in progress after Run returned", n)
+	}
 }
 
 // TestReadyOnEmptyTopic: nothing to catch up with is caught up at once.

@@ -24,6 +24,14 @@
 // message before each partition's high-water mark as of the start of the
 // read. The partitions are counted once, when [Client.Run] starts.
 //
+// That message must exist to be handled. Compaction keeps the last
+// message of a log, except a tombstone older than the topic's
+// delete.retention.ms in a segment the cleaner already compacted; and a
+// transactional producer's commit marker takes an offset that is never
+// delivered. A partition whose last offset is such a record is caught up
+// only once the next message arrives. Registrar's orchestrator publishes
+// without transactions.
+//
 // On another bus (a wrapper that hides the optional interface, say) it
 // subscribes with a consumer group of its own, new for every run so that
 // it starts at the oldest message. Such a bus does not tell its high-water

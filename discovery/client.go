@@ -331,12 +331,11 @@ func (c *Client) Get(id uuid.UUID) (Node, bool) {
 }
 
 // Lookup returns the nodes of type nodeType whose state is
-// registration.StateActive, sorted by id (bytewise, which is also the order
-// of their canonical strings), or none. It answers
-// from memory: before [Client.Ready] is closed the answer may miss nodes.
-// An active node is one the orchestrator last saw alive; its liveness
-// deadline may have passed since, until the orchestrator's expiry of it
-// reaches the topic.
+// registration.StateActive, sorted by id (bytewise, which is also the
+// order of their canonical strings), or none. It answers from memory:
+// before [Client.Ready] is closed the answer may miss nodes. An active node
+// is one the orchestrator last saw alive; its liveness deadline may have
+// passed since, until the orchestrator's expiry of it reaches the topic.
 func (c *Client) Lookup(nodeType string) []Node {
 	c.mu.RLock()
 	m := c.active[nodeType]

@@ -480,3 +480,52 @@ func TestNodeFields(t *testing.T) {
 		t.Fatalf("stats %+v, want 1 undecodable, 1 removed", st)
 	}
 }
+
+// TestWatchDuringCatchUp: a watcher registered before Run sees the
+// catch-up as changes and, applying them, holds the view at Ready.
+func TestWatchDuringCatchUp(t *testing.T) {
+	b := newMemBus(t, membus.Config{})
+	msgs, want := workload(t, 100, 3)
+	publish(t, b, msgs...)
+	c, err := discovery.New(b, discovery.WithWatchBuffer(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := c.Watch(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	mine := map[uuid.UUID]discovery.Node{}
+	// Every message of the workload changes the view: a newer version, or
+	// the tombstone of a node the view holds.
+	for applied := 0; applied < len(msgs); {
+		got := next(t, ch)
+		switch got.Kind {
+		case discovery.Added:
+			mine[got.Node.ID] = got.Node
+		case discovery.Changed:
+			if mine[got.Node.ID].SnapshotVersion != got.Old.SnapshotVersion {
+				t.Fatalf("changed from version %d, the watcher holds %d", got.Old.SnapshotVersion, mine[got.Node.ID].SnapshotVersion)
+			}
+			mine[got.Node.ID] = got.Node
+		case discovery.Removed:
+			delete(mine, got.Node.ID)
+		default:
+			t.Fatalf("unexpected %v", got.Kind)
+		}
+		applied++
+	}
+	<-c.Ready()
+	view := make([]discovery.Node, 0, len(mine))
+	for _, n := range mine {
+		view = append(view, n)
+	}
+	slices.SortFunc(view, func(a, b discovery.Node) int { return slices.Compare(a.ID[:], b.ID[:]) })
+	if err := want.check(view); err != nil {
+		t.Fatalf("the watcher's view: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

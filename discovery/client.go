@@ -65,8 +65,9 @@ func New(b bus.EventBus, opts ...Option) (*Client, error) {
 // Run reads every partition of the snapshot topic from its oldest message
 // into the view, then follows the topic, until ctx ends (it returns nil),
 // the bus is closed (it returns bus.ErrClosed) or a read fails (it returns
-// the error). It returns only once every goroutine it started ended, and
-// closes every channel [Client.Watch] returned. A Client runs once: a
+// the error). It returns only once every goroutine it started ended; the
+// channels [Client.Watch] returned are closed as soon as their goroutines
+// see that it returned. A Client runs once: a
 // second call returns [ErrRunning]. The view stays readable after Run
 // returned, frozen.
 //

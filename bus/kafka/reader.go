@@ -101,20 +101,12 @@ func (b *Bus) ReadPartition(ctx context.Context, topic string, partition int32, 
 		return fmt.Errorf("registrar/kafka: read partition: topic %q has no partition %d (it has %d)", topic, partition, n)
 	}
 
-	b.mu.Lock()
-	if b.closed.Load() {
-		b.mu.Unlock()
-		return bus.ErrClosed
-	}
-	b.reads.Add(1)
-	b.mu.Unlock()
-	defer b.reads.Done()
-
 	// hctx ends with ctx, with the bus, and when the read returns.
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(b.ctx, cancel)
-	defer stop()
+	hctx, leave, err := b.enter(ctx, &b.reads)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	end := func() error {
 		if ctx.Err() == nil && b.ctx.Err() != nil {
 			return bus.ErrClosed

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -65,24 +66,16 @@ func (b *Bus) subscribe(ctx context.Context, group string, topics []string, h bu
 	slices.Sort(topics)
 	topics = slices.Compact(topics)
 
-	b.mu.Lock()
-	if b.closed.Load() {
-		b.mu.Unlock()
-		return bus.ErrClosed
-	}
-	b.subs.Add(1)
-	b.mu.Unlock()
-	defer b.subs.Done()
-
 	// sctx ends with ctx or when the bus closes.
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(b.ctx, cancel)
-	defer stop()
+	sctx, leave, err := b.enter(ctx, &b.subs)
+	if err != nil {
+		return err
+	}
+	defer leave()
 
 	s := &subscription{b: b, group: group, topics: topics, h: h, bh: bh, cfg: bus.NewSubscribeConfig(opts...)}
 	s.log = b.log.With("group", group)
-	err := s.run(sctx)
+	err = s.run(sctx)
 	switch {
 	case err != nil:
 		return err
@@ -233,4 +226,24 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// enter counts a Subscribe or ReadPartition call in wg, unless the bus is
+// closed, and returns a context that ends with ctx or when the bus closes;
+// leave releases both.
+func (b *Bus) enter(ctx context.Context, wg *sync.WaitGroup) (_ context.Context, leave func(), _ error) {
+	b.mu.Lock()
+	if b.closed.Load() {
+		b.mu.Unlock()
+		return nil, nil, bus.ErrClosed
+	}
+	wg.Add(1)
+	b.mu.Unlock()
+	cctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(b.ctx, cancel)
+	return cctx, func() {
+		stop()
+		cancel()
+		wg.Done()
+	}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/dispatch"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer"
 )
@@ -56,27 +57,116 @@ func (r *Runtime[S]) Handle(ctx context.Context, msg *bus.Message) error {
 // is dead-lettered; a message that cannot be decoded, is stamped too far
 // ahead of the clock, or whose decision cannot be prepared is dead-lettered
 // after the messages before it are done.
+//
+// With hooks installed ([WithHooks]), every message of the batch is
+// reported from its start to its outcome.
 func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	if r.hooks == nil {
+		return r.handleBatch(ctx, msgs, nil)
+	}
+	if len(msgs) > 0 {
+		r.hooks.OnBatch(ctx, hooks.Batch{Topic: msgs[0].Topic, Partition: msgs[0].Partition, Size: len(msgs)})
+	}
+	tr := make([]msgTrace, len(msgs))
+	err := r.handleBatch(ctx, msgs, tr)
+	r.endMessages(msgs, tr, err)
+	return err
+}
+
+func (r *Runtime[S]) handleBatch(ctx context.Context, msgs []*bus.Message, tr []msgTrace) error {
 	ins := make([]reducer.Input, 0, len(msgs))
 	now := r.cfg.clock()
 	for i, m := range msgs {
-		in, err := r.decode(m, now)
+		var t *msgTrace
+		if tr != nil {
+			t = &tr[i]
+		}
+		in, err := r.decode(ctx, m, now, t)
 		if err != nil {
-			if err := r.process(ctx, msgs[:i], ins); err != nil {
+			if err := r.process(ctx, msgs[:i], ins, tr); err != nil {
 				return err
 			}
-			return &bus.BatchError{Index: i, Err: r.deadLetter(ctx, m, err, 0)}
+			return &bus.BatchError{Index: i, Err: r.deadLetter(traceCtx(ctx, tr, i), m, err, 0, hooks.ReasonDecode)}
 		}
 		ins = append(ins, in)
 	}
-	return r.process(ctx, msgs, ins)
+	return r.process(ctx, msgs, ins, tr)
+}
+
+// msgTrace follows one message of a batch for the hooks: the context its
+// handling runs in and what its last decision was.
+type msgTrace struct {
+	ctx     context.Context
+	start   time.Time
+	started bool
+	decided bool
+	kind    string
+	entity  uuid.UUID
+	state   string
+	noop    bool
+}
+
+// traceCtx returns the context of message i of a batch: its own when the
+// hooks follow messages, else ctx.
+func traceCtx(ctx context.Context, tr []msgTrace, i int) context.Context {
+	if tr == nil || tr[i].ctx == nil {
+		return ctx
+	}
+	return tr[i].ctx
+}
+
+// subTrace returns tr[from:to], or nil if tr is nil.
+func subTrace(tr []msgTrace, from, to int) []msgTrace {
+	if tr == nil {
+		return nil
+	}
+	return tr[from:to]
+}
+
+// endMessages reports the outcome of every message of a batch that was
+// started, given HandleBatch's result err.
+func (r *Runtime[S]) endMessages(msgs []*bus.Message, tr []msgTrace, err error) {
+	done, at := len(msgs), -1
+	var atErr error
+	if err != nil {
+		done = 0
+		var be *bus.BatchError
+		if errors.As(err, &be) {
+			done, at, atErr = be.Index, be.Index, be.Err
+		}
+	}
+	now := time.Now()
+	for i := range tr {
+		t := &tr[i]
+		if !t.started {
+			continue
+		}
+		end := hooks.MessageEnd{Kind: t.kind, EntityID: t.entity, Duration: now.Sub(t.start)}
+		switch {
+		case i < done && t.noop:
+			end.Outcome = hooks.OutcomeNoop
+		case i < done:
+			end.Outcome, end.State = hooks.OutcomeApplied, t.state
+		case i == at:
+			end.Outcome, end.Err = hooks.OutcomeAborted, atErr
+			var ce *bus.ContentError
+			if errors.As(atErr, &ce) {
+				end.Outcome = hooks.OutcomeDeadLettered
+			}
+		default:
+			end.Outcome = hooks.OutcomeAborted
+		}
+		r.hooks.MessageEnd(t.ctx, msgs[i], end)
+	}
 }
 
 // deadLetter counts and logs a message that is dead-lettered for reason,
-// after attempts tries (0: it was never tried), and returns the content
-// error that makes the bus dead-letter it.
-func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason error, attempts int) *bus.ContentError {
+// after attempts tries (0: it was never tried), reports it to the hooks as
+// kind, and returns the content error that makes the bus dead-letter it.
+func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason error, attempts int, kind hooks.DeadLetterReason) *bus.ContentError {
 	r.stats.deadLettered.Add(1)
+	r.hooks.OnDeadLetter(ctx, hooks.DeadLetter{Reason: kind, Topic: msg.Topic, Partition: msg.Partition,
+		Offset: msg.Offset, Count: 1, Err: reason})
 	if attempts > 1 {
 		reason = fmt.Errorf("after %d attempts: %w", attempts, reason)
 	}
@@ -91,21 +181,40 @@ func (r *Runtime[S]) deadLetter(ctx context.Context, msg *bus.Message, reason er
 }
 
 // decode decodes msg and checks its timestamp against the clock's now.
-func (r *Runtime[S]) decode(msg *bus.Message, now time.Time) (reducer.Input, error) {
+// With t set, it starts the message's trace and reports the outcome.
+func (r *Runtime[S]) decode(ctx context.Context, msg *bus.Message, now time.Time, t *msgTrace) (reducer.Input, error) {
+	if t == nil {
+		return r.decodeInput(msg, now)
+	}
+	in, err := r.decodeInput(msg, now)
+	t.ctx = r.hooks.MessageStart(ctx, msg, in.Envelope)
+	t.start, t.started = time.Now(), true
+	if err == nil {
+		t.kind, t.entity = in.Kind, in.EntityID
+	}
+	if r.hooks.ObservesDecodes() {
+		r.hooks.OnDecode(t.ctx, msg, hooks.Decoded{Kind: in.Kind, EntityID: in.EntityID, Err: err})
+	}
+	return in, err
+}
+
+// decodeInput decodes msg. On an error it returns the input with its
+// Envelope set if the envelope decoded.
+func (r *Runtime[S]) decodeInput(msg *bus.Message, now time.Time) (reducer.Input, error) {
 	env, err := bus.DecodeEnvelope(msg.Value)
 	if err != nil {
 		return reducer.Input{}, err
 	}
 	if r.cfg.maxSkew >= 0 {
 		if ahead := env.EnvelopeTimestamp.Sub(now); ahead > r.cfg.maxSkew {
-			return reducer.Input{}, &bus.DecodeError{Field: "envelope_timestamp", Reason: fmt.Sprintf(
+			return reducer.Input{Envelope: env}, &bus.DecodeError{Field: "envelope_timestamp", Reason: fmt.Sprintf(
 				"%s is %v ahead of this runtime's clock (the limit is %v)",
 				env.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano), ahead.Round(time.Millisecond), r.cfg.maxSkew)}
 		}
 	}
 	in, err := r.red.Decode(msg.Topic, env)
 	if err != nil {
-		return reducer.Input{}, err
+		return reducer.Input{Envelope: env}, err
 	}
 	in.Envelope = env
 	return in, nil
@@ -113,7 +222,7 @@ func (r *Runtime[S]) decode(msg *bus.Message, now time.Time) (reducer.Input, err
 
 // process applies ins (decoded from msgs) and returns nil or a
 // *bus.BatchError; see HandleBatch.
-func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) error {
+func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, tr []msgTrace) error {
 	var bo *backoff.ExponentialBackOff
 	// tries counts the failed attempts at the message at done; attempts
 	// only those whose error carries no mark, which WithMaxAttempts caps.
@@ -124,7 +233,7 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		if oneByOne {
 			end = done + 1
 		}
-		n, err := r.apply(ctx, msgs[done:end], ins[done:end])
+		n, err := r.apply(ctx, msgs[done:end], ins[done:end], subTrace(tr, done, end))
 		r.stats.handled.Add(int64(n))
 		done += n
 		if err == nil || n > 0 {
@@ -135,7 +244,7 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		}
 		var pe *dispatch.PrepareError
 		if errors.As(err, &pe) {
-			return &bus.BatchError{Index: done, Err: r.deadLetter(ctx, msgs[done], err, 0)}
+			return &bus.BatchError{Index: done, Err: r.deadLetter(traceCtx(ctx, tr, done), msgs[done], err, 0, hooks.ReasonPrepare)}
 		}
 		if ctx.Err() != nil {
 			return &bus.BatchError{Index: done, Err: err}
@@ -155,9 +264,13 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 			r.log.ErrorContext(ctx, "decision failed for good",
 				slog.String("entity_id", ins[done].EntityID.String()), slog.Bool("permanent", permanent),
 				slog.Int("attempts", attempts), slog.String("error", err.Error()))
-			return &bus.BatchError{Index: done, Err: r.deadLetter(ctx, msgs[done], err, attempts)}
+			kind := hooks.ReasonAttempts
+			if permanent {
+				kind = hooks.ReasonPermanent
+			}
+			return &bus.BatchError{Index: done, Err: r.deadLetter(traceCtx(ctx, tr, done), msgs[done], err, attempts, kind)}
 		}
-		if !r.backOff(ctx, &bo, "decision failed; retrying", err, tries,
+		if !r.backOff(traceCtx(ctx, tr, done), &bo, hooks.RetryDecision, "decision failed; retrying", err, tries,
 			slog.String("entity_id", ins[done].EntityID.String()), slog.Int("messages", end-done),
 			slog.Bool("retryable", intent.IsRetryable(err))) {
 			return &bus.BatchError{Index: done, Err: err}
@@ -181,7 +294,7 @@ var errConflicts = intent.Retryable(errors.New("registrar: the state kept changi
 // *dispatch.PrepareError the inputs before the returned count are done and
 // the next one is at fault; on any other error nothing is known to be done
 // (what was written is decided again as a no-op when retried).
-func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reducer.Input) (int, error) {
+func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, tr []msgTrace) (int, error) {
 	ids := make([]uuid.UUID, len(ins))
 	for i := range ins {
 		ids[i] = ins[i].EntityID
@@ -210,7 +323,9 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 		for j, i := range pending {
 			load[j] = ins[i].EntityID
 		}
-		states, err := r.loadMany(ctx, load)
+		span := r.hooks.Start(traceCtx(ctx, tr, pending[0]), hooks.Step{Kind: hooks.StepLoad, Topic: msgs[0].Topic, Count: len(load)})
+		states, err := r.loadMany(span.Context(), load)
+		span.End(err, 0, 0)
 		if err != nil {
 			return 0, err
 		}
@@ -223,12 +338,17 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 			}
 			in := ins[i]
 			st := states[in.EntityID]
-			d := r.red.Decide(st, in, now)
+			var d reducer.Decision
+			if tr == nil {
+				d = r.red.Decide(st, in, now)
+			} else {
+				d = r.decideTraced(tr, i, round, msgs[i], st, in, now)
+			}
 			if d.IsNoop() {
 				r.noop(ctx, msgs[i], &in, &d)
 				continue
 			}
-			p, err := r.applier.Prepare(in.Envelope, in.EntityID, d)
+			p, err := r.applier.Prepare(traceCtx(ctx, tr, i), in.Envelope, in.EntityID, d)
 			if err != nil {
 				limit, prepErr = i, err
 				break
@@ -260,6 +380,7 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 				}
 			default:
 				r.stats.conflicts.Add(1)
+				r.hooks.OnConflict(traceCtx(ctx, tr, owners[j]), id)
 				r.log.DebugContext(ctx, "conflict; deciding again",
 					slog.String("entity_id", id.String()), slog.String("status", res.Status.String()))
 				if k, seen := from[id]; !seen || owners[j] < k {
@@ -288,6 +409,21 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 		return limit, prepErr
 	}
 	return len(ins), nil
+}
+
+// decideTraced decides input i of a batch as a step of its trace, and
+// records and reports the decision.
+func (r *Runtime[S]) decideTraced(tr []msgTrace, i, round int, msg *bus.Message, st S, in reducer.Input, now time.Time) reducer.Decision {
+	t := &tr[i]
+	span := r.hooks.Start(t.ctx, hooks.Step{Kind: hooks.StepDecide, Topic: msg.Topic, Count: 1})
+	d := r.red.Decide(st, in, now)
+	span.End(nil, 0, 0)
+	t.decided, t.state, t.noop = true, d.State, d.IsNoop()
+	if r.hooks.ObservesDecisions() {
+		r.hooks.OnDecide(t.ctx, hooks.Decided{Kind: in.Kind, EntityID: in.EntityID, NoOp: t.noop, Reason: d.Reason,
+			Warn: d.Warn, State: d.State, Events: len(d.Events), Intents: len(d.Intents), Redecided: round > 1})
+	}
+	return d
 }
 
 func (r *Runtime[S]) countResults(res []intent.Result) {
@@ -331,7 +467,7 @@ func (r *Runtime[S]) relay(ctx context.Context, ids []uuid.UUID) error {
 		if err == nil {
 			return nil
 		}
-		if !r.backOff(ctx, &bo, "relay failed; retrying", err, attempt, slog.Int("entities", len(ids))) {
+		if !r.backOff(ctx, &bo, hooks.RetryRelay, "relay failed; retrying", err, attempt, slog.Int("entities", len(ids))) {
 			return err
 		}
 	}
@@ -353,6 +489,8 @@ func (r *Runtime[S]) relayLoop(ctx context.Context) error {
 	for {
 		if err := r.relayOrphans(ctx); err != nil && ctx.Err() == nil {
 			r.stats.retries.Add(1)
+			r.hooks.OnRetry(ctx, hooks.Retry{Op: hooks.RetryRelayTask, Attempt: 1, Retryable: intent.IsRetryable(err),
+				Permanent: intent.IsPermanent(err), Backoff: r.cfg.relayInterval, Err: err})
 			r.log.WarnContext(ctx, "relay of pending records failed; trying again later", slog.String("error", err.Error()))
 		}
 		select {
@@ -421,9 +559,10 @@ func (r *Runtime[S]) relayOrphans(ctx context.Context) error {
 // orphanPage bounds the records one pass of the relay task reads at once.
 const orphanPage = 256
 
-// backOff counts a retry, logs it, and waits for the next backoff interval
-// of *bo (created on first use). It returns false if ctx ended first.
-func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, msg string, err error, attempt int, attrs ...slog.Attr) bool {
+// backOff counts a retry of op, logs it, reports it to the hooks, and waits
+// for the next backoff interval of *bo (created on first use). It returns
+// false if ctx ended first.
+func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, op hooks.RetryOp, msg string, err error, attempt int, attrs ...slog.Attr) bool {
 	if ctx.Err() != nil {
 		return false
 	}
@@ -433,6 +572,8 @@ func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOf
 	}
 	wait := (*bo).NextBackOff()
 	r.stats.retries.Add(1)
+	r.hooks.OnRetry(ctx, hooks.Retry{Op: op, Attempt: attempt, Retryable: intent.IsRetryable(err),
+		Permanent: intent.IsPermanent(err), Backoff: wait, Err: err})
 	r.log.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.Int("attempt", attempt),
 		slog.Duration("backoff", wait), slog.String("error", err.Error()))...)
 	t := time.NewTimer(wait)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
@@ -46,6 +47,8 @@ type config struct {
 
 	reconciler        registration.Reconciler
 	reconcileInterval time.Duration
+
+	hooks []hooks.Hook
 }
 
 // Default backoff between attempts of a decision that failed with an
@@ -109,6 +112,15 @@ func (c *config) validate() []error {
 		errs = append(errs, fmt.Errorf("relay min age %v is negative", c.relayMinAge))
 	}
 	return errs
+}
+
+// WithHooks installs telemetry hooks (see package hooks): the Runtime, its
+// subscription's partition changes and its relay report through them.
+// Each hook implements one or more of the hooks interfaces; New fails for a
+// value that implements none. Calls add to the hooks installed before.
+// Without hooks, the Runtime does no telemetry work.
+func WithHooks(hs ...hooks.Hook) Option {
+	return optionFunc(func(c *config) { c.hooks = append(c.hooks, hs...) })
 }
 
 // WithTopics sets the topics the Runtime consumes, replacing the contract's.

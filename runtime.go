@@ -12,6 +12,7 @@ import (
 
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/dispatch"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer"
 )
@@ -48,6 +49,7 @@ type Runtime[S any] struct {
 	log     *slog.Logger
 	stats   counters
 	locks   entityLocks
+	hooks   *hooks.Set
 
 	warnLimit warnLimiter
 
@@ -86,6 +88,10 @@ func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec 
 		errs = append(errs, errors.New("nil intent executor"))
 	}
 	errs = append(errs, cfg.validate()...)
+	hs, err := hooks.New(cfg.hooks...)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	ob, isOutbox := any(store).(dispatch.Outbox)
 	if store != nil && !isOutbox {
 		errs = append(errs, fmt.Errorf("state store %T is not a dispatch.Outbox", store))
@@ -114,12 +120,12 @@ func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec 
 	}
 	applier, err := dispatch.New(dispatch.Config{
 		Publisher: b, Executor: exec, Outbox: ob, Decode: decode, DeadLetterTopic: cfg.deadLetter,
-		MaxAttempts: cfg.maxAttempts, SourceTool: cfg.sourceTool, Logger: log,
+		MaxAttempts: cfg.maxAttempts, SourceTool: cfg.sourceTool, Logger: log, Hooks: hs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registrar: new runtime: %w", err)
 	}
-	return &Runtime[S]{bus: b, red: r, store: store, outbox: ob, exec: exec, applier: applier, cfg: cfg, log: log}, nil
+	return &Runtime[S]{bus: b, red: r, store: store, outbox: ob, exec: exec, applier: applier, cfg: cfg, log: log, hooks: hs}, nil
 }
 
 // Run consumes until ctx ends or Close is called, and returns nil then. It
@@ -186,6 +192,9 @@ func (r *Runtime[S]) subscribe(ctx context.Context) error {
 	opts := []bus.SubscribeOption{
 		bus.WithDeadLetterTopic(r.cfg.deadLetter),
 		bus.WithRetryBackoff(r.cfg.retryMin, r.cfg.retryMax),
+	}
+	if r.hooks.ObservesPartitions() {
+		opts = append(opts, bus.WithOnAssign(func(assigned map[string][]int32) { r.hooks.OnAssigned(r.cfg.group, assigned) }))
 	}
 	var err error
 	if bs, ok := r.bus.(bus.BatchSubscriber); ok && r.cfg.batchSize > 1 {

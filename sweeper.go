@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
@@ -47,6 +48,10 @@ type SweeperConfig struct {
 	Clock func() time.Time
 	// Logger; nil is silent.
 	Logger *slog.Logger
+	// Hooks receive every sweep ([hooks.SweepHook]) and its publish step
+	// ([hooks.StepTracer]); see package hooks. A value that implements no
+	// hook interface is an error.
+	Hooks []hooks.Hook
 }
 
 // Sweeper defaults.
@@ -74,6 +79,7 @@ type Sweeper struct {
 	pub    Publisher
 	cfg    SweeperConfig
 	log    *slog.Logger
+	hooks  *hooks.Set
 	recent map[sweepKey]time.Time
 	// cursor is, per kind, the last entity the previous sweep read; zero:
 	// start at the earliest deadline.
@@ -101,6 +107,10 @@ func NewSweeper(scan OverdueScanner, pub Publisher, cfg SweeperConfig) (*Sweeper
 	if cfg.Limit < 0 {
 		errs = append(errs, fmt.Errorf("limit %d is negative", cfg.Limit))
 	}
+	hs, err := hooks.New(cfg.Hooks...)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("registrar: new sweeper: %w", err)
 	}
@@ -123,7 +133,7 @@ func NewSweeper(scan OverdueScanner, pub Publisher, cfg SweeperConfig) (*Sweeper
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Sweeper{scan: scan, pub: pub, cfg: cfg, log: log, recent: map[sweepKey]time.Time{}}, nil
+	return &Sweeper{scan: scan, pub: pub, cfg: cfg, log: log, recent: map[sweepKey]time.Time{}, hooks: hs}, nil
 }
 
 // Run sweeps every interval until ctx ends, and returns nil then. A sweep that
@@ -146,6 +156,18 @@ func (s *Sweeper) Run(ctx context.Context) error {
 // Sweep runs one sweep as of the clock's time and returns how many timeout
 // checks it published.
 func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
+	if s.hooks == nil {
+		n, _, err := s.sweep(ctx)
+		return n, err
+	}
+	start := time.Now()
+	n, overdue, err := s.sweep(ctx)
+	s.hooks.OnSweep(ctx, hooks.Sweep{Overdue: overdue, Published: n, Duration: time.Since(start), Err: err})
+	return n, err
+}
+
+// sweep is Sweep; it also returns how many overdue deadlines it read.
+func (s *Sweeper) sweep(ctx context.Context) (published, overdue int, _ error) {
 	now := s.cfg.Clock().UTC()
 	for k, at := range s.recent {
 		if now.Sub(at) >= s.cfg.Resend {
@@ -162,8 +184,9 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		}
 		due, next, err := s.page(ctx, scan, now, s.cursor[k])
 		if err != nil {
-			return 0, fmt.Errorf("registrar: sweep %s deadlines: %w", kind, err)
+			return 0, overdue, fmt.Errorf("registrar: sweep %s deadlines: %w", kind, err)
 		}
+		overdue += len(due)
 		cursor[k] = next
 		for _, o := range due {
 			k := sweepKey{o.EntityID, kind, o.Deadline.UnixNano()}
@@ -172,7 +195,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 			}
 			m, err := TimeoutCheckMessage(s.cfg.Topic, o.EntityID, kind, o.Deadline, now)
 			if err != nil {
-				return 0, err
+				return 0, overdue, err
 			}
 			msgs = append(msgs, m)
 			keys = append(keys, k)
@@ -180,18 +203,21 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 	if len(msgs) == 0 {
 		s.cursor = cursor
-		return 0, nil
+		return 0, overdue, nil
 	}
-	if err := s.pub.Publish(ctx, msgs...); err != nil {
+	span := s.hooks.Start(ctx, hooks.Step{Kind: hooks.StepPublish, Topic: s.cfg.Topic, Count: len(msgs)})
+	err := s.pub.Publish(span.Context(), msgs...)
+	span.End(err, 0, 0)
+	if err != nil {
 		// The cursors stay: the next sweep reads the same entities.
-		return 0, fmt.Errorf("registrar: publish %d timeout checks: %w", len(msgs), err)
+		return 0, overdue, fmt.Errorf("registrar: publish %d timeout checks: %w", len(msgs), err)
 	}
 	s.cursor = cursor
 	for _, k := range keys {
 		s.recent[k] = now
 	}
 	s.log.DebugContext(ctx, "published timeout checks", slog.Int("count", len(msgs)))
-	return len(msgs), nil
+	return len(msgs), overdue, nil
 }
 
 // page reads up to Limit overdue entities after the cursor after, and, if

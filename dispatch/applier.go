@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer"
 )
@@ -49,6 +50,10 @@ type Config struct {
 	SourceTool string
 	// Logger; nil means silent.
 	Logger *slog.Logger
+	// Hooks receive the intent and publish steps, the dead letters of the
+	// relay, and carry trace context into records and events
+	// ([hooks.Propagator]). Nil reports nothing.
+	Hooks *hooks.Set
 }
 
 // DefaultMaxAttempts is the default of [Config.MaxAttempts].
@@ -63,6 +68,7 @@ type Applier struct {
 	outbox   Outbox
 	cfg      Config
 	log      *slog.Logger
+	hooks    *hooks.Set
 	attempts attemptCounter
 }
 
@@ -91,7 +97,7 @@ func New(cfg Config) (*Applier, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Applier{pub: cfg.Publisher, exec: cfg.Executor, outbox: cfg.Outbox, cfg: cfg, log: log}, nil
+	return &Applier{pub: cfg.Publisher, exec: cfg.Executor, outbox: cfg.Outbox, cfg: cfg, log: log, hooks: cfg.Hooks}, nil
 }
 
 // Apply applies prepared decisions, in order: first the volatile intents of
@@ -100,13 +106,23 @@ func New(cfg Config) (*Applier, error) {
 // returns Commit's results, one per decision. An error means no write took
 // place (volatile intents may have run: they are idempotent); it carries the
 // effect's or the store's mark ([intent.IsRetryable], [intent.IsPermanent]).
+//
+// The volatile intents' steps are reported ([hooks.StepIntent]) in the
+// context of the first decision of their group that Prepare was given, the
+// commit ([hooks.StepCommit]) in the first decision's.
 func (a *Applier) Apply(ctx context.Context, ps []Prepared) ([]WriteResult, error) {
 	var volatile []intent.Intent
+	var ctxs []context.Context
 	for i := range ps {
 		volatile = append(volatile, ps[i].Volatile...)
+		if a.hooks != nil {
+			for range ps[i].Volatile {
+				ctxs = append(ctxs, ps[i].context(ctx))
+			}
+		}
 	}
 	if len(volatile) > 0 {
-		if _, err := a.executeByType(ctx, volatile); err != nil {
+		if _, err := a.executeByType(ctx, volatile, ctxs); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +130,21 @@ func (a *Applier) Apply(ctx context.Context, ps []Prepared) ([]WriteResult, erro
 	for i := range ps {
 		writes[i] = ps[i].Write
 	}
-	res, err := a.outbox.Commit(ctx, writes)
+	cctx := ctx
+	if len(ps) > 0 {
+		cctx = ps[0].context(ctx)
+	}
+	span := a.hooks.Start(cctx, hooks.Step{Kind: hooks.StepCommit, Count: len(writes)})
+	res, err := a.outbox.Commit(span.Context(), writes)
+	if a.hooks != nil {
+		conflicts := 0
+		for _, r := range res {
+			if r.Status == WriteConflict {
+				conflicts++
+			}
+		}
+		span.End(err, 0, conflicts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("registrar/dispatch: commit %d writes: %w", len(writes), err)
 	}
@@ -127,8 +157,9 @@ func (a *Applier) Apply(ctx context.Context, ps []Prepared) ([]WriteResult, erro
 // executeByType executes ins grouped by type, in the order the types first
 // appear, each group through the effect's batch path when it has one; the
 // order of ins within a type is kept. It returns the results in the order of
-// ins.
-func (a *Applier) executeByType(ctx context.Context, ins []intent.Intent) ([]intent.Result, error) {
+// ins. ctxs, if not nil, holds the context of each intent's cause: a
+// group's step is reported in its first intent's.
+func (a *Applier) executeByType(ctx context.Context, ins []intent.Intent, ctxs []context.Context) ([]intent.Result, error) {
 	out := make([]intent.Result, len(ins))
 	var order []string
 	groups := map[string][]int{}
@@ -144,7 +175,11 @@ func (a *Applier) executeByType(ctx context.Context, ins []intent.Intent) ([]int
 		for j, i := range idx {
 			batch[j] = ins[i]
 		}
-		res, err := a.executeGroup(ctx, typ, batch)
+		gctx := ctx
+		if ctxs != nil {
+			gctx = ctxs[idx[0]]
+		}
+		res, err := a.executeGroup(gctx, typ, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -158,6 +193,25 @@ func (a *Applier) executeByType(ctx context.Context, ins []intent.Intent) ([]int
 // executeGroup executes intents of one type, in one call of the effect's
 // batch path when it has one.
 func (a *Applier) executeGroup(ctx context.Context, typ string, batch []intent.Intent) ([]intent.Result, error) {
+	if a.hooks == nil {
+		return a.executeGroupUntraced(ctx, typ, batch)
+	}
+	span := a.hooks.Start(ctx, hooks.Step{Kind: hooks.StepIntent, IntentType: typ, Count: len(batch)})
+	res, err := a.executeGroupUntraced(span.Context(), typ, batch)
+	skipped, conflicts := 0, 0
+	for _, r := range res {
+		switch r.Status {
+		case intent.Skipped:
+			skipped++
+		case intent.Conflict:
+			conflicts++
+		}
+	}
+	span.End(err, skipped, conflicts)
+	return res, err
+}
+
+func (a *Applier) executeGroupUntraced(ctx context.Context, typ string, batch []intent.Intent) ([]intent.Result, error) {
 	eff, ok := a.exec.Effect(typ)
 	if !ok {
 		return nil, fmt.Errorf("registrar/dispatch: %w for intent type %q", intent.ErrNoEffect, typ)

@@ -76,7 +76,7 @@ func registrationDecision(node uuid.UUID) reducer.Decision {
 
 func (g *rig) prepare(t *testing.T, cause *bus.Envelope, node uuid.UUID, d reducer.Decision) dispatch.Prepared {
 	t.Helper()
-	p, err := g.a.Prepare(cause, node, d)
+	p, err := g.a.Prepare(context.Background(), cause, node, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestPrepareFailuresAreContentErrors(t *testing.T) {
 	}
 	for name, d := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := g.a.Prepare(causeOf(5), node, d)
+			_, err := g.a.Prepare(context.Background(), causeOf(5), node, d)
 			var pe *dispatch.PrepareError
 			if !errors.As(err, &pe) {
 				t.Fatalf("error %v is not a *dispatch.PrepareError", err)
@@ -163,11 +163,11 @@ func TestPrepareChecksTheBusSizeLimit(t *testing.T) {
 	g := newRig(t, func(c *dispatch.Config) { c.Publisher = lr })
 	node := uuid.New()
 	small := reducer.Decision{Events: []reducer.Event{{Topic: "t", Type: "E", EntityID: node, Payload: "x"}}}
-	if _, err := g.a.Prepare(causeOf(6), node, small); err != nil {
+	if _, err := g.a.Prepare(context.Background(), causeOf(6), node, small); err != nil {
 		t.Fatalf("a small event: %v", err)
 	}
 	big := reducer.Decision{Events: []reducer.Event{{Topic: "t", Type: "E", EntityID: node, Payload: strings.Repeat("x", 1000)}}}
-	_, err := g.a.Prepare(causeOf(6), node, big)
+	_, err := g.a.Prepare(context.Background(), causeOf(6), node, big)
 	if !errors.Is(err, bus.ErrMessageTooLarge) {
 		t.Fatalf("an event over the limit: %v", err)
 	}
@@ -193,7 +193,7 @@ func TestApplyRunsVolatileIntentsBeforeTheWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	node := uuid.New()
-	p, err := a.Prepare(causeOf(7), node, registrationDecision(node))
+	p, err := a.Prepare(context.Background(), causeOf(7), node, registrationDecision(node))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestApplyRunsVolatileIntentsBeforeTheWrite(t *testing.T) {
 			Set: registration.ColLastHeartbeatAt, Values: registration.Projection{LastHeartbeatAt: t0.Add(time.Second)}}},
 		{Type: registration.IntentConsulPassTTL, Payload: &registration.ConsulPassTTL{NodeID: node, NodeType: "effect", Generation: 1}},
 	}}
-	p, err = a.Prepare(causeOf(8), node, hb)
+	p, err = a.Prepare(context.Background(), causeOf(8), node, hb)
 	if err != nil {
 		t.Fatal(err)
 	}

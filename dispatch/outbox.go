@@ -136,6 +136,11 @@ type Record struct {
 	// Messages are the encoded events, published in order after the
 	// intents.
 	Messages []RecordedMessage `json:"messages,omitempty"`
+	// Trace is the trace context of the decision's cause, as a
+	// [hooks.Propagator] injected it (e.g. W3C traceparent and tracestate):
+	// the relay runs the record's intents and publishes its events in it.
+	// Empty without a propagator.
+	Trace map[string]string `json:"trace,omitempty"`
 	// CreatedAt is when the store appended the record (the store's clock).
 	CreatedAt time.Time `json:"-"`
 	// Invalid, set by Pending only, says why the stored record did not

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,18 @@ type Prepared struct {
 	Volatile []intent.Intent
 	// Events counts the decision's events.
 	Events int
+
+	// ctx is the context Prepare was given: the cause's, in which the
+	// volatile intents and the commit are reported to the hooks.
+	ctx context.Context
+}
+
+// context returns the context the decision was prepared in, or def.
+func (p *Prepared) context(def context.Context) context.Context {
+	if p.ctx != nil {
+		return p.ctx
+	}
+	return def
 }
 
 // PrepareError says why a decision cannot be applied: an event that does
@@ -55,8 +68,17 @@ func (e *PrepareError) Unwrap() error { return e.Err }
 // before the write, and it has no record. Otherwise the store's intents are
 // the atomic write and every other intent, in declared order, goes into the
 // record with the events, to run after the write.
-func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decision) (Prepared, error) {
+//
+// ctx is the context of the cause's handling. With a [hooks.Propagator]
+// installed, its trace context is written into the record
+// ([Record.Trace]) and into every event (its headers, and its envelope's
+// trace_id and span_id), so that what the decision causes continues the
+// cause's trace.
+func (a *Applier) Prepare(ctx context.Context, cause *bus.Envelope, entity uuid.UUID, d reducer.Decision) (Prepared, error) {
 	p := Prepared{Write: Write{EntityID: entity}, Events: len(d.Events)}
+	if a.hooks != nil {
+		p.ctx = ctx
+	}
 	var external []intent.Intent
 	fast := len(d.Events) == 0
 	for _, in := range d.Intents {
@@ -75,6 +97,10 @@ func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decis
 		return p, nil
 	}
 	rec := &Record{EntityID: entity, Cause: cause.EnvelopeID}
+	if a.hooks.Propagates() {
+		rec.Trace = map[string]string{}
+		a.hooks.Inject(ctx, rec.Trace, nil)
+	}
 	for i, in := range external {
 		raw, err := json.Marshal(in.Payload)
 		if err != nil {
@@ -83,7 +109,7 @@ func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decis
 		rec.Intents = append(rec.Intents, RecordedIntent{Type: in.Type, Target: in.Target, CorrelationID: in.CorrelationID, Payload: raw})
 	}
 	for i, ev := range d.Events {
-		m, err := a.eventMessage(cause, i, ev)
+		m, err := a.eventMessage(ctx, cause, i, ev)
 		if err != nil {
 			return Prepared{}, &PrepareError{What: fmt.Sprintf("event %d (%s)", i, ev.Type), Err: err}
 		}
@@ -97,7 +123,7 @@ func (a *Applier) Prepare(cause *bus.Envelope, entity uuid.UUID, d reducer.Decis
 // size: an event too large for the bus is an error wrapping
 // [bus.ErrMessageTooLarge]. A tombstone ([reducer.Event.Tombstone]) is the
 // message with the event's partition key and a nil value; it needs a key.
-func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*bus.Message, error) {
+func (a *Applier) eventMessage(ctx context.Context, cause *bus.Envelope, i int, ev reducer.Event) (*bus.Message, error) {
 	if ev.Tombstone {
 		if ev.Topic == "" {
 			return nil, errors.New("tombstone has no topic")
@@ -112,7 +138,12 @@ func (a *Applier) eventMessage(cause *bus.Envelope, i int, ev reducer.Event) (*b
 	if err != nil {
 		return nil, err
 	}
-	m, err := bus.EnvelopeMessage(ev.Topic, env, bus.WithKey(ev.PartitionKey()))
+	var h bus.Headers
+	if a.hooks.Propagates() {
+		h = bus.Headers{}
+		a.hooks.Inject(ctx, h, env)
+	}
+	m, err := bus.EnvelopeMessage(ev.Topic, env, bus.WithKey(ev.PartitionKey()), bus.WithHeaders(h))
 	if err != nil {
 		return nil, err
 	}

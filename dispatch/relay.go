@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/intent"
 )
 
@@ -153,6 +154,20 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 	var res RelayResult
 	var first error
 	failed := make([]bool, len(wave))
+	// Each record's work runs in the trace context it carries.
+	var rctx []context.Context
+	if a.hooks != nil {
+		rctx = make([]context.Context, len(wave))
+		for i, r := range wave {
+			rctx[i] = a.hooks.Extract(ctx, r.Trace)
+		}
+	}
+	recCtx := func(i int) context.Context {
+		if rctx == nil {
+			return ctx
+		}
+		return rctx[i]
+	}
 	fail := func(i int, err error) {
 		failed[i] = true
 		if first == nil {
@@ -172,11 +187,13 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 		}
 		a.log.ErrorContext(ctx, "outbox record does not decode; dead-lettered it",
 			slog.String("entity_id", r.EntityID.String()), slog.Int64("seq", r.Seq), slog.String("error", r.Invalid.Error()))
+		a.reportDeadLetter(ctx, r, 1, r.Invalid)
 		res.DeadLettered++
 	}
 	for step := 0; ; step++ {
 		var ins []intent.Intent
 		var owners []int
+		var ctxs []context.Context
 		more := false
 		for i, r := range wave {
 			if failed[i] || r.Invalid != nil || step >= len(r.Intents) {
@@ -186,15 +203,19 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 			ri := &r.Intents[step]
 			in, err := a.decodeIntent(ri)
 			if err != nil {
-				if err := a.deadLetterIntent(ctx, r, step, err, 1); err != nil {
-					fail(i, err)
+				if derr := a.deadLetterIntent(ctx, r, step, err, 1); derr != nil {
+					fail(i, derr)
 					continue
 				}
+				a.reportDeadLetter(recCtx(i), r, 1, err)
 				res.DeadLettered++
 				continue
 			}
 			ins = append(ins, in)
 			owners = append(owners, i)
+			if rctx != nil {
+				ctxs = append(ctxs, rctx[i])
+			}
 		}
 		if !more {
 			break
@@ -202,7 +223,7 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 		if len(ins) == 0 {
 			continue
 		}
-		_, stepErr := a.executeByType(ctx, ins)
+		_, stepErr := a.executeByType(ctx, ins, ctxs)
 		if stepErr == nil {
 			for _, i := range owners {
 				a.attempts.clear(wave[i].EntityID, wave[i].Seq, step)
@@ -218,7 +239,7 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 			r := wave[i]
 			err := stepErr
 			if len(ins) > 1 {
-				_, err = a.executeGroup(ctx, in.Type, []intent.Intent{in})
+				_, err = a.executeGroup(recCtx(i), in.Type, []intent.Intent{in})
 			}
 			if err == nil {
 				res.Intents++
@@ -240,25 +261,30 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 				fail(i, fmt.Errorf("registrar/dispatch: relay record %d of %s: %w", r.Seq, r.EntityID, err))
 				continue
 			}
-			if err := a.deadLetterIntent(ctx, r, step, err, n); err != nil {
-				fail(i, err)
+			if derr := a.deadLetterIntent(ctx, r, step, err, n); derr != nil {
+				fail(i, derr)
 				continue
 			}
+			a.reportDeadLetter(recCtx(i), r, 1, err)
 			a.attempts.clear(r.EntityID, r.Seq, step)
 			res.DeadLettered++
 		}
 	}
 	var msgs []*bus.Message
+	firstEv := -1 // the first record with events
 	for i, r := range wave {
 		if failed[i] || r.Invalid != nil {
 			continue
+		}
+		if len(r.Messages) > 0 && firstEv < 0 {
+			firstEv = i
 		}
 		for k := range r.Messages {
 			msgs = append(msgs, r.Messages[k].message())
 		}
 	}
 	if len(msgs) > 0 {
-		if err := a.pub.Publish(ctx, msgs...); err != nil {
+		if err := a.publish(recCtx(firstEv), msgs); err != nil {
 			// Publish each record's events on their own, so that one
 			// failing message does not make every other record's
 			// events go out again and again.
@@ -270,14 +296,16 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 				for k := range r.Messages {
 					one[k] = r.Messages[k].message()
 				}
-				err := a.pub.Publish(ctx, one...)
+				err := a.publish(recCtx(i), one)
 				if errors.Is(err, bus.ErrMessageTooLarge) || intent.IsPermanent(err) {
 					// The bus refuses them whatever happens: their
 					// record cannot be done. Dead-letter them and go on.
 					// (Any other publish error is the transport's, and
 					// is retried for as long as it takes.)
-					err = a.deadLetterEvents(ctx, r, err)
+					reason := err
+					err = a.deadLetterEvents(ctx, r, reason)
 					if err == nil {
+						a.reportDeadLetter(recCtx(i), r, len(one), reason)
 						res.DeadLettered += len(one)
 						continue
 					}
@@ -312,6 +340,31 @@ func (a *Applier) relayWave(ctx context.Context, lease Lease, wave []*Record) ([
 		res.Records += len(seqs)
 	}
 	return failed, res, first
+}
+
+// publish publishes msgs, reported as one [hooks.StepPublish] in ctx.
+func (a *Applier) publish(ctx context.Context, msgs []*bus.Message) error {
+	if a.hooks == nil {
+		return a.pub.Publish(ctx, msgs...)
+	}
+	st := hooks.Step{Kind: hooks.StepPublish, Topic: msgs[0].Topic, Count: len(msgs)}
+	for _, m := range msgs[1:] {
+		if m.Topic != st.Topic {
+			st.Topic = ""
+			break
+		}
+	}
+	span := a.hooks.Start(ctx, st)
+	err := a.pub.Publish(span.Context(), msgs...)
+	span.End(err, 0, 0)
+	return err
+}
+
+// reportDeadLetter reports to the hooks that n items of record r were
+// dead-lettered for reason.
+func (a *Applier) reportDeadLetter(ctx context.Context, r *Record, n int, reason error) {
+	a.hooks.OnDeadLetter(ctx, hooks.DeadLetter{Reason: hooks.ReasonRelay, Topic: OutboxTopic,
+		Partition: -1, Offset: r.Seq, Count: n, Err: reason})
 }
 
 func (a *Applier) decodeIntent(ri *RecordedIntent) (intent.Intent, error) {

@@ -74,7 +74,7 @@ func TestPrepareTombstoneNeedsAKey(t *testing.T) {
 	node := uuid.New()
 	d := registrationDecision(node)
 	d.Events = []reducer.Event{{Topic: "snapshots", Tombstone: true}}
-	_, err := g.a.Prepare(causeOf(2), node, d)
+	_, err := g.a.Prepare(context.Background(), causeOf(2), node, d)
 	var pe *dispatch.PrepareError
 	if !errors.As(err, &pe) {
 		t.Fatalf("tombstone without a key: %v", err)

@@ -79,7 +79,7 @@ func BenchmarkIntrospectionPath(b *testing.B) {
 		}
 		for b.Loop() {
 			node := uuid.New()
-			p, err := a.Prepare(cause(node), node, decision(node))
+			p, err := a.Prepare(context.Background(), cause(node), node, decision(node))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -88,6 +88,18 @@
 // targets to introspect again, for example after the store was lost or
 // restored.
 //
+// # Telemetry
+//
+// [WithHooks] installs telemetry hooks (package hooks): each message is
+// reported from its start to its outcome, with its steps (load, decide,
+// commit, each intent, each publish), retries, dead letters, conflicts,
+// micro-batches and partition assignments; the relay reports the intents
+// and events it runs from the outbox, in the trace context the outbox
+// record carries; [SweeperConfig].Hooks reports every sweep. Without
+// hooks the Runtime does no telemetry work. Package hooks/otelhooks adapts
+// them to OpenTelemetry traces and metrics and serves the metrics to
+// Prometheus.
+//
 // # Lifecycle
 //
 // [New] and [NewRegistration] start no goroutines. [Runtime.Run] blocks until

@@ -116,8 +116,11 @@ type SubscribeConfig struct {
 	// of a message whose handler failed.
 	RetryMin, RetryMax time.Duration
 	// OnAssign, if set, is called with the partitions this member owns each
-	// time the assignment changes (including to none).
+	// time the assignment changes (including to none); see [WithOnAssign].
 	OnAssign func(assigned map[string][]int32)
+	// OnRevoke, if set, is called with the partitions taken away from this
+	// member, once its handler calls on them returned; see [WithOnRevoke].
+	OnRevoke func(revoked map[string][]int32)
 	// MaxBatch and MaxBatchWait bound the batches of
 	// [BatchSubscriber.SubscribeBatch]; see [WithMaxBatch].
 	MaxBatch     int
@@ -169,8 +172,40 @@ func WithRetryBackoff(minDelay, maxDelay time.Duration) SubscribeOption {
 // WithOnAssign registers a function that is called with this member's
 // partitions, by topic, whenever its assignment changes. It runs on the bus's
 // goroutine and must not block. Tests use it to wait until members joined.
+//
+// Its map is the whole new assignment, sorted by partition, and is the
+// function's to keep. It is called as soon as the assignment is decided,
+// before the first message of a newly assigned partition reaches the
+// handler, and possibly while the handler is still finishing a call on a
+// partition that the same change takes away ([WithOnRevoke] reports that
+// one once it is done). The calls of one subscription's OnAssign and
+// OnRevoke functions never overlap.
 func WithOnAssign(f func(assigned map[string][]int32)) SubscribeOption {
 	return subscribeFunc(func(c *SubscribeConfig) { c.OnAssign = f })
+}
+
+// WithOnRevoke registers a function that is called with the partitions, by
+// topic, that are taken away from this member: by a rebalance, and at the
+// end of the subscription (its context ending, or the bus closing), when it
+// gives up every partition it still owns. Subscribe returns only after the
+// last call returned. The default is none.
+//
+// For each revoked partition, the call comes after the handler's last call
+// on that partition returned (its offset committed, if it returned nil):
+// from then on the member handles no message of the partition until it is
+// assigned again. A member that leaves cleanly makes the call before the
+// partition's next owner in the group gets its first message, so f may
+// flush state kept per partition. Like [WithOnAssign]'s function, f runs
+// on the bus's goroutine and must not block for long: it delays the
+// handover. Its map, sorted by partition, is f's to keep.
+//
+// A bus that rebalances eagerly (package bus/kafka) revokes every partition
+// at each rebalance and assigns again those the member keeps; one that
+// moves only what changes (package bus/memory) revokes only the partitions
+// that change hands. Either way every revoked partition was assigned
+// before, and a partition is revoked at most once per assignment.
+func WithOnRevoke(f func(revoked map[string][]int32)) SubscribeOption {
+	return subscribeFunc(func(c *SubscribeConfig) { c.OnRevoke = f })
 }
 
 // RetryDelay returns the backoff before delivery attempt n+1 of a message whose

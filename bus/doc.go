@@ -68,6 +68,17 @@
 // dlq_original_size say so), and if even that does not fit, the original
 // headers are dropped. The partition then moves on.
 //
+// # Assignment, revocation and lag
+//
+// [WithOnAssign] hears each new assignment of a member as soon as it is
+// decided; [WithOnRevoke] hears the partitions taken away from it, after
+// the handler's last call on each returned, and at the end of the
+// subscription, before Subscribe returns. A bus that implements the
+// optional [LagReporter] reports, for the partitions this process's
+// subscriptions of a group own, how many messages are at or after the first
+// one not yet finished ([PartitionLag]): exact on package bus/memory, from
+// the last fetched high-water mark on package bus/kafka.
+//
 // # Implementations
 //
 // Package bus/memory is an in-process bus with real partitions, consumer

@@ -32,6 +32,8 @@ var cases = []testCase{
 	{name: "MembersSplitPartitions", run: testMembersSplitPartitions},
 	{name: "MemberLeaves", run: testMemberLeaves},
 	{name: "RebalanceRevokes", run: testRebalanceRevokes},
+	{name: "Revoke", run: testRevoke},
+	{name: "ConsumerLag", lag: true, run: testConsumerLag},
 	{name: "ContextCancel", run: testContextCancel},
 	{name: "LargeMessage", run: testLargeMessage},
 	{name: "SizeLimitAtLimit", sizeLimit: true, run: testSizeLimitAtLimit},

@@ -11,7 +11,10 @@
 //     content errors, independent consumer groups, members of one group
 //     splitting the partitions, taking over from a member that left, and
 //     taking a partition away from a member busy on it (its handler's
-//     context is canceled, and the new owner waits for it), closing while
+//     context is canceled, and the new owner waits for it), [bus.WithOnRevoke]
+//     agreeing with [bus.WithOnAssign] and the handler calls (a revoke after
+//     the partition's last call, before the new owner's first, and of every
+//     partition before Subscribe returns), closing while
 //     handlers are busy (with a goroutine-leak check), context cancellation,
 //     a 1 MiB message; for a [bus.SizeLimited] bus, a message of exactly
 //     its limit delivered, one byte more refused with [bus.ErrMessageTooLarge]
@@ -28,6 +31,9 @@
 //     the suite what the bus supports and how slow it is, so the same suite
 //     runs against the in-process bus in milliseconds and against a real
 //     broker in seconds.
+//
+//     For a [bus.LagReporter], ConsumerLag counts the messages not yet
+//     finished on each owned partition and drains to 0.
 //
 //   - [Recorder], a fake bus for unit tests of code that publishes and
 //     subscribes: it records every published message, can be told to fail

@@ -123,6 +123,9 @@ func Run(t *testing.T, f Features, newBus func(t *testing.T) bus.EventBus) {
 			if _, ok := e.b.(bus.PartitionReader); c.reader && !ok {
 				t.Skip("the bus does not implement bus.PartitionReader")
 			}
+			if _, ok := e.b.(bus.LagReporter); c.lag && !ok {
+				t.Skip("the bus does not implement bus.LagReporter")
+			}
 			e.leakOpts = leakOpts
 			c.run(e)
 		})
@@ -134,6 +137,7 @@ type testCase struct {
 	batch     bool // needs bus.BatchSubscriber
 	sizeLimit bool // needs bus.SizeLimited with a limit
 	reader    bool // needs bus.PartitionReader
+	lag       bool // needs bus.LagReporter
 	leakCheck bool // ends with a goroutine-leak check
 	run       func(e *env)
 }

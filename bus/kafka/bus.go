@@ -60,6 +60,11 @@ type Bus struct {
 	feeds      map[feedKey]*feed // the shared feed of each partition read
 	retired    map[feedKey]*feed // a stopped shared feed that may still run
 
+	// groups holds the Subscribe calls in progress by group, for
+	// ConsumerLag.
+	groupsMu sync.Mutex
+	groups   map[string][]*subscription
+
 	topicMu sync.Mutex // serializes topic creation
 	known   sync.Map   // topic name → struct{}: exists (only with CreateTopics)
 }
@@ -69,6 +74,7 @@ var (
 	_ bus.BatchSubscriber = (*Bus)(nil)
 	_ bus.SizeLimited     = (*Bus)(nil)
 	_ bus.PartitionReader = (*Bus)(nil)
+	_ bus.LagReporter     = (*Bus)(nil)
 )
 
 // New validates cfg, connects to the brokers and returns a bus ready to
@@ -102,7 +108,7 @@ func New(cfg Config) (*Bus, error) {
 	}
 	b := &Bus{cfg: cfg, sc: sc, log: log, client: client, producer: producer,
 		demuxed: make(chan struct{}), wake: make(chan struct{}, 1), fed: make(chan struct{}),
-		feeds: make(map[feedKey]*feed), retired: make(map[feedKey]*feed)}
+		feeds: make(map[feedKey]*feed), retired: make(map[feedKey]*feed), groups: make(map[string][]*subscription)}
 	if cfg.CreateTopics {
 		// The admin shares the client; closing the client releases it.
 		if b.admin, err = sarama.NewClusterAdminFromClient(client); err != nil {

@@ -31,6 +31,7 @@ type worker struct {
 	sess  sarama.ConsumerGroupSession
 	claim sarama.ConsumerGroupClaim
 	ctx   context.Context // the session's: canceled when the claim ends
+	lag   *claimLag       // what ConsumerLag reports for the claim
 
 	uncommitted int // marked but not committed
 	lastCommit  time.Time
@@ -48,21 +49,28 @@ func (w *worker) next() (*sarama.ConsumerMessage, bool) {
 	msgs := w.claim.Messages()
 	select {
 	case m, ok := <-msgs:
+		if ok {
+			w.lag.received(m.Offset)
+		}
 		return m, ok
 	default:
 	}
 	w.commit()
 	select {
 	case m, ok := <-msgs:
+		if ok {
+			w.lag.received(m.Offset)
+		}
 		return m, ok && w.ctx.Err() == nil
 	case <-w.ctx.Done():
 		return nil, false
 	}
 }
 
-// ack marks m as handled.
+// ack marks m, and every message before it, as handled.
 func (w *worker) ack(m *sarama.ConsumerMessage) {
 	w.sess.MarkMessage(m, "")
+	w.lag.next.Store(m.Offset + 1)
 	w.uncommitted++
 	if w.failOff == m.Offset {
 		w.failOff, w.failures = -1, 0

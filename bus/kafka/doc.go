@@ -75,7 +75,12 @@
 // once: a member that dies without leaving, or a commit lost with a broken
 // connection, makes the next owner handle again the messages after the
 // last committed offset. [bus.WithOnAssign] sees the assigned partitions
-// after every rebalance, and an empty assignment when they are released.
+// after every rebalance, and an empty assignment when they are released;
+// [bus.WithOnRevoke] then hears that every partition of the session was
+// revoked, after all its handler calls returned and before the member
+// rejoins. [Bus.ConsumerLag] ([bus.LagReporter]) compares the offset the
+// subscription last marked with the claim's high-water mark as of the last
+// fetch response.
 //
 // Delivered messages share their Key and Value with the consumer's buffers:
 // a handler must not modify them, and must [bus.Message.Clone] a message it

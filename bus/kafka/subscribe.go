@@ -75,6 +75,8 @@ func (b *Bus) subscribe(ctx context.Context, group string, topics []string, h bu
 
 	s := &subscription{b: b, group: group, topics: topics, h: h, bh: bh, cfg: bus.NewSubscribeConfig(opts...)}
 	s.log = b.log.With("group", group)
+	b.addMember(s)
+	defer b.removeMember(s)
 	err = s.run(sctx)
 	switch {
 	case err != nil:
@@ -96,6 +98,10 @@ type subscription struct {
 	bh     bus.BatchHandler
 	cfg    bus.SubscribeConfig
 	log    *slog.Logger
+
+	// claimsMu guards claims: the partitions whose ConsumeClaim runs now.
+	claimsMu sync.Mutex
+	claims   []*claimLag
 }
 
 // run consumes until ctx ends. It returns nil then, or the error that made
@@ -194,19 +200,33 @@ func (s *subscription) Setup(sess sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// Cleanup reports that the member owns nothing until the next Setup. It
-// runs after every ConsumeClaim of the session returned.
+// Cleanup reports that the member owns nothing until the next Setup, and
+// that every partition of the session is revoked. It runs after every
+// ConsumeClaim of the session returned (each committed its marks), and
+// before the member rejoins the group or leaves it.
 func (s *subscription) Cleanup(sess sarama.ConsumerGroupSession) error {
 	s.log.Debug("registrar/kafka: partitions released", "member", sess.MemberID(), "generation", sess.GenerationID())
 	if s.cfg.OnAssign != nil {
 		s.cfg.OnAssign(map[string][]int32{})
+	}
+	if s.cfg.OnRevoke != nil {
+		claims := sess.Claims()
+		revoked := make(map[string][]int32, len(claims))
+		for t, ps := range claims {
+			ps = slices.Clone(ps)
+			slices.Sort(ps)
+			revoked[t] = ps
+		}
+		s.cfg.OnRevoke(revoked)
 	}
 	return nil
 }
 
 // ConsumeClaim serves one partition for the session.
 func (s *subscription) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	w := &worker{s: s, sess: sess, claim: claim, ctx: sess.Context(), failOff: -1, lastCommit: time.Now()}
+	lag := s.track(claim)
+	defer s.untrack(lag)
+	w := &worker{s: s, sess: sess, claim: claim, ctx: sess.Context(), lag: lag, failOff: -1, lastCommit: time.Now()}
 	defer w.commit()
 	if s.bh != nil {
 		w.runBatch()

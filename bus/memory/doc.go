@@ -30,6 +30,12 @@
 // A member's [bus.WithOnAssign] function hears of a new assignment before the
 // first message of a newly assigned partition reaches the member's handler.
 //
+// A member's [bus.WithOnRevoke] function hears of the partitions it lost
+// after its handler calls on them returned, and before their new owner's
+// handler gets their first message; only the partitions that change hands
+// are revoked. [Bus.ConsumerLag] ([bus.LagReporter]) is exact: the
+// committed offset against the partition's next offset.
+//
 // A group that is new to a topic starts at the oldest retained message. A
 // group's committed offsets outlive its members: a member that subscribes
 // again later goes on where the group left off.

@@ -35,7 +35,8 @@ type member struct {
 	// owned is guarded by g.mu: the partitions this member serves now.
 	owned map[*cursor]*worker
 	// assignSeq is guarded by g.mu; notifyMu guards notified and calls of
-	// cfg.OnAssign, which run outside g.mu, newest assignment last.
+	// cfg.OnAssign, which run outside g.mu, newest assignment last, and of
+	// cfg.OnRevoke.
 	assignSeq uint64
 	notifyMu  sync.Mutex
 	notified  uint64
@@ -225,7 +226,8 @@ func departLocked(m *member) assignNote {
 // rebalanceLocked assigns every partition of every topic the group consumes
 // to one of the members that subscribed to it, by range in join order, and
 // starts and stops workers accordingly. A worker that takes a partition over
-// waits for the previous one to end. Callers hold g.mu, and announce the
+// waits for the previous one to end and, if that one's member has an
+// OnRevoke function, for its call to return. Callers hold g.mu, and announce the
 // result once they released it.
 func (b *Bus) rebalanceLocked(g *group) *reassignment {
 	r := &reassignment{ready: make(chan struct{})}
@@ -242,6 +244,8 @@ func (b *Bus) rebalanceLocked(g *group) *reassignment {
 	sort.Strings(names)
 
 	changed := make(map[*member]bool)
+	revoked := make(map[*member]*revocation)
+	var order []*revocation // revoked, in the order of the members' first loss
 	closed := b.closed.Load()
 	for _, name := range names {
 		t := b.topic(name)
@@ -267,12 +271,24 @@ func (b *Bus) rebalanceLocked(g *group) *reassignment {
 				delete(old.m.owned, c)
 				changed[old.m] = true
 				c.owner = nil
+				c.handedOver = old.done
+				if old.m.cfg.OnRevoke != nil {
+					rv := revoked[old.m]
+					if rv == nil {
+						rv = &revocation{m: old.m, parts: make(map[string][]int32), done: make(chan struct{})}
+						revoked[old.m] = rv
+						order = append(order, rv)
+					}
+					rv.workers = append(rv.workers, old)
+					rv.parts[name] = append(rv.parts[name], p.id)
+					c.handedOver = rv.done
+				}
 			}
 			if owner == nil || closed {
 				continue
 			}
-			w := b.startWorker(owner, c, c.last, r.ready)
-			c.owner, c.last = w, w
+			w := b.startWorker(owner, c, c.handedOver, r.ready)
+			c.owner = w
 			owner.owned[c] = w
 			changed[owner] = true
 		}
@@ -283,6 +299,9 @@ func (b *Bus) rebalanceLocked(g *group) *reassignment {
 		}
 	}
 
+	for _, rv := range order {
+		b.startRevocation(rv)
+	}
 	for _, m := range g.members {
 		if m.cfg.OnAssign == nil {
 			continue
@@ -296,6 +315,36 @@ func (b *Bus) rebalanceLocked(g *group) *reassignment {
 		b.log.Debug("registrar/memory: rebalanced", "group", g.name, "members", len(g.members))
 	}
 	return r
+}
+
+// revocation is one member's partitions that one rebalance took away, to
+// report to its OnRevoke function once the workers that served them ended.
+type revocation struct {
+	m       *member
+	workers []*worker
+	parts   map[string][]int32 // by topic, sorted
+	done    chan struct{}      // closed once OnRevoke returned
+}
+
+// startRevocation starts the goroutine that waits for rv's workers, calls
+// OnRevoke, and then lets the partitions' next workers start. Subscribe
+// waits for it as for a worker. Callers hold the group's mutex; the bus may
+// be closing.
+func (b *Bus) startRevocation(rv *revocation) {
+	b.wg.Add(1)
+	rv.m.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer rv.m.wg.Done()
+		defer close(rv.done)
+		for _, w := range rv.workers {
+			<-w.done
+		}
+		rv.workers = nil
+		rv.m.notifyMu.Lock()
+		defer rv.m.notifyMu.Unlock()
+		rv.m.cfg.OnRevoke(rv.parts)
+	}()
 }
 
 // rangeAssign returns the owner of each of n partitions: the first n%m

@@ -63,10 +63,12 @@ type cursor struct {
 	// active is guarded by part.mu: the group has members on the topic, so
 	// its uncommitted messages hold back trimming.
 	active bool
-	// owner and last are guarded by the group's mutex: the worker serving
-	// the partition for the group now (nil if none), and the one started
-	// last, which a new worker waits for.
-	owner, last *worker
+	// owner and handedOver are guarded by the group's mutex: the worker
+	// serving the partition for the group now (nil if none), and a channel
+	// closed once the partition's last revoked worker has handed it over
+	// (nil if it never had one), which a new worker waits for.
+	owner      *worker
+	handedOver <-chan struct{}
 }
 
 // commit records that every message before off has been handled.

@@ -21,7 +21,7 @@ type worker struct {
 	ctx    context.Context // canceled when the partition is taken away
 	cancel context.CancelFunc
 	ready  <-chan struct{} // closed once the rebalance that started it was announced
-	prev   *worker         // the partition's previous worker, which must end first
+	prev   <-chan struct{} // closed when the partition's previous worker handed over; nil if none
 	done   chan struct{}   // closed when run returned
 
 	buf   []bus.Message  // messages being handled; reused
@@ -34,9 +34,9 @@ type worker struct {
 	faultErr error
 }
 
-// startWorker starts serving c for m, once ready is closed and prev (if any)
-// has ended. Callers hold the group's mutex, and the bus is not closed.
-func (b *Bus) startWorker(m *member, c *cursor, prev *worker, ready <-chan struct{}) *worker {
+// startWorker starts serving c for m, once ready and prev (if not nil) are
+// closed. Callers hold the group's mutex, and the bus is not closed.
+func (b *Bus) startWorker(m *member, c *cursor, prev, ready <-chan struct{}) *worker {
 	ctx, cancel := context.WithCancel(m.ctx)
 	w := &worker{b: b, m: m, c: c, ctx: ctx, cancel: cancel, ready: ready, prev: prev, done: make(chan struct{}), failOff: -1}
 	b.wg.Add(1)
@@ -50,13 +50,13 @@ func (w *worker) run() {
 	defer w.m.wg.Done()
 	defer close(w.done)
 	defer w.cancel()
-	defer func() { w.buf, w.ptrs = nil, nil }() // c.last keeps w
+	defer func() { w.buf, w.ptrs = nil, nil }() // a revocation keeps w until it ran
 	<-w.ready
 	if w.prev != nil {
-		// Not selecting on ctx: the previous owner's handler call must have
-		// returned before this worker ends, or the next one could start
-		// while it still runs.
-		<-w.prev.done
+		// Not selecting on ctx: the previous owner's handler call (and its
+		// OnRevoke) must have returned before this worker ends, or the next
+		// one could start while it still runs.
+		<-w.prev
 		w.prev = nil
 	}
 	if w.ctx.Err() != nil {

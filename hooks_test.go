@@ -11,6 +11,7 @@ import (
 
 	registrar "github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -37,6 +38,8 @@ type recorder struct {
 	injected  int
 	extracted []string
 	envTraces []string
+	owned     map[string]int // partitions owned, by topic
+	revoked   int
 }
 
 func newRecorder() *recorder {
@@ -117,9 +120,23 @@ func (r *recorder) OnDeadLetter(_ context.Context, d hooks.DeadLetter) {
 }
 func (r *recorder) OnConflict(context.Context, uuid.UUID) {}
 func (r *recorder) OnBatch(context.Context, hooks.Batch)  { r.mu.Lock(); r.batches++; r.mu.Unlock() }
-func (r *recorder) OnAssigned(string, map[string][]int32) {}
-func (r *recorder) OnRevoked(string, map[string][]int32)  {}
-func (r *recorder) OnSweep(context.Context, hooks.Sweep)  {}
+func (r *recorder) OnAssigned(_ string, a map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.owned = map[string]int{}
+	for topic, ps := range a {
+		r.owned[topic] = len(ps)
+	}
+}
+
+func (r *recorder) OnRevoked(_ string, revoked map[string][]int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ps := range revoked {
+		r.revoked += len(ps)
+	}
+}
+func (r *recorder) OnSweep(context.Context, hooks.Sweep) {}
 
 func TestHooksFollowEveryMessage(t *testing.T) {
 	rec := newRecorder()
@@ -237,3 +254,45 @@ func (nopHook) MessageEnd(context.Context, *bus.Message, hooks.MessageEnd)  {}
 func (nopHook) StepStart(ctx context.Context, _ hooks.Step) context.Context { return ctx }
 func (nopHook) StepEnd(context.Context, hooks.Step, hooks.StepEnd)          {}
 func (nopHook) OnDecide(context.Context, hooks.Decided)                     {}
+
+func TestHooksSeePartitionsAndLagDrains(t *testing.T) {
+	rec := newRecorder()
+	l := startLive(t, memory.StoreConfig{}, registrar.RegistrationConfig{NoSweeper: true}, registrar.WithHooks(rec))
+	owned := func() int {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		n := 0
+		for _, c := range rec.owned {
+			n += c
+		}
+		return n
+	}
+	eventually(t, "partitions assigned", func() bool { return owned() > 0 })
+	total := owned()
+	for range 20 {
+		node := uuid.New()
+		l.publish(t, l.topics.Introspection, node, t0, introspectionOf(node, t0))
+	}
+	eventually(t, "the introspections handled", func() bool { return l.rt.Stats().Handled == 20 })
+	eventually(t, "no lag", func() bool {
+		lags := l.rt.ConsumerLag()
+		sum := int64(0)
+		for _, pl := range lags {
+			sum += pl.Lag
+		}
+		return len(lags) == total && sum == 0
+	})
+	if err := l.rt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.revoked != total {
+		t.Errorf("revoked %d partitions at the end, owned %d", rec.revoked, total)
+	}
+	for topic, n := range rec.owned {
+		if n != 0 {
+			t.Errorf("%s: the last assignment after stop holds %d partitions", topic, n)
+		}
+	}
+}

@@ -194,7 +194,9 @@ func (r *Runtime[S]) subscribe(ctx context.Context) error {
 		bus.WithRetryBackoff(r.cfg.retryMin, r.cfg.retryMax),
 	}
 	if r.hooks.ObservesPartitions() {
-		opts = append(opts, bus.WithOnAssign(func(assigned map[string][]int32) { r.hooks.OnAssigned(r.cfg.group, assigned) }))
+		opts = append(opts,
+			bus.WithOnAssign(func(assigned map[string][]int32) { r.hooks.OnAssigned(r.cfg.group, assigned) }),
+			bus.WithOnRevoke(func(revoked map[string][]int32) { r.hooks.OnRevoked(r.cfg.group, revoked) }))
 	}
 	var err error
 	if bs, ok := r.bus.(bus.BatchSubscriber); ok && r.cfg.batchSize > 1 {
@@ -220,6 +222,17 @@ func (r *Runtime[S]) Close() error {
 	if cancel != nil {
 		cancel()
 		<-done
+	}
+	return nil
+}
+
+// ConsumerLag returns the consumer lag of the partitions this Runtime's
+// subscription owns now, as the bus reports it ([bus.LagReporter]; the
+// memory and Kafka buses do), sorted by topic and partition; nil if the
+// bus does not report lag or the Runtime owns no partitions.
+func (r *Runtime[S]) ConsumerLag() []bus.PartitionLag {
+	if lr, ok := r.bus.(bus.LagReporter); ok {
+		return lr.ConsumerLag(r.cfg.group)
 	}
 	return nil
 }

@@ -95,8 +95,8 @@ func (p *Prometheus) MeterProvider() metric.MeterProvider { return p.provider }
 func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }
 
 // Handler returns the http.Handler that serves the metrics in the
-// Prometheus text format (or in OpenMetrics' when the request asks for it
-// and the registry allows), collecting them on each request. A metric
+// Prometheus text format (OpenMetrics is not offered; a request that asks
+// for protobuf gets it), collecting them on each request. A metric
 // that fails to collect is left out, and the others are served.
 func (p *Prometheus) Handler() http.Handler { return p.handler }
 

@@ -419,9 +419,21 @@ func (n *Node) introspection(corr uuid.UUID, ts time.Time) *registration.Introsp
 }
 
 func (n *Node) envelopeMessage(topic, eventType string, corr uuid.UUID, ts time.Time, payload []byte) (*bus.Message, error) {
+	return n.tracedMessage(context.Background(), topic, eventType, corr, ts, payload)
+}
+
+// tracedMessage is envelopeMessage carrying the trace context of ctx when
+// the node has a propagator (WithPropagator).
+func (n *Node) tracedMessage(ctx context.Context, topic, eventType string, corr uuid.UUID, ts time.Time, payload []byte) (*bus.Message, error) {
 	env := &bus.Envelope{
 		EnvelopeID: uuid.New(), EnvelopeTimestamp: ts, CorrelationID: corr,
 		EventType: eventType, SourceTool: n.cfg.sourceTool, Payload: payload,
 	}
-	return bus.EnvelopeMessage(topic, env, bus.WithKey(n.key))
+	opts := []bus.PublishOption{bus.WithKey(n.key)}
+	if p := n.cfg.propagator; p != nil {
+		h := bus.Headers{}
+		p.Inject(ctx, h, env)
+		opts = append(opts, bus.WithHeaders(h))
+	}
+	return bus.EnvelopeMessage(topic, env, opts...)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/registrar-go/registrar"
 	"github.com/registrar-go/registrar/contract"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	activeOps       func() int
 	onState         func(from, to State)
 	sourceTool      string
+	propagator      hooks.Propagator
 
 	// From the contract (or the reducer's defaults).
 	ackTimeout, livenessInterval, livenessWindow time.Duration
@@ -139,6 +141,15 @@ func WithSourceTool(name string) Option {
 			c.sourceTool = name
 		}
 	})
+}
+
+// WithPropagator sets the propagator that writes the trace context of the
+// context given to [Node.Run] into every message the node publishes (its
+// headers, and its envelope's trace_id and span_id), so that the
+// orchestrator's handling continues the node's trace; otelhooks.Tracer is
+// one. The default writes none.
+func WithPropagator(p hooks.Propagator) Option {
+	return optionFunc(func(c *config) { c.propagator = p })
 }
 
 func newConfig(opts []Option) (config, error) {

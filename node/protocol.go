@@ -221,7 +221,7 @@ func (p *protocol) setState(s State) {
 func (p *protocol) publish(ctx context.Context, topic, eventType string, corr uuid.UUID, ts time.Time, payload []byte) error {
 	delay := publishRetryMin
 	for {
-		msg, err := p.n.envelopeMessage(topic, eventType, corr, ts, payload)
+		msg, err := p.n.tracedMessage(ctx, topic, eventType, corr, ts, payload)
 		if err != nil {
 			return fmt.Errorf("registrar/node: %w", err)
 		}
@@ -259,7 +259,7 @@ func (p *protocol) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registrar/node: encode heartbeat: %w", err)
 	}
-	msg, err := p.n.envelopeMessage(p.n.cfg.topics.Heartbeat, registration.EventTypeHeartbeat, p.attempt, ts, payload)
+	msg, err := p.n.tracedMessage(ctx, p.n.cfg.topics.Heartbeat, registration.EventTypeHeartbeat, p.attempt, ts, payload)
 	if err != nil {
 		return fmt.Errorf("registrar/node: %w", err)
 	}

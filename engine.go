@@ -61,6 +61,8 @@ func (r *Runtime[S]) Handle(ctx context.Context, msg *bus.Message) error {
 // With hooks installed ([WithHooks]), every message of the batch is
 // reported from its start to its outcome.
 func (r *Runtime[S]) HandleBatch(ctx context.Context, msgs []*bus.Message) error {
+	r.health.handling()
+	defer r.health.done()
 	if r.hooks == nil {
 		return r.handleBatch(ctx, msgs, nil)
 	}
@@ -224,6 +226,8 @@ func (r *Runtime[S]) decodeInput(msg *bus.Message, now time.Time) (reducer.Input
 // *bus.BatchError; see HandleBatch.
 func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, tr []msgTrace) error {
 	var bo *backoff.ExponentialBackOff
+	var streak uint64 // the retry streak of the readiness check (health.go)
+	defer r.health.endStreak(&streak)
 	// tries counts the failed attempts at the message at done; attempts
 	// only those whose error carries no mark, which WithMaxAttempts caps.
 	done, tries, attempts := 0, 0, 0
@@ -233,11 +237,13 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		if oneByOne {
 			end = done + 1
 		}
+		r.health.progressed()
 		n, err := r.apply(ctx, msgs[done:end], ins[done:end], subTrace(tr, done, end))
 		r.stats.handled.Add(int64(n))
 		done += n
 		if err == nil || n > 0 {
 			tries, attempts = 0, 0
+			r.health.endStreak(&streak)
 		}
 		if err == nil {
 			continue
@@ -270,7 +276,7 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 			}
 			return &bus.BatchError{Index: done, Err: r.deadLetter(traceCtx(ctx, tr, done), msgs[done], err, attempts, kind)}
 		}
-		if !r.backOff(traceCtx(ctx, tr, done), &bo, hooks.RetryDecision, "decision failed; retrying", err, tries,
+		if !r.backOff(traceCtx(ctx, tr, done), &bo, &streak, end-done, hooks.RetryDecision, "decision failed; retrying", err, tries,
 			slog.String("entity_id", ins[done].EntityID.String()), slog.Int("messages", end-done),
 			slog.Bool("retryable", intent.IsRetryable(err))) {
 			return &bus.BatchError{Index: done, Err: err}
@@ -461,13 +467,15 @@ func (r *Runtime[S]) loadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UU
 // retrying with backoff until every one is done or ctx ends.
 func (r *Runtime[S]) relay(ctx context.Context, ids []uuid.UUID) error {
 	var bo *backoff.ExponentialBackOff
+	var streak uint64 // the retry streak of the readiness check (health.go)
+	defer r.health.endStreak(&streak)
 	for attempt := 1; ; attempt++ {
 		res, err := r.applier.Relay(ctx, ids)
 		r.countRelay(res)
 		if err == nil {
 			return nil
 		}
-		if !r.backOff(ctx, &bo, hooks.RetryRelay, "relay failed; retrying", err, attempt, slog.Int("entities", len(ids))) {
+		if !r.backOff(ctx, &bo, &streak, 0, hooks.RetryRelay, "relay failed; retrying", err, attempt, slog.Int("entities", len(ids))) {
 			return err
 		}
 	}
@@ -486,8 +494,15 @@ func (r *Runtime[S]) countRelay(res dispatch.RelayResult) {
 func (r *Runtime[S]) relayLoop(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.relayInterval)
 	defer t.Stop()
+	var streak uint64 // the retry streak of the readiness check (health.go)
+	defer r.health.endStreak(&streak)
 	for {
-		if err := r.relayOrphans(ctx); err != nil && ctx.Err() == nil {
+		err := r.relayOrphans(ctx)
+		if err == nil {
+			r.health.endStreak(&streak)
+		}
+		if err != nil && ctx.Err() == nil {
+			r.health.retrying(&streak, hooks.RetryRelayTask, 0, time.Now())
 			r.stats.retries.Add(1)
 			r.hooks.OnRetry(ctx, hooks.Retry{Op: hooks.RetryRelayTask, Attempt: 1, Retryable: intent.IsRetryable(err),
 				Permanent: intent.IsPermanent(err), Backoff: r.cfg.relayInterval, Err: err})
@@ -559,13 +574,16 @@ func (r *Runtime[S]) relayOrphans(ctx context.Context) error {
 // orphanPage bounds the records one pass of the relay task reads at once.
 const orphanPage = 256
 
-// backOff counts a retry of op, logs it, reports it to the hooks, and waits
-// for the next backoff interval of *bo (created on first use). It returns
-// false if ctx ended first.
-func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, op hooks.RetryOp, msg string, err error, attempt int, attrs ...slog.Attr) bool {
+// backOff counts a retry of op (on messages messages; 0 for a relay), logs
+// it, reports it to the hooks, records it in the retry streak *streak of the
+// readiness check (begun if *streak is 0; the caller ends it), and waits for
+// the next backoff interval of *bo (created on first use). It returns false
+// if ctx ended first.
+func (r *Runtime[S]) backOff(ctx context.Context, bo **backoff.ExponentialBackOff, streak *uint64, messages int, op hooks.RetryOp, msg string, err error, attempt int, attrs ...slog.Attr) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	r.health.retrying(streak, op, messages, time.Now())
 	if *bo == nil {
 		*bo = backoff.NewExponentialBackOff()
 		(*bo).InitialInterval, (*bo).MaxInterval = r.cfg.retryMin, r.cfg.retryMax

@@ -49,6 +49,10 @@ type config struct {
 	reconcileInterval time.Duration
 
 	hooks []hooks.Hook
+
+	// Readiness and liveness (health.go): zero means the default.
+	stuckAfter time.Duration
+	hangAfter  time.Duration
 }
 
 // Default backoff between attempts of a decision that failed with an

@@ -52,6 +52,7 @@ type Runtime[S any] struct {
 	hooks   *hooks.Set
 
 	warnLimit warnLimiter
+	health    healthState // what Ready and Live read (health.go)
 
 	mu      sync.Mutex
 	running bool
@@ -192,12 +193,13 @@ func (r *Runtime[S]) subscribe(ctx context.Context) error {
 	opts := []bus.SubscribeOption{
 		bus.WithDeadLetterTopic(r.cfg.deadLetter),
 		bus.WithRetryBackoff(r.cfg.retryMin, r.cfg.retryMax),
+		bus.WithOnAssign(r.onAssign), // the readiness check and the hooks (health.go)
 	}
 	if r.hooks.ObservesPartitions() {
-		opts = append(opts,
-			bus.WithOnAssign(func(assigned map[string][]int32) { r.hooks.OnAssigned(r.cfg.group, assigned) }),
-			bus.WithOnRevoke(func(revoked map[string][]int32) { r.hooks.OnRevoked(r.cfg.group, revoked) }))
+		opts = append(opts, bus.WithOnRevoke(func(revoked map[string][]int32) { r.hooks.OnRevoked(r.cfg.group, revoked) }))
 	}
+	r.health.subscribing(true)
+	defer r.health.subscribing(false)
 	var err error
 	if bs, ok := r.bus.(bus.BatchSubscriber); ok && r.cfg.batchSize > 1 {
 		opts = append(opts, bus.WithMaxBatch(r.cfg.batchSize, r.cfg.batchWait))

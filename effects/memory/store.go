@@ -345,3 +345,7 @@ func (s *Store) CountByState(ctx context.Context) (map[registration.State]int, e
 	s.mu.RUnlock()
 	return out, nil
 }
+
+// Ping returns nil: an in-memory store is always reachable. It implements
+// the registrar.Pinger of the Runtime's readiness check.
+func (s *Store) Ping(ctx context.Context) error { return nil }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,12 +56,12 @@ func startLive(t *testing.T, storeCfg memory.StoreConfig, rc registrar.Registrat
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.rt.Run(ctx) }()
-	l.stop = func() error {
+	l.stop = sync.OnceValue(func() error {
 		cancel()
 		err := <-done
 		_ = b.Close()
 		return err
-	}
+	})
 	t.Cleanup(func() { _ = l.stop() })
 	return l
 }

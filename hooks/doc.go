@@ -29,7 +29,8 @@
 // fast, must not block, and must be safe for concurrent use (partitions
 // are handled concurrently). A nil *Set is valid and reports nothing; a
 // component with no hooks installed does no extra work and makes no extra
-// allocation on its hot path (bench: BenchmarkHeartbeatPath).
+// allocation on its hot path (BenchmarkHandleHeartbeat and
+// BenchmarkHandleHeartbeatHooks in the root package).
 //
 // The OpenTelemetry adapter (package hooks/otelhooks) implements every
 // interface; its Prometheus handler serves the resulting metrics.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/bus/kafka/kafkatest"
 	"github.com/registrar-go/registrar/discovery"
 	"github.com/registrar-go/registrar/node"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -81,7 +82,18 @@ func lastOnKey(t *testing.T, pr bus.PartitionReader, topic string, key []byte) *
 // and forgets the node. The node passed through shutting_down, counts one
 // shutdown, and introspects from scratch when it runs again.
 func TestGracefulStopRemovesRegistration(t *testing.T) {
-	w := newWorld(t, newMemBus(t, 0), false)
+	gracefulStop(t, newWorld(t, newMemBus(t, 0), false))
+}
+
+// TestGracefulStopRemovesRegistrationKafka is
+// TestGracefulStopRemovesRegistration on Kafka's wire protocol (kfake),
+// spoken by sarama.
+func TestGracefulStopRemovesRegistrationKafka(t *testing.T) {
+	c := kafkatest.Start(t)
+	gracefulStop(t, newWorld(t, c.NewBus(t), false))
+}
+
+func gracefulStop(t *testing.T, w *world) {
 	pr := w.bus.(bus.PartitionReader)
 
 	dc, err := discovery.New(w.bus)

@@ -50,7 +50,9 @@
 //
 // [NewRegistration] wires the registration reducer (package
 // reducer/registration: awaiting_ack → active → liveness_expired, with ack
-// and liveness deadlines and heartbeats) from a contract (package contract),
+// and liveness deadlines and heartbeats, and removal on a node's shutdown
+// announcement, ModelNodeShutdownEvent on onex.node.shutdown.announced.v1,
+// which package node sends when it stops) from a contract (package contract),
 // a bus, a store and an executor, and runs a [Sweeper] beside it: timeouts
 // travel through the bus as keyed timeout checks, so the partition owner
 // decides them in order with the entity's other messages, and a timeout

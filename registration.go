@@ -125,6 +125,7 @@ func ReducerConfig(c *contract.Contract) registration.Config {
 		registration.EventTypeAck:           &rc.Topics.Ack,
 		registration.EventTypeHeartbeat:     &rc.Topics.Heartbeat,
 		registration.EventTypeTimeoutCheck:  &rc.Topics.TimeoutCheck,
+		registration.EventTypeShutdown:      &rc.Topics.Shutdown,
 	}
 	for _, e := range c.ConsumedEvents {
 		if dst, ok := consumed[e.EventType]; ok {

@@ -43,6 +43,7 @@ func TestDefault(t *testing.T) {
 				"onex.cmd.platform.node-registration-acked.v1",
 				"onex.evt.platform.node-heartbeat.v1",
 				"onex.cmd.platform.node-registration-timeout-check.v1",
+				"onex.node.shutdown.announced.v1",
 			},
 			PublishTopics: []string{
 				"onex.evt.platform.node-registration-initiated.v1",
@@ -60,6 +61,7 @@ func TestDefault(t *testing.T) {
 			{"onex.cmd.platform.node-registration-acked.v1", "NodeRegistrationAcked"},
 			{"onex.evt.platform.node-heartbeat.v1", "NodeHeartbeatEvent"},
 			{"onex.cmd.platform.node-registration-timeout-check.v1", "NodeRegistrationTimeoutCheck"},
+			{"onex.node.shutdown.announced.v1", "node_shutdown_event"},
 		},
 		PublishedEvents: []EventRoute{
 			{"onex.evt.platform.node-registration-initiated.v1", "NodeRegistrationInitiated"},
@@ -71,12 +73,13 @@ func TestDefault(t *testing.T) {
 		},
 		IntentConsumption: IntentConsumption{
 			SubscribedIntents: []string{
-				"postgres.upsert_registration", "postgres.update_registration",
+				"postgres.upsert_registration", "postgres.update_registration", "postgres.delete_registration",
 				"consul.register", "consul.deregister", "consul.pass_ttl",
 			},
 			IntentRoutingTable: map[string]string{
 				"postgres.upsert_registration": "node_registry_effect",
 				"postgres.update_registration": "node_registry_effect",
+				"postgres.delete_registration": "node_registry_effect",
 				"consul.register":              "node_registry_effect",
 				"consul.deregister":            "node_registry_effect",
 				"consul.pass_ttl":              "node_registry_effect",
@@ -148,7 +151,7 @@ func TestDefaultIsADeepCopy(t *testing.T) {
 		b.ConsumedEvents[0].Topic == "edited" || b.PublishedEvents[0].EventType == "edited" ||
 		b.IntentConsumption.SubscribedIntents[0] == "edited" ||
 		b.IntentConsumption.IntentRoutingTable["consul.register"] == "edited" ||
-		len(b.IntentConsumption.IntentRoutingTable) != 5 || b.Timeouts.AckTimeout == 1 {
+		len(b.IntentConsumption.IntentRoutingTable) != 6 || b.Timeouts.AckTimeout == 1 {
 		t.Errorf("editing one Default changed another: %+v", b)
 	}
 	// Appending must not write into a shared backing array either.
@@ -168,7 +171,7 @@ func TestHelpers(t *testing.T) {
 	c := Default()
 	if got, want := c.RoutedIntents(), []string{
 		"consul.deregister", "consul.pass_ttl", "consul.register",
-		"postgres.update_registration", "postgres.upsert_registration",
+		"postgres.delete_registration", "postgres.update_registration", "postgres.upsert_registration",
 	}; !slices.Equal(got, want) {
 		t.Errorf("RoutedIntents() = %q, want %q", got, want)
 	}

@@ -76,7 +76,7 @@
 // [Default] returns the registration contract embedded from
 // registration.yaml (read it for the commented original): the ONEX
 // registration topics, the dead-letter topic onex.dlq.platform.registration.v1,
-// the five intent types of the registration reducer routed to
+// the six intent types of the registration reducer routed to
 // node_registry_effect, and timeouts of 30s, 60s, 90s and a one-second sweep.
 // Each call returns a new deep copy; edit it freely and call Validate.
 package contract

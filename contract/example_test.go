@@ -50,7 +50,7 @@ func ExampleDefault() {
 	fmt.Println(c.Timeouts.AckTimeout, c.Timeouts.LivenessInterval, c.Timeouts.LivenessWindow, c.Timeouts.SweepInterval)
 
 	// Leave Consul out: unsubscribe and unroute its intent types.
-	c.IntentConsumption.SubscribedIntents = c.IntentConsumption.SubscribedIntents[:2]
+	c.IntentConsumption.SubscribedIntents = c.IntentConsumption.SubscribedIntents[:3]
 	for _, t := range []string{"consul.register", "consul.deregister", "consul.pass_ttl"} {
 		delete(c.IntentConsumption.IntentRoutingTable, t)
 	}
@@ -59,9 +59,9 @@ func ExampleDefault() {
 	// node_registration_orchestrator 1.0.0
 	// node_registration_orchestrator
 	// onex.evt.platform.node-became-active.v1
-	// [consul.deregister consul.pass_ttl consul.register postgres.update_registration postgres.upsert_registration]
+	// [consul.deregister consul.pass_ttl consul.register postgres.delete_registration postgres.update_registration postgres.upsert_registration]
 	// 30s 1m0s 1m30s 1s
-	// <nil> [postgres.update_registration postgres.upsert_registration]
+	// <nil> [postgres.delete_registration postgres.update_registration postgres.upsert_registration]
 }
 
 // A contract built in code validates the same way; its errors have paths

@@ -32,7 +32,7 @@ var defaultContract = sync.OnceValue(func() *Contract {
 })
 
 // Default returns the default registration contract, the one embedded from
-// registration.yaml: the ONEX registration topics, the five registration
+// registration.yaml: the ONEX registration topics, the six registration
 // intent types routed to node_registry_effect, and the default timeouts. It
 // is parsed once; each call returns a new deep copy that the caller may edit.
 func Default() *Contract {

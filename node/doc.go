@@ -36,6 +36,20 @@
 // answered with NodeBecameActive, so the node becomes active without
 // waiting for the old registration to expire.
 //
+// When Run's context ends, the node announces its shutdown
+// (ModelNodeShutdownEvent, reason graceful, on the contract's shutdown
+// topic, onex.node.shutdown.announced.v1 by default) before Run returns,
+// and the orchestrator removes the registration: its projection is
+// deleted, its Consul service deregistered, and the snapshot topic gets a
+// tombstone, so discovery clients forget the node at once instead of
+// after a liveness window. Run waits for the announcement at most
+// [DefaultShutdownTimeout] of real time ([WithShutdownTimeout]); a node
+// that restarts at once under the same id may prefer
+// [WithoutShutdownAnnouncement], and its introspection then refreshes the
+// registration that is still active. Stats.Shutdowns and
+// Stats.ShutdownFailures count the outcomes; the state is
+// [StateShuttingDown] meanwhile.
+//
 // The node waits for the Accepted event before it acks because messages of
 // one node are ordered only within one topic: the introspection and the ack
 // travel on different topics, so an ack sent right after the introspection

@@ -39,10 +39,14 @@ const (
 	// StateExpired: the registration ended (liveness expired) while the
 	// node was paused; it registers again on [Node.Resume].
 	StateExpired
+	// StateShuttingDown: Run's context ended and the node announces its
+	// shutdown (see [WithShutdownTimeout]); Run returns once it is
+	// published or the timeout passed, in StateStopped.
+	StateShuttingDown
 )
 
 // String returns the state's name: stopped, registering, awaiting_ack,
-// active or expired.
+// active, expired or shutting_down.
 func (s State) String() string {
 	switch s {
 	case StateStopped:
@@ -55,6 +59,8 @@ func (s State) String() string {
 		return "active"
 	case StateExpired:
 		return "expired"
+	case StateShuttingDown:
+		return "shutting_down"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -93,6 +99,11 @@ type Stats struct {
 	Expirations int64 `json:"expirations"`
 	// RegistryRequests counts the registry requests addressed to the node.
 	RegistryRequests int64 `json:"registry_requests"`
+	// Shutdowns counts the shutdown announcements published when a Run
+	// ended; ShutdownFailures those that could not be within the shutdown
+	// timeout (the registration then expires by liveness).
+	Shutdowns        int64 `json:"shutdowns"`
+	ShutdownFailures int64 `json:"shutdown_failures"`
 	// MessagesRead counts every message the node's readers were handed,
 	// other nodes' included; Events those addressed to this node.
 	MessagesRead int64 `json:"messages_read"`
@@ -103,6 +114,7 @@ type counters struct {
 	introspections, acks, heartbeats, heartbeatFailures    atomic.Int64
 	activations, ackTimeouts, expirations, registryRequest atomic.Int64
 	read, events                                           atomic.Int64
+	shutdowns, shutdownFailures                            atomic.Int64
 }
 
 // Node is the node side of the registration workflow: a Go service that
@@ -211,6 +223,7 @@ func (n *Node) Stats() Stats {
 		HeartbeatFailures: c.heartbeatFailures.Load(), Activations: c.activations.Load(),
 		AckTimeouts: c.ackTimeouts.Load(), Expirations: c.expirations.Load(),
 		RegistryRequests: c.registryRequest.Load(), MessagesRead: c.read.Load(), Events: c.events.Load(),
+		Shutdowns: c.shutdowns.Load(), ShutdownFailures: c.shutdownFailures.Load(),
 	}
 }
 
@@ -289,9 +302,18 @@ func (n *Node) setState(to State) {
 	}
 }
 
-// Run runs the registration protocol until ctx ends, then returns nil; it
-// returns [bus.ErrClosed] when the bus is closed, and [ErrRunning] if the
-// node is already running.
+// Run runs the registration protocol until ctx ends, then announces the
+// node's shutdown and returns nil; it returns [bus.ErrClosed] when the bus
+// is closed, and [ErrRunning] if the node is already running.
+//
+// The announcement (ModelNodeShutdownEvent, reason graceful, keyed by the
+// node id, on the contract's shutdown topic) asks the orchestrator to
+// remove the registration at once instead of letting it expire. Run sends
+// it only if it introspected, and only when ctx ended (not when the bus
+// closed); it waits for it at most the shutdown timeout, of real time
+// ([DefaultShutdownTimeout]; see [WithShutdownTimeout] and
+// [WithoutShutdownAnnouncement]), in [StateShuttingDown]. Stats.Shutdowns
+// and Stats.ShutdownFailures count the outcomes.
 //
 // It first starts reading the events addressed to the node (see the package
 // documentation for how little of the topics that is; while the bus cannot
@@ -339,9 +361,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	p := &protocol{n: n, start: n.cfg.clock.Now(), rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), last: n.last} //nolint:gosec // jitter, not a secret
 	err = p.run(ctx, rd.failed)
-	n.last = p.last
 	rd.stop()
 	p.stopTimer()
+	if parent.Err() != nil && !errors.Is(err, bus.ErrClosed) {
+		p.announceShutdown(parent)
+	}
+	n.last = p.last
 	n.setState(StateStopped)
 	if err == nil {
 		err = rd.err()

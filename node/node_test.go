@@ -176,12 +176,13 @@ func TestPartitionScopedReads(t *testing.T) {
 }
 
 // TestRestartUnderSameID: a node that restarts under its id while its
-// registration is active is active again at once: the orchestrator answers
-// its introspection with NodeBecameActive.
+// registration is active (it stopped without announcing its shutdown) is
+// active again at once: the orchestrator answers its introspection with
+// NodeBecameActive.
 func TestRestartUnderSameID(t *testing.T) {
 	w := newWorld(t, newMemBus(t, 0), false)
 	inf := info(1)
-	first, err := node.New(w.bus, inf, node.WithClock(w.clock))
+	first, err := node.New(w.bus, inf, node.WithClock(w.clock), node.WithoutShutdownAnnouncement())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,11 @@ func (f optionFunc) apply(c *config) { f(c) }
 // not heartbeat together.
 const DefaultJitter = 0.1
 
+// DefaultShutdownTimeout is how long [Node.Run] tries to publish the
+// node's shutdown announcement once its context ended, unless
+// [WithShutdownTimeout] sets another.
+const DefaultShutdownTimeout = 5 * time.Second
+
 // DefaultSourceTool is the envelopes' source_tool unless [WithSourceTool]
 // names another.
 const DefaultSourceTool = "registrar-node"
@@ -43,6 +48,7 @@ type config struct {
 	onState         func(from, to State)
 	sourceTool      string
 	propagator      hooks.Propagator
+	shutdownTimeout time.Duration // 0: no announcement
 
 	// From the contract (or the reducer's defaults).
 	ackTimeout, livenessInterval, livenessWindow time.Duration
@@ -67,7 +73,8 @@ func WithContract(c *contract.Contract) Option {
 
 // WithTopics names the topics, replacing those of the contract; empty
 // fields keep the contract's. Only Introspection, Ack, Heartbeat,
-// Accepted, BecameActive, AckTimedOut and LivenessExpired are used.
+// Shutdown, Accepted, BecameActive, AckTimedOut and LivenessExpired are
+// used.
 func WithTopics(t registration.Topics) Option {
 	return optionFunc(func(c *config) { c.topics, c.topicsSet = t, true })
 }
@@ -152,9 +159,31 @@ func WithPropagator(p hooks.Propagator) Option {
 	return optionFunc(func(c *config) { c.propagator = p })
 }
 
+// WithShutdownTimeout bounds, in real time, how long [Node.Run] tries to
+// publish the node's shutdown announcement after its context ended; the
+// default is [DefaultShutdownTimeout]. A duration that is not positive is
+// an error of [New]; [WithoutShutdownAnnouncement] turns it off.
+func WithShutdownTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d <= 0 {
+			c.errs = append(c.errs, fmt.Errorf("WithShutdownTimeout(%v): want a positive duration", d))
+			return
+		}
+		c.shutdownTimeout = d
+	})
+}
+
+// WithoutShutdownAnnouncement makes [Node.Run] return without announcing
+// the node's shutdown: the orchestrator then keeps the registration until
+// its liveness expires (for a node that restarts at once under the same
+// id, whose introspection refreshes it).
+func WithoutShutdownAnnouncement() Option {
+	return optionFunc(func(c *config) { c.shutdownTimeout = 0 })
+}
+
 func newConfig(opts []Option) (config, error) {
 	c := config{clock: SystemClock{}, log: slog.New(slog.DiscardHandler), sourceTool: DefaultSourceTool,
-		jitter: DefaultJitter, requestTopic: registration.TopicRegistryRequest}
+		jitter: DefaultJitter, requestTopic: registration.TopicRegistryRequest, shutdownTimeout: DefaultShutdownTimeout}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -181,7 +210,7 @@ func newConfig(opts []Option) (config, error) {
 			v   string
 		}{
 			{&topics.Introspection, t.Introspection}, {&topics.Ack, t.Ack}, {&topics.Heartbeat, t.Heartbeat},
-			{&topics.Accepted, t.Accepted}, {&topics.BecameActive, t.BecameActive},
+			{&topics.Shutdown, t.Shutdown}, {&topics.Accepted, t.Accepted}, {&topics.BecameActive, t.BecameActive},
 			{&topics.AckTimedOut, t.AckTimedOut}, {&topics.LivenessExpired, t.LivenessExpired},
 		} {
 			if f.v != "" {

@@ -421,3 +421,33 @@ func (p *protocol) onEvent(ctx context.Context, v any) error {
 	}
 	return nil
 }
+
+// announceShutdown publishes the node's shutdown announcement
+// (ModelNodeShutdownEvent, reason graceful) when a Run that introspected
+// ends because its context did: once, within the shutdown timeout of real
+// time, retrying a failed publish until then. parent is the Run's context,
+// already ended; the publish runs on a context that keeps its values
+// without its end.
+func (p *protocol) announceShutdown(parent context.Context) {
+	cfg := &p.n.cfg
+	if cfg.shutdownTimeout <= 0 || p.attempt == uuid.Nil {
+		return // turned off, or never introspected: nothing to remove
+	}
+	p.n.setState(StateShuttingDown)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), cfg.shutdownTimeout)
+	defer cancel()
+	ts := p.stamp()
+	payload, err := json.Marshal(&registration.Shutdown{
+		NodeID: p.n.info.ID, NodeName: cfg.sourceTool, Reason: registration.ShutdownGraceful, FinalStatus: "stopping",
+		EventID: uuid.New(), CorrelationID: p.attempt, Timestamp: ts,
+	})
+	if err == nil {
+		err = p.publish(ctx, cfg.topics.Shutdown, registration.EventTypeShutdown, p.attempt, ts, payload)
+	}
+	if err != nil {
+		p.n.stats.shutdownFailures.Add(1)
+		cfg.log.Warn("registrar/node: shutdown announcement failed; the registration expires instead", "node_id", p.n.info.ID, "err", err)
+		return
+	}
+	p.n.stats.shutdowns.Add(1)
+}

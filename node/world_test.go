@@ -108,17 +108,18 @@ func (b readerBus) ReadPartition(ctx context.Context, topic string, partition in
 // and registry, its sweeper every few milliseconds of real time as of the
 // simulated clock) and nodes, on one bus and one ManualClock.
 type world struct {
-	t      testing.TB
-	clock  *node.ManualClock
-	tb     *testBus
-	bus    bus.EventBus // tb, with partition reads when the bus has them
-	store  *memory.Store
-	rt     *registrar.RegistrationRuntime
-	ctx    context.Context
-	nodes  []*node.Node
-	cancel []context.CancelFunc
-	errs   chan error
-	wg     sync.WaitGroup
+	t        testing.TB
+	clock    *node.ManualClock
+	tb       *testBus
+	bus      bus.EventBus // tb, with partition reads when the bus has them
+	store    *memory.Store
+	registry *memory.Registry // the Consul effects' registry
+	rt       *registrar.RegistrationRuntime
+	ctx      context.Context
+	nodes    []*node.Node
+	cancel   []context.CancelFunc
+	errs     chan error
+	wg       sync.WaitGroup
 }
 
 func newWorld(t testing.TB, b bus.EventBus, noReader bool) *world {
@@ -131,6 +132,7 @@ func newWorld(t testing.TB, b bus.EventBus, noReader bool) *world {
 	}
 	w.store = memory.NewStore(memory.StoreConfig{})
 	registry := memory.NewRegistry(memory.RegistryConfig{})
+	w.registry = registry
 	exec := intent.NewExecutor()
 	if err := memory.RegisterEffects(exec, w.store, registry); err != nil {
 		t.Fatal(err)

@@ -18,10 +18,14 @@ import (
 var _ dispatch.Outbox = (*Store)(nil)
 
 // Owns reports whether the store executes intents of intentType inside
-// Commit: the postgres.upsert_registration and postgres.update_registration
-// projection writes.
+// Commit: the postgres.upsert_registration, postgres.update_registration
+// and postgres.delete_registration projection writes.
 func (s *Store) Owns(intentType string) bool {
-	return intentType == registration.IntentUpsert || intentType == registration.IntentUpdate
+	switch intentType {
+	case registration.IntentUpsert, registration.IntentUpdate, registration.IntentDelete:
+		return true
+	}
+	return false
 }
 
 // Commit applies writes and appends their records under the store's lock,
@@ -96,9 +100,14 @@ func (s *Store) checkLocked(in intent.Intent) error {
 			return intent.Permanent(fmt.Errorf("registrar/memory: update %s (correlation %s): %w", pl.EntityID, in.CorrelationID, err))
 		}
 		return nil
+	case *registration.DeleteRegistration:
+		if err := pl.Validate(); err != nil {
+			return intent.Permanent(fmt.Errorf("registrar/memory: delete %s (correlation %s): %w", pl.EntityID, in.CorrelationID, err))
+		}
+		return nil
 	}
 	return intent.Permanent(fmt.Errorf(
-		"registrar/memory: intent %q: payload type %T is not *registration.UpsertRegistration or *registration.UpdateRegistration",
+		"registrar/memory: intent %q: payload type %T is not a *registration.UpsertRegistration, *registration.UpdateRegistration or *registration.DeleteRegistration",
 		in.Type, in.Payload))
 }
 

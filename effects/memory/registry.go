@@ -221,7 +221,7 @@ func (r *Registry) Len() int {
 // store's Commit, atomically with its outbox; the registered effects serve
 // callers that execute intents directly.
 func RegisterEffects(exec *intent.Executor, store *Store, registry *Registry) error {
-	for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate} {
+	for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate, registration.IntentDelete} {
 		if err := exec.Register(t, store); err != nil {
 			return err
 		}

@@ -33,7 +33,8 @@ type key struct {
 
 // Store is an in-memory registration projection store. It implements
 // registration.Store, and intent.IntentEffect and intent.BatchEffect for the
-// postgres.upsert_registration and postgres.update_registration intents.
+// postgres.upsert_registration, postgres.update_registration and
+// postgres.delete_registration intents.
 type Store struct {
 	cfg  StoreConfig
 	mu   sync.RWMutex
@@ -164,8 +165,8 @@ func (s *Store) ListActive(ctx context.Context, after uuid.UUID, limit int) ([]*
 	return out, nil
 }
 
-// Execute executes a postgres.upsert_registration or
-// postgres.update_registration intent.
+// Execute executes a postgres.upsert_registration,
+// postgres.update_registration or postgres.delete_registration intent.
 func (s *Store) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return intent.Result{}, intent.Retryable(err)
@@ -230,10 +231,33 @@ func (s *Store) applyLocked(in intent.Intent) (intent.Result, error) {
 			s.rows[k] = next
 		}
 		return res, nil
+	case *registration.DeleteRegistration:
+		k := key{pl.EntityID, pl.Domain}
+		_, res, err := registration.ApplyDelete(s.rows[k], pl)
+		if err != nil {
+			return res, fmt.Errorf("registrar/memory: delete %s (correlation %s): %w", k.id, in.CorrelationID, err)
+		}
+		if res.Status == intent.Applied {
+			delete(s.rows, k)
+			if k.domain == s.cfg.Domain {
+				s.unindexLocked(k.id)
+			}
+		}
+		return res, nil
 	}
 	return intent.Result{}, intent.Permanent(fmt.Errorf(
-		"registrar/memory: intent %q: payload type %T is not *registration.UpsertRegistration or *registration.UpdateRegistration",
+		"registrar/memory: intent %q: payload type %T is not a *registration.UpsertRegistration, *registration.UpdateRegistration or *registration.DeleteRegistration",
 		in.Type, in.Payload))
+}
+
+// unindexLocked removes a deleted row's id from List's index: from the
+// ordered ids (a binary search, and one copy of the ids after it) or from
+// the pending ones, so that a later insert of the same id indexes it once.
+func (s *Store) unindexLocked(id uuid.UUID) {
+	if i, found := slices.BinarySearchFunc(s.ids, id, compareIDs); found {
+		s.ids = slices.Delete(s.ids, i, i+1)
+	}
+	s.pending = slices.DeleteFunc(s.pending, func(p uuid.UUID) bool { return p == id })
 }
 
 // Len returns the number of projections in all domains.

@@ -33,3 +33,12 @@ func TestReaderConformance(t *testing.T) {
 		return registrationtest.ReaderSubject{Reader: s, Upsert: s, Update: s}
 	})
 }
+
+// TestRemovalConformance runs the removal suite that the Postgres store
+// passes too.
+func TestRemovalConformance(t *testing.T) {
+	registrationtest.RunRemoval(t, func(t *testing.T) registrationtest.OutboxSubject {
+		s := memory.NewStore(memory.StoreConfig{})
+		return registrationtest.OutboxSubject{Store: s, Outbox: s}
+	})
+}

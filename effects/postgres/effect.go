@@ -123,8 +123,9 @@ func reasonState(got, want registration.State) string {
 // guard holds on the row read after it: the row moved in between.
 const reasonRaced = "the row changed while the statement ran"
 
-// RegisterEffects registers an [Upsert] for postgres.upsert_registration
-// and an [Update] for postgres.update_registration with exec, both on db.
+// RegisterEffects registers an [Upsert] for postgres.upsert_registration,
+// an [Update] for postgres.update_registration and a [Delete] for
+// postgres.delete_registration with exec, all on db.
 func RegisterEffects(exec *intent.Executor, db DB, cfg EffectConfig) error {
 	up, err := NewUpsert(db, cfg)
 	if err != nil {
@@ -134,8 +135,15 @@ func RegisterEffects(exec *intent.Executor, db DB, cfg EffectConfig) error {
 	if err != nil {
 		return err
 	}
+	del, err := NewDelete(db, cfg)
+	if err != nil {
+		return err
+	}
 	if err := exec.Register(registration.IntentUpsert, up); err != nil {
 		return err
 	}
-	return exec.Register(registration.IntentUpdate, upd)
+	if err := exec.Register(registration.IntentUpdate, upd); err != nil {
+		return err
+	}
+	return exec.Register(registration.IntentDelete, del)
 }

@@ -42,9 +42,14 @@ func newOutboxSQL(n names) outboxSQL {
 }
 
 // Owns reports whether the store executes intents of intentType inside
-// Commit: postgres.upsert_registration and postgres.update_registration.
+// Commit: postgres.upsert_registration, postgres.update_registration and
+// postgres.delete_registration.
 func (s *Store) Owns(intentType string) bool {
-	return intentType == registration.IntentUpsert || intentType == registration.IntentUpdate
+	switch intentType {
+	case registration.IntentUpsert, registration.IntentUpdate, registration.IntentDelete:
+		return true
+	}
+	return false
 }
 
 // Commit applies writes and appends their records in one transaction, as
@@ -199,6 +204,8 @@ func (s *Store) executeOn(ctx context.Context, db DB, typ string, ins []intent.I
 		res, err = s.upsert.executeBatch(ctx, db, ins)
 	case registration.IntentUpdate:
 		res, err = s.update.executeBatch(ctx, db, ins)
+	case registration.IntentDelete:
+		res, err = s.delete.executeBatch(ctx, db, ins)
 	default:
 		return nil, intent.Permanent(fmt.Errorf("registrar/postgres: commit: intent type %q is not the store's", typ))
 	}

@@ -46,6 +46,7 @@ type Store struct {
 	leases   chan struct{} // nil: leases are not bounded
 	upsert   *Upsert
 	update   *Update
+	delete   *Delete
 	outbox   outboxSQL
 	domain   string
 	log      *slog.Logger
@@ -97,6 +98,10 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	del, err := NewDelete(db, ecfg)
+	if err != nil {
+		return nil, err
+	}
 	maxLeases := cfg.MaxLeases
 	if pool, ok := db.(*pgxpool.Pool); ok && maxLeases == 0 {
 		maxLeases = max(1, int(pool.Config().MaxConns)/2)
@@ -107,7 +112,7 @@ func NewStore(db DB, cfg StoreConfig) (*Store, error) {
 	}
 	return &Store{
 		leases: leases,
-		db:     db, domain: dom, log: log, upsert: up, update: upd, outbox: newOutboxSQL(n),
+		db:     db, domain: dom, log: log, upsert: up, update: upd, delete: del, outbox: newOutboxSQL(n),
 		load:     "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = $1 AND domain = $2",
 		loadMany: "SELECT entity_id, " + loadColumns + " FROM " + n.table + " WHERE entity_id = ANY($1) AND domain = $2",
 		names:    n,

@@ -28,6 +28,15 @@ func TestOutboxSuite(t *testing.T) {
 	})
 }
 
+// TestRemovalSuite runs the shared removal suite on PostgreSQL: the
+// guarded delete inside Commit.
+func TestRemovalSuite(t *testing.T) {
+	registrationtest.RunRemoval(t, func(t *testing.T) registrationtest.OutboxSubject {
+		s := newTestDB(t).store(t)
+		return registrationtest.OutboxSubject{Store: s, Outbox: s}
+	})
+}
+
 // TestReaderSuite runs the shared read API suite on PostgreSQL.
 func TestReaderSuite(t *testing.T) {
 	registrationtest.RunReader(t, func(t *testing.T) registrationtest.ReaderSubject {

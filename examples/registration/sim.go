@@ -136,7 +136,11 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 			Capabilities: json.RawMessage(`{"postgres":false,"read":true,"write":true}`),
 			Endpoints:    map[string]string{"health": fmt.Sprintf("http://10.0.%d.%d:8080/health", i/250, i%250+1)},
 		}, node.WithContract(w.contract), node.WithClock(clock), node.WithSourceTool("simulated-node"), node.WithHeartbeat(0, o.jitter),
-			node.WithActiveOperations(func() int { return i % 8 }))
+			node.WithActiveOperations(func() int { return i % 8 }),
+			// The summary reports the registry as the simulated nodes
+			// leave it when the simulation stops them: kept, not removed
+			// by shutdown announcements.
+			node.WithoutShutdownAnnouncement())
 		if err != nil {
 			w.close()
 			return nil, err

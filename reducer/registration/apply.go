@@ -84,6 +84,29 @@ func (u *UpdateRegistration) Validate() error {
 	return nil
 }
 
+// Validate reports what is wrong with the payload, before any store is
+// touched: a missing key, an expected state that is not a stored state, a
+// guard on a column that cannot be guarded.
+func (d *DeleteRegistration) Validate() error {
+	var errs []error
+	if d.EntityID == uuid.Nil {
+		errs = append(errs, errors.New("entity_id is the nil UUID"))
+	}
+	if d.Domain == "" {
+		errs = append(errs, errors.New("domain is empty"))
+	}
+	if !d.ExpectedState.Valid() {
+		errs = append(errs, fmt.Errorf("expected state %q is not a registration state (a removal names the state it read)", string(d.ExpectedState)))
+	}
+	if bad := d.Guard &^ GuardableColumns; bad != 0 {
+		errs = append(errs, fmt.Errorf("guard on %s: not a guardable column", bad))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("registrar/registration: invalid delete of %s: %w", d.EntityID, err)
+	}
+	return nil
+}
+
 // normalize gives the JSON columns the values a database returns for them:
 // an empty object rather than nothing.
 func (p *Projection) normalize() {
@@ -146,6 +169,20 @@ func ApplyUpdate(cur *Projection, u *UpdateRegistration) (*Projection, intent.Re
 	}
 	next.normalize()
 	return &next, intent.Result{}, nil
+}
+
+// ApplyDelete returns the row that results from d applied to cur (nil: no
+// row), with the guard semantics every store implements: the result of
+// [DeleteRegistration.Check]; if it is Applied, the row is gone (nil),
+// otherwise it stays as it is.
+func ApplyDelete(cur *Projection, d *DeleteRegistration) (*Projection, intent.Result, error) {
+	if err := d.Validate(); err != nil {
+		return cur, intent.Result{}, intent.Permanent(err)
+	}
+	if r := d.Check(cur); r.Status != intent.Applied {
+		return cur, r, nil
+	}
+	return nil, intent.Result{}, nil
 }
 
 func conflictReason(got, want State) string {

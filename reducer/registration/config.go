@@ -36,6 +36,12 @@ const (
 	TopicAckTimedOut     = "onex.evt.platform.node-registration-ack-timed-out.v1"
 	TopicLivenessExpired = "onex.evt.platform.node-liveness-expired.v1"
 	TopicDeadLetter      = "onex.dlq.platform.registration.v1"
+	// TopicShutdown is where nodes announce their graceful shutdown
+	// (ModelNodeShutdownEvent). The ONEX platform topics name no shutdown
+	// topic; this is the one ONEX's event streaming topic specification
+	// (omnibase_infra docs/architecture/EVENT_STREAMING_TOPICS.md) gives
+	// it, keyed by node id.
+	TopicShutdown = "onex.node.shutdown.announced.v1"
 )
 
 // Topics names the topics of the workflow: inputs it decodes by topic, and
@@ -43,6 +49,9 @@ const (
 type Topics struct {
 	Introspection, Ack, Heartbeat, TimeoutCheck                                  string
 	Initiated, Accepted, AckReceived, BecameActive, AckTimedOut, LivenessExpired string
+	// Shutdown is the input topic of the nodes' shutdown announcements
+	// ([Shutdown]); default [TopicShutdown].
+	Shutdown string
 	// Snapshot is the compacted topic of the registrations' snapshots
 	// ([Snapshot]); default [TopicSnapshot].
 	Snapshot string
@@ -54,13 +63,13 @@ func DefaultTopics() Topics {
 		Introspection: TopicIntrospection, Ack: TopicAck, Heartbeat: TopicHeartbeat, TimeoutCheck: TopicTimeoutCheck,
 		Initiated: TopicInitiated, Accepted: TopicAccepted, AckReceived: TopicAckReceived,
 		BecameActive: TopicBecameActive, AckTimedOut: TopicAckTimedOut, LivenessExpired: TopicLivenessExpired,
-		Snapshot: TopicSnapshot,
+		Shutdown: TopicShutdown, Snapshot: TopicSnapshot,
 	}
 }
 
 // Inputs returns the input topics.
 func (t Topics) Inputs() []string {
-	return []string{t.Introspection, t.Ack, t.Heartbeat, t.TimeoutCheck}
+	return []string{t.Introspection, t.Ack, t.Heartbeat, t.TimeoutCheck, t.Shutdown}
 }
 
 // Config configures the registration [Reducer]. The zero value of a field
@@ -112,7 +121,7 @@ func (c Config) withDefaults() Config {
 		def string
 	}{
 		{&c.Topics.Introspection, d.Introspection}, {&c.Topics.Ack, d.Ack}, {&c.Topics.Heartbeat, d.Heartbeat},
-		{&c.Topics.TimeoutCheck, d.TimeoutCheck}, {&c.Topics.Initiated, d.Initiated}, {&c.Topics.Accepted, d.Accepted},
+		{&c.Topics.TimeoutCheck, d.TimeoutCheck}, {&c.Topics.Shutdown, d.Shutdown}, {&c.Topics.Initiated, d.Initiated}, {&c.Topics.Accepted, d.Accepted},
 		{&c.Topics.AckReceived, d.AckReceived}, {&c.Topics.BecameActive, d.BecameActive},
 		{&c.Topics.AckTimedOut, d.AckTimedOut}, {&c.Topics.LivenessExpired, d.LivenessExpired},
 		{&c.Topics.Snapshot, d.Snapshot},

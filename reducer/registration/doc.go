@@ -21,11 +21,30 @@
 //	timeout (ack)  awaiting_ack, deadline passed, unmarked -> ack_timed_out: AckTimedOut; update {state, marker}
 //	timeout (liv.) active, deadline passed, unmarked      -> liveness_expired: LivenessExpired;
 //	                                                      update {state, marker}, consul.deregister
+//	shutdown       any (a stored state)                   -> removed (no projection): delete the row;
+//	                                                      consul.deregister if active or ack_received;
+//	                                                      a tombstone on the snapshot topic; no event
+//	shutdown       none                                   no-op (not warned): nothing to remove
+//	any            after a removal                        as for none: an introspection registers from
+//	                                                      scratch (generation 1); an ack or a heartbeat
+//	                                                      is a warned no-op; a timeout check a no-op
 //
-// Introspections, acks and heartbeats come from the node, and the reducer
-// decides them at the node's clock, their envelope timestamp: one that is
-// not newer than the projection's updated_at (the time of the node's last
-// message that changed it; timeouts leave it alone) is stale and a no-op.
+// A shutdown is ONEX's ModelNodeShutdownEvent ([Shutdown], event_type
+// node_shutdown_event), on [TopicShutdown]: ONEX's platform topics name no
+// shutdown topic, and this is the name ONEX's event streaming topic
+// specification gives it. ONEX's orchestrator handles no shutdown; here it
+// removes the registration, so the registry and the compacted snapshot
+// topic hold only nodes that are there. A removal forgets the node: the
+// staleness checks below then have no row to compare with, so a replay of
+// the node's messages older than its shutdown (a consumer group reset)
+// would register it again, and it would expire again as a node that is
+// not there does.
+//
+// Introspections, acks, heartbeats and shutdowns come from the node, and
+// the reducer decides them at the node's clock, their envelope timestamp:
+// one that is not newer than the projection's updated_at (the time of the
+// node's last message that changed it; timeouts leave it alone) is stale
+// and a no-op.
 // So a replay of old messages leaves the projections as they are. Timeout
 // checks are decided at the deciding runtime's clock (Decide's now), not
 // at the sweeper's: a sweeper whose clock runs ahead publishes checks
@@ -82,8 +101,10 @@
 // envelope metadata under "registrar". snapshot_version is the decision's
 // time in Unix microseconds, strictly increasing per node (see
 // [Reducer.Decide]). Heartbeats publish none, so a snapshot carries no
-// liveness deadline or heartbeat time. [DecodeSnapshot] reads a message of
-// the topic, tombstones included.
+// liveness deadline or heartbeat time. A removal publishes a tombstone of
+// the node (reducer.Event.Tombstone: its key, a nil value), which
+// compaction keeps until it deletes the key. [DecodeSnapshot] reads a
+// message of the topic, tombstones included.
 //
 // # Time bounds
 //
@@ -107,14 +128,16 @@
 // ack_deadline and its unset marker; the liveness timeout guards
 // liveness_deadline, last_heartbeat_at (which its event reports), its unset
 // marker, and the node type and generation its consul.deregister names. A
+// removal ([DeleteRegistration]) names the state it read and guards the
+// generation, updated_at and the node type its consul.deregister names. A
 // heartbeat update guards liveness_deadline (the new one is the later of
 // its own and the stored one) and updated_at, and carries the monotonic
 // guard "stored last_heartbeat_at is NULL or older". A write whose state or
 // column guard fails changes nothing and reports a conflict; the runtime
 // then decides the message again against the current row, so the events of
 // a decision made on a stale row are never published, and no write mixes
-// two decisions. [ApplyUpsert] and [ApplyUpdate] define these semantics;
-// every store implements them.
+// two decisions. [ApplyUpsert], [ApplyUpdate] and [ApplyDelete] define
+// these semantics; every store implements them.
 //
 // # Determinism and redelivery
 //

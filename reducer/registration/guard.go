@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/registrar-go/registrar/intent"
 )
 
@@ -21,29 +23,48 @@ import (
 // not; the heartbeat guard compares the full values (a store that keeps
 // microseconds compares the values it writes).
 func (u *UpdateRegistration) Check(cur *Projection) intent.Result {
+	if r := checkGuards(u.EntityID, cur, u.ExpectedState, u.Guard, &u.Expected); r.Status != intent.Applied {
+		return r
+	}
+	if u.Set.Has(ColLastHeartbeatAt) && !cur.LastHeartbeatAt.IsZero() &&
+		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
+		return intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}
+	}
+	return intent.Result{}
+}
+
+// Check returns the result d's guards give on the row cur (nil: no row),
+// without removing anything: [intent.Applied] if every guard holds, else
+// the conflict of the first that fails, in the order of
+// [UpdateRegistration.Check]: no row, the expected state, the Guard
+// columns. Check assumes d is valid ([DeleteRegistration.Validate]).
+func (d *DeleteRegistration) Check(cur *Projection) intent.Result {
+	return checkGuards(d.EntityID, cur, d.ExpectedState, d.Guard, &d.Expected)
+}
+
+// checkGuards checks the guards an update and a removal share: a row
+// exists, it is in state (unless state is StateNone), and each column of
+// guard holds its value in expected.
+func checkGuards(id uuid.UUID, cur *Projection, state State, guard Columns, expected *Projection) intent.Result {
 	switch {
 	case cur == nil:
-		return intent.Result{Status: intent.Conflict, Reason: "no projection for " + u.EntityID.String()}
-	case u.ExpectedState != StateNone && cur.State != u.ExpectedState:
-		return intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, u.ExpectedState)}
+		return intent.Result{Status: intent.Conflict, Reason: "no projection for " + id.String()}
+	case state != StateNone && cur.State != state:
+		return intent.Result{Status: intent.Conflict, Reason: conflictReason(cur.State, state)}
 	}
-	if u.Guard != 0 {
+	if guard != 0 {
 		var reason strings.Builder
-		for c := range u.Guard.Each() {
-			if !sameColumn(c, cur, &u.Expected) {
+		for c := range guard.Each() {
+			if !sameColumn(c, cur, expected) {
 				if reason.Len() > 0 {
 					reason.WriteString("; ")
 				}
-				reason.WriteString(c.Name() + " is " + columnText(c, cur) + ", the decision read " + columnText(c, &u.Expected))
+				reason.WriteString(c.Name() + " is " + columnText(c, cur) + ", the decision read " + columnText(c, expected))
 			}
 		}
 		if reason.Len() > 0 {
 			return intent.Result{Status: intent.Conflict, Reason: reason.String()}
 		}
-	}
-	if u.Set.Has(ColLastHeartbeatAt) && !cur.LastHeartbeatAt.IsZero() &&
-		!cur.LastHeartbeatAt.Before(u.Values.LastHeartbeatAt) {
-		return intent.Result{Status: intent.Skipped, Reason: "stored heartbeat is not older"}
 	}
 	return intent.Result{}
 }

@@ -14,6 +14,7 @@ import (
 const (
 	IntentUpsert        = "postgres.upsert_registration"
 	IntentUpdate        = "postgres.update_registration"
+	IntentDelete        = "postgres.delete_registration"
 	IntentConsulReg     = "consul.register"
 	IntentConsulDereg   = "consul.deregister"
 	IntentConsulPassTTL = "consul.pass_ttl" //nolint:gosec // An intent type, not a credential.
@@ -21,7 +22,7 @@ const (
 
 // IntentTypes lists every intent type the reducer emits.
 func IntentTypes() []string {
-	return []string{IntentUpsert, IntentUpdate, IntentConsulReg, IntentConsulDereg, IntentConsulPassTTL}
+	return []string{IntentUpsert, IntentUpdate, IntentDelete, IntentConsulReg, IntentConsulDereg, IntentConsulPassTTL}
 }
 
 // UpsertRegistration is the payload of a postgres.upsert_registration
@@ -70,6 +71,32 @@ type UpdateRegistration struct {
 	// Guard names the columns whose stored values the decision read and
 	// another writer can change; the update applies only if each still
 	// holds its value in Expected. Zero guards no column.
+	Guard Columns
+	// Expected holds, for each column of Guard, the value the decision
+	// read; its other fields are ignored.
+	Expected      Projection
+	CorrelationID uuid.UUID
+}
+
+// DeleteRegistration is the payload of a postgres.delete_registration
+// intent: remove the row (EntityID, Domain), the registration of a node
+// that shut down.
+//
+// Guards, as an update's: the row must be in ExpectedState (required: a
+// removal is decided about a row it read), and each column of Guard must
+// hold its value in Expected (IS NOT DISTINCT FROM, times to the
+// microsecond). A missing row, a row in another state or a failed column
+// guard removes nothing and reports [intent.Conflict] with a reason that
+// names the state or the column; the runtime then decides the shutdown
+// again against the current row (a missing row makes it a no-op). See
+// [DeleteRegistration.Check] and [ApplyDelete].
+type DeleteRegistration struct {
+	EntityID      uuid.UUID
+	Domain        string
+	ExpectedState State
+	// Guard names the columns whose stored values the decision read and
+	// another writer can change; zero guards no column. Only
+	// [GuardableColumns] may be named.
 	Guard Columns
 	// Expected holds, for each column of Guard, the value the decision
 	// read; its other fields are ignored.

@@ -56,6 +56,8 @@ func (r *Reducer) kindOf(topic, eventType string) (string, error) {
 			return KindHeartbeat, nil
 		case EventTypeTimeoutCheck:
 			return KindTimeoutCheck, nil
+		case EventTypeShutdown, eventTypeShutdownModel:
+			return KindShutdown, nil
 		}
 		// The Python services' headers name the topic as event type.
 		if k := r.kindOfTopic(eventType); k != "" {
@@ -79,12 +81,14 @@ func (r *Reducer) kindOfTopic(topic string) string {
 		return KindHeartbeat
 	case r.cfg.Topics.TimeoutCheck:
 		return KindTimeoutCheck
+	case r.cfg.Topics.Shutdown:
+		return KindShutdown
 	}
 	return ""
 }
 
 // Decode decodes an envelope read from topic into an [Introspection], [Ack],
-// [Heartbeat] or [TimeoutCheck], chosen by the envelope's event_type, else by
+// [Heartbeat], [TimeoutCheck] or [Shutdown], chosen by the envelope's event_type, else by
 // the topic. An unknown event type or an invalid payload is an error naming
 // the field.
 func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error) {
@@ -118,12 +122,18 @@ func (r *Reducer) Decode(topic string, env *bus.Envelope) (reducer.Input, error)
 			return in, err
 		}
 		in.EntityID, in.Event = ev.EntityID, ev
+	case KindShutdown:
+		ev, err := DecodeShutdown(env.Payload)
+		if err != nil {
+			return in, err
+		}
+		in.EntityID, in.Event = ev.NodeID, ev
 	}
 	return in, nil
 }
 
 // Decide decides in against the entity's projection p (nil: none). Node
-// messages (introspection, ack, heartbeat) are decided at their envelope
+// messages (introspection, ack, heartbeat, shutdown) are decided at their envelope
 // timestamp, the node's clock, which also orders them: one not newer than
 // the projection's updated_at is stale and a no-op. Timeout checks are
 // decided at now, the deciding runtime's clock, so a sweeper whose clock
@@ -173,6 +183,8 @@ func (r *Reducer) Decide(p *Projection, in reducer.Input, now time.Time) reducer
 		return r.heartbeat(p, in.Envelope, ev, now)
 	case *TimeoutCheck:
 		return r.timeout(p, in.Envelope, ev, now)
+	case *Shutdown:
+		return r.shutdown(p, in.Envelope, ev)
 	}
 	return reducer.Decision{Reason: fmt.Sprintf("unknown input %T", in.Event)}
 }
@@ -510,8 +522,8 @@ func (r *Reducer) consulDeregister(p *Projection, corr uuid.UUID) intent.Intent 
 }
 
 // Evolve returns the projection after d's postgres intents are applied to p
-// with the stores' guard semantics ([ApplyUpsert], [ApplyUpdate]); p is not
-// modified. The runtime uses it to decide a batch of messages against an
+// with the stores' guard semantics ([ApplyUpsert], [ApplyUpdate],
+// [ApplyDelete]: nil, [StateNone], after a removal); p is not modified. The runtime uses it to decide a batch of messages against an
 // in-memory overlay.
 func (r *Reducer) Evolve(p *Projection, _ reducer.Input, d reducer.Decision) *Projection {
 	for _, in := range d.Intents {
@@ -520,6 +532,8 @@ func (r *Reducer) Evolve(p *Projection, _ reducer.Input, d reducer.Decision) *Pr
 			p, _, _ = ApplyUpsert(p, pl)
 		case *UpdateRegistration:
 			p, _, _ = ApplyUpdate(p, pl)
+		case *DeleteRegistration:
+			p, _, _ = ApplyDelete(p, pl)
 		}
 	}
 	return p

@@ -107,7 +107,7 @@ func stateOf(t *testing.T, s registration.Store, id uuid.UUID) registration.Stat
 
 func testOwns(t *testing.T, s OutboxSubject) {
 	for typ, want := range map[string]bool{
-		registration.IntentUpsert: true, registration.IntentUpdate: true,
+		registration.IntentUpsert: true, registration.IntentUpdate: true, registration.IntentDelete: true,
 		registration.IntentConsulReg: false, registration.IntentConsulPassTTL: false, "other": false,
 	} {
 		if got := s.Outbox.Owns(typ); got != want {

@@ -117,7 +117,9 @@ func traceRegistration(t *testing.T, nodeProp func(*otelhooks.Tracer) hooks.Prop
 		if err := <-rtDone; err != nil {
 			t.Errorf("runtime: %v", err)
 		}
-		<-svcDone
+		if err := <-svcDone; err != nil {
+			t.Errorf("downstream: %v", err)
+		}
 	})
 
 	var env *bus.Envelope
@@ -232,7 +234,7 @@ func checkTrace(t *testing.T, tr traced) {
 func attr(s tracetest.SpanStub, key attribute.Key) string {
 	for _, kv := range s.Attributes {
 		if kv.Key == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""

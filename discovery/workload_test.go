@@ -304,7 +304,9 @@ func (w *workloadWorld) startNodes(counts roleCounts) {
 			}
 			i++
 			var b bus.EventBus = readingNodeBus{w.nb, w.reader}
-			nd, err := node.New(b, info, node.WithClock(w.clock), node.WithSourceTool("workload-node"))
+			nd, err := node.New(b, info, node.WithClock(w.clock), node.WithSourceTool("workload-node"),
+				// Stopped nodes model crashes: they keep their registrations.
+				node.WithoutShutdownAnnouncement())
 			if err != nil {
 				w.t.Fatal(err)
 			}

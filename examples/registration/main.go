@@ -11,6 +11,7 @@
 //	go run ./examples/registration -nodes 1000 -json
 //	go run ./examples/registration -replay messages.jsonl
 //	go run ./examples/registration -bus kafka -brokers 127.0.0.1:9092
+//	go run ./examples/registration -http 127.0.0.1:8089       # then curl /metrics, /healthz, /readyz; Ctrl-C ends it
 //	go run ./examples/registration -store postgres -pg postgres://postgres@127.0.0.1:5432/test -consul 127.0.0.1:8500
 //
 // -replay reads messages from a JSON-lines file, either kcat -J records
@@ -38,7 +39,7 @@ import (
 // worldConfig is the world the flags describe.
 func (o options) worldConfig(clock func() time.Time, logOut io.Writer) worldConfig {
 	return worldConfig{clock: clock, logOut: logOut, store: o.store, pgDSN: o.pgDSN, pgSchema: o.pgSchema,
-		consulAddr: o.consul, bus: o.bus, brokers: o.brokerList(), group: o.group()}
+		consulAddr: o.consul, bus: o.bus, brokers: o.brokerList(), group: o.group(), telemetry: o.httpAddr != ""}
 }
 
 // group is the consumer group: the contract's, with a run suffix on Kafka so
@@ -80,6 +81,7 @@ type options struct {
 	consul    string
 	bus       string
 	brokers   string
+	httpAddr  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -101,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bus, "bus", "memory", "event bus: memory or kafka")
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka `brokers` for -bus kafka, comma-separated host:port")
 	fs.StringVar(&o.consul, "consul", "", "Consul agent `address` (host:port); the default is an in-memory registry")
+	fs.StringVar(&o.httpAddr, "http", "", "serve /metrics, /healthz and /readyz on `addr` (host:port), and keep serving after the simulation until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -157,7 +157,7 @@ func TestPostgresStoreMatchesMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.w.close()
-		if err := s.execute(ctx); err != nil {
+		if err := s.execute(ctx, true); err != nil {
 			t.Fatal(err)
 		}
 		all, err := registration.ListAll(ctx, s.w.store, registration.Query{Limit: registration.MaxListLimit})

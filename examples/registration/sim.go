@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -58,8 +59,9 @@ type simulation struct {
 	swept int64
 }
 
-func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) error {
+func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	s, err := newSimulation(ctx, o, stderr)
@@ -67,16 +69,38 @@ func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) err
 		return err
 	}
 	defer s.w.close()
-	if err := s.execute(ctx); err != nil {
+	if s.w.tel == nil {
+		if err := s.execute(ctx, true); err != nil {
+			return err
+		}
+		return s.report(ctx, stdout, time.Since(start))
+	}
+	// -http: the runtime and the server run until interrupted, past the
+	// simulation and its timeout, so that an operator can look.
+	stopHTTP, err := s.w.tel.serve(outer, o.httpAddr, s.w, stderr)
+	if err != nil {
 		return err
 	}
-	return s.report(ctx, stdout, time.Since(start))
+	stopRuntime := s.w.start(outer)
+	defer func() { err = errors.Join(err, stopRuntime(), stopHTTP()) }()
+	if err := s.execute(ctx, false); err != nil {
+		return err
+	}
+	if err := s.report(ctx, stdout, time.Since(start)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "the simulation is done; the runtime and -http keep serving until interrupted")
+	<-outer.Done()
+	return nil
 }
 
-// execute runs the runtime, the nodes and the simulation, then stops the
-// nodes and the runtime.
-func (s *simulation) execute(ctx context.Context) error {
-	stopRuntime := s.w.start(ctx)
+// execute runs the nodes and the simulation (and, with runRuntime, the
+// runtime), then stops the nodes (and the runtime).
+func (s *simulation) execute(ctx context.Context, runRuntime bool) error {
+	stopRuntime := func() error { return nil }
+	if runRuntime {
+		stopRuntime = s.w.start(ctx)
+	}
 	nodeCtx, stopNodes := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	nodeErrs := make(chan error, 1)

@@ -21,6 +21,7 @@ import (
 	consuleffects "github.com/registrar-go/registrar/effects/consul"
 	"github.com/registrar-go/registrar/effects/memory"
 	"github.com/registrar-go/registrar/effects/postgres"
+	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -41,6 +42,7 @@ type world struct {
 	registry *memory.Registry // nil with -consul
 	rt       *registrar.RegistrationRuntime
 	sweeper  *registrar.Sweeper
+	tel      *telemetry // nil without -http
 	closers  []func() error
 }
 
@@ -54,6 +56,7 @@ type worldConfig struct {
 	bus        string // "memory" or "kafka"
 	brokers    []string
 	group      string
+	telemetry  bool // -http: metrics hooks on the runtime and the sweeper
 }
 
 // dialTimeout bounds one connection attempt to Postgres or a Kafka broker,
@@ -148,15 +151,24 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 		}
 	}
 
+	opts := []registrar.Option{registrar.WithGroup(group), registrar.WithClock(cfg.clock), registrar.WithLogger(log),
+		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond)}
+	var sweepHooks []hooks.Hook
+	if cfg.telemetry {
+		if w.tel, err = newTelemetry(w); err != nil {
+			return err
+		}
+		w.closers = append(w.closers, w.tel.close)
+		opts = append(opts, registrar.WithHooks(w.tel.metrics))
+		sweepHooks = append(sweepHooks, w.tel.metrics)
+	}
 	// The example sweeps itself, on simulated time: see simulation.sweep.
-	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.RegistrationConfig{NoSweeper: true},
-		registrar.WithGroup(group), registrar.WithClock(cfg.clock), registrar.WithLogger(log),
-		registrar.WithRetryBackoff(10*time.Millisecond, 200*time.Millisecond))
+	w.rt, err = registrar.NewRegistration(w.contract, w.bus, w.store, exec, registrar.RegistrationConfig{NoSweeper: true}, opts...)
 	if err != nil {
 		return err
 	}
 	w.sweeper, err = registrar.NewSweeper(w.store, w.bus, registrar.SweeperConfig{
-		Topic: registrar.ReducerConfig(w.contract).Topics.TimeoutCheck, Clock: cfg.clock, Logger: log,
+		Topic: registrar.ReducerConfig(w.contract).Topics.TimeoutCheck, Clock: cfg.clock, Logger: log, Hooks: sweepHooks,
 	})
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func TestSimulationEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatalf("summary %q: %v", out.String(), err)
 	}
-	if s.Nodes != 300 || s.States["active"] != 240 || s.States["liveness_expired"] != 60 {
+	if s.Nodes != 300 || s.States["active"] != 240 || s.States["liveness_expired"] != 60 || s.Discovered != 300 {
 		t.Fatalf("summary %+v", s)
 	}
 	for state, n := range s.States {
@@ -214,7 +214,7 @@ func TestSimulationOnKafka(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.States["active"] != 45 || s.States["liveness_expired"] != 15 || s.DeadLettered != 2 {
+	if s.States["active"] != 45 || s.States["liveness_expired"] != 15 || s.DeadLettered != 2 || s.Discovered != 60 {
 		t.Fatalf("summary %+v", s)
 	}
 }
@@ -277,7 +277,7 @@ func TestSimulationTwiceOnKafka(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &s); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
-		if s.Nodes != 40 || s.States["active"] != 30 || s.States["liveness_expired"] != 10 || s.DeadLettered != 3 {
+		if s.Nodes != 40 || s.States["active"] != 30 || s.States["liveness_expired"] != 10 || s.DeadLettered != 3 || s.Discovered != 40 {
 			t.Fatalf("run %d: summary %+v", run, s)
 		}
 		if want := int64(40*6 + 10*2); s.EventsPublished != want { // with the snapshots

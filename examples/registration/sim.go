@@ -39,7 +39,10 @@ type summary struct {
 	EventsPublished int64          `json:"events_published"`
 	IntentsExecuted int64          `json:"intents_executed"`
 	DeadLettered    int64          `json:"dead_lettered"`
-	ElapsedMS       int64          `json:"elapsed_ms"`
+	// Discovered counts the nodes a discovery client on the snapshot
+	// topic sees, each as the store holds it.
+	Discovered int   `json:"discovered"`
+	ElapsedMS  int64 `json:"elapsed_ms"`
 }
 
 type simulation struct {
@@ -393,6 +396,10 @@ func (s *simulation) report(ctx context.Context, stdout io.Writer, elapsed time.
 		return err
 	}
 	st := s.w.rt.Stats()
+	seen, err := s.discover(ctx)
+	if err != nil {
+		return err
+	}
 	if s.o.jsonOut {
 		states := map[string]int{}
 		for _, state := range registration.States() {
@@ -401,7 +408,7 @@ func (s *simulation) report(ctx context.Context, stdout io.Writer, elapsed time.
 		enc := json.NewEncoder(stdout)
 		return enc.Encode(summary{
 			Nodes: len(s.nodes), States: states, EventsPublished: st.EventsPublished,
-			IntentsExecuted: st.IntentsExecuted, DeadLettered: st.DeadLettered, ElapsedMS: elapsed.Milliseconds(),
+			IntentsExecuted: st.IntentsExecuted, DeadLettered: st.DeadLettered, Discovered: seen.nodes, ElapsedMS: elapsed.Milliseconds(),
 		})
 	}
 	var b strings.Builder
@@ -416,6 +423,11 @@ func (s *simulation) report(ctx context.Context, stdout io.Writer, elapsed time.
 	if s.w.registry != nil {
 		fmt.Fprintf(&b, "%d services in the in-memory registry\n", s.w.registry.Len())
 	}
+	fmt.Fprintf(&b, "a discovery client on the snapshot topic sees all %d nodes (%d active) as the store holds them", seen.nodes, seen.active)
+	if seen.others > 0 {
+		fmt.Fprintf(&b, ", and %d nodes of earlier runs", seen.others)
+	}
+	b.WriteString("\n")
 	_, err = io.WriteString(stdout, b.String())
 	return err
 }

@@ -163,6 +163,12 @@
 // rows change: a row that matches throughout the walk appears exactly
 // once. [ListAll] collects every page, for tools and tests.
 //
+// Finding peers: a service that can reach the store asks it directly,
+// List(ctx, Query{States: []State{StateActive}, NodeType: "effect"}) (see
+// effects/memory's ExampleStore_List); one that should not touch the
+// database runs a discovery.Client on the snapshot topic and asks its
+// Lookup("effect") (see package discovery's Example).
+//
 //	page, err := reader.List(ctx, registration.Query{
 //		States: []registration.State{registration.StateActive}, NodeType: "effect"})
 //

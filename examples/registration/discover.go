@@ -34,19 +34,30 @@ func (s *simulation) discover(ctx context.Context) (discovered, error) {
 		return discovered{}, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		_ = <-done // nil once ctx ended; a failure was returned above
-	}()
 	select {
 	case <-c.Ready():
 	case err := <-done:
 		return discovered{}, fmt.Errorf("discovery client: %w", err)
 	case <-ctx.Done():
-		return discovered{}, fmt.Errorf("discovery client not caught up: %w", ctx.Err())
+		err := ctx.Err()
+		if rerr := <-done; rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return discovered{}, fmt.Errorf("discovery client not caught up: %w", err)
 	}
+	d, err := s.compare(ctx, c)
+	cancel()
+	if rerr := <-done; rerr != nil && err == nil {
+		err = fmt.Errorf("discovery client: %w", rerr)
+	}
+	return d, err
+}
+
+// compare checks c's view against the store; see discover.
+func (s *simulation) compare(ctx context.Context, c *discovery.Client) (discovered, error) {
 	all, err := registration.ListAll(ctx, s.w.store, registration.Query{Limit: registration.MaxListLimit})
 	if err != nil {
 		return discovered{}, err

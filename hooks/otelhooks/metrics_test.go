@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -480,12 +481,12 @@ func TestNewMetricsRefusesNilOption(t *testing.T) {
 	}
 }
 
-// BenchmarkHeartbeatMetrics is the heartbeat path of an active node
+// BenchmarkHeartbeatTelemetry is the heartbeat path of an active node
 // (BenchmarkHandleHeartbeat in the root package) without hooks, and with
 // a hook that does nothing at the points Metrics observes (the cost of the
 // reporting itself), and with Metrics installed on an SDK MeterProvider
-// (the Prometheus one).
-func BenchmarkHeartbeatMetrics(b *testing.B) {
+// (the Prometheus one), and with the Tracer sampling every message.
+func BenchmarkHeartbeatTelemetry(b *testing.B) {
 	run := func(b *testing.B, opts ...registrar.Option) {
 		d := newDirect(b, 0, opts...)
 		node := uuid.New()
@@ -511,7 +512,21 @@ func BenchmarkHeartbeatMetrics(b *testing.B) {
 		}
 		run(b, registrar.WithHooks(m))
 	})
+	// The tracer samples every message and exports to a discarding
+	// exporter through the SDK's batch span processor, as in production.
+	b.Run("tracer", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
+			sdktrace.WithBatcher(discardExporter{}))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		run(b, registrar.WithHooks(otelhooks.NewTracer(otelhooks.WithTracerProvider(tp))))
+	})
 }
+
+// discardExporter drops the spans it is given.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
 
 // nopHook does nothing at the hook points of the heartbeat path.
 type nopHook struct{}

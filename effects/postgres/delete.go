@@ -2,14 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -47,11 +45,7 @@ func NewDelete(db DB, cfg EffectConfig) (*Delete, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	writeLookList(&b, allLookColumns, "")
-	b.WriteString(" FROM " + e.n.table + " WHERE entity_id = $1 AND domain = $2")
-	return &Delete{effect: e, lookSQL: b.String()}, nil
+	return &Delete{effect: e, lookSQL: lookRowSQL(e.n)}, nil
 }
 
 // deleteReq is one validated delete.
@@ -61,17 +55,9 @@ type deleteReq struct {
 }
 
 func (e *Delete) parse(in intent.Intent) (deleteReq, error) {
-	var d *registration.DeleteRegistration
-	switch p := in.Payload.(type) {
-	case *registration.DeleteRegistration:
-		d = p
-	case registration.DeleteRegistration:
-		d = &p
-	}
-	if d == nil {
-		return deleteReq{}, intent.Permanent(fmt.Errorf(
-			"registrar/postgres: delete: intent %q (correlation %s): payload type %T is not *registration.DeleteRegistration",
-			in.Type, in.CorrelationID, in.Payload))
+	d, err := payloadOf[registration.DeleteRegistration](in, "delete")
+	if err != nil {
+		return deleteReq{}, err
 	}
 	corr := correlation(in, d.CorrelationID)
 	if err := d.Validate(); err != nil {
@@ -162,12 +148,8 @@ func (e *Delete) executeOn(ctx context.Context, db DB, req *deleteReq) (intent.R
 	if tag.RowsAffected() > 0 {
 		return intent.Result{}, nil
 	}
-	l := newLook(allLookColumns)
-	var cur *registration.Projection
-	switch err = db.QueryRow(ctx, e.lookSQL, pgUUID(d.EntityID), d.Domain).Scan(l.dests...); {
-	case err == nil:
-		cur = l.row()
-	case !errors.Is(err, pgx.ErrNoRows):
+	cur, err := lookRow(ctx, db, e.lookSQL, d.EntityID, d.Domain)
+	if err != nil {
 		return intent.Result{}, opError("delete", d.EntityID, req.corr, err)
 	}
 	r := d.Check(cur)

@@ -147,3 +147,18 @@ func RegisterEffects(exec *intent.Executor, db DB, cfg EffectConfig) error {
 	}
 	return exec.Register(registration.IntentDelete, del)
 }
+
+// payloadOf returns in's payload as a *T (a T or a non-nil *T), or an
+// [intent.Permanent] error of op that names the type it got.
+func payloadOf[T any](in intent.Intent, op string) (*T, error) {
+	switch p := in.Payload.(type) {
+	case *T:
+		if p != nil {
+			return p, nil
+		}
+	case T:
+		return &p, nil
+	}
+	return nil, intent.Permanent(fmt.Errorf("registrar/postgres: %s: intent %q (correlation %s): payload type %T is not %T",
+		op, in.Type, in.CorrelationID, in.Payload, (*T)(nil)))
+}

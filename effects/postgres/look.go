@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/registrar-go/registrar/intent"
@@ -135,4 +139,29 @@ func classifyUpdate(u *registration.UpdateRegistration, cur *registration.Projec
 		return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
 	}
 	return r
+}
+
+// lookRowSQL returns the SELECT of every look column of one row of n's
+// table, by entity id ($1) and domain ($2): what a guarded update or
+// delete that changed no row reads to say why.
+func lookRowSQL(n names) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	writeLookList(&b, allLookColumns, "")
+	b.WriteString(" FROM " + n.table + " WHERE entity_id = $1 AND domain = $2")
+	return b.String()
+}
+
+// lookRow reads, with the SQL of lookRowSQL, the row of entity in domain,
+// or nil if there is none.
+func lookRow(ctx context.Context, db DB, sql string, entity uuid.UUID, domain string) (*registration.Projection, error) {
+	l := newLook(allLookColumns)
+	switch err := db.QueryRow(ctx, sql, pgUUID(entity), domain).Scan(l.dests...); {
+	case err == nil:
+		return l.row(), nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	default:
+		return nil, err
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
@@ -75,11 +74,7 @@ func NewUpdate(db DB, cfg EffectConfig) (*Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	writeLookList(&b, allLookColumns, "")
-	b.WriteString(" FROM " + e.n.table + " WHERE entity_id = $1 AND domain = $2")
-	return &Update{effect: e, lookSQL: b.String()}, nil
+	return &Update{effect: e, lookSQL: lookRowSQL(e.n)}, nil
 }
 
 // updateShape is what the SQL text of an update depends on.
@@ -285,12 +280,8 @@ func (e *Update) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 	if tag.RowsAffected() > 0 {
 		return intent.Result{}, nil
 	}
-	l := newLook(allLookColumns)
-	var cur *registration.Projection
-	switch err = e.db.QueryRow(ctx, e.lookSQL, pgUUID(u.EntityID), u.Domain).Scan(l.dests...); {
-	case err == nil:
-		cur = l.row()
-	case !errors.Is(err, pgx.ErrNoRows):
+	cur, err := lookRow(ctx, e.db, e.lookSQL, u.EntityID, u.Domain)
+	if err != nil {
 		return intent.Result{}, opError("update", u.EntityID, req.corr, err)
 	}
 	r := classifyUpdate(u, cur)

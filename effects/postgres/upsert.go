@@ -72,20 +72,12 @@ func (r *upsertReq) shape() upsertShape {
 }
 
 func (e *Upsert) parse(in intent.Intent) (upsertReq, error) {
-	var u *registration.UpsertRegistration
-	switch p := in.Payload.(type) {
-	case *registration.UpsertRegistration:
-		u = p
-	case registration.UpsertRegistration:
-		u = &p
-	}
-	if u == nil {
-		return upsertReq{}, intent.Permanent(fmt.Errorf(
-			"registrar/postgres: upsert: intent %q (correlation %s): payload type %T is not *registration.UpsertRegistration",
-			in.Type, in.CorrelationID, in.Payload))
+	u, err := payloadOf[registration.UpsertRegistration](in, "upsert")
+	if err != nil {
+		return upsertReq{}, err
 	}
 	corr := correlation(in, u.CorrelationID)
-	err := u.Validate()
+	err = u.Validate()
 	if err == nil {
 		err = checkJSON(registration.AllColumns, &u.Projection)
 	}

@@ -7,6 +7,8 @@
 //
 //	REGISTRAR_TEST_PG       PostgreSQL DSN, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //	REGISTRAR_CONSUL_BIN    path of a consul binary (scripts/consul.sh builds and caches one)
+//	REGISTRAR_CHROMIUM      path of a Chromium for browser tests (scripts/browser.sh installs one);
+//	                        without it, chromium on PATH
 //
-// make test sets both.
+// make test sets all three.
 package testenv

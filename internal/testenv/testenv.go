@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -44,4 +45,27 @@ func ConsulBinary(t testing.TB) string {
 		t.Fatalf("%s=%s: %v", EnvConsulBin, p, err)
 	}
 	return p
+}
+
+// EnvChromium names the headless Chromium executable (scripts/browser.sh
+// installs Debian's and prints its path; make test sets it).
+const EnvChromium = "REGISTRAR_CHROMIUM"
+
+// Chromium returns the path of the Chromium executable for browser
+// tests: EnvChromium, else chromium on PATH; it skips the test without
+// one (fails it under CI).
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(EnvChromium); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: %v", EnvChromium, p, err)
+		}
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return require(t, EnvChromium)
 }

@@ -4,16 +4,20 @@ GO ?= go
 # Packages under test; bench/ and tools/ are separate modules.
 PKGS ?= ./...
 TESTFLAGS ?= -race -timeout 30m
+# ARTIFACTS keeps what tests save for a person to look at (the status
+# page's screenshots).
+ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: test unit soak lint vet fmt-check tools consul postgres bench bench-quick
+.PHONY: browser test unit soak lint vet fmt-check tools consul postgres bench bench-quick
 
 # test runs every test, against a real PostgreSQL server, a real Consul agent
-# (built once and cached by scripts/consul.sh) and Kafka's wire protocol
-# (kfake, in process).
+# (built once and cached by scripts/consul.sh), Kafka's wire protocol (kfake,
+# in process) and a real headless Chromium (installed by scripts/browser.sh).
 test: vet fmt-check
-	@pg=$$(./scripts/postgres.sh) && consul=$$(./scripts/consul.sh) && \
-	  echo "make test: postgres $${pg%%\?*}, consul $$consul" && \
-	  REGISTRAR_TEST_PG="$$pg" REGISTRAR_CONSUL_BIN="$$consul" $(GO) test $(TESTFLAGS) $(PKGS)
+	@pg=$$(./scripts/postgres.sh) && consul=$$(./scripts/consul.sh) && chromium=$$(./scripts/browser.sh) && \
+	  echo "make test: postgres $${pg%%\?*}, consul $$consul, chromium $$chromium; screenshots in $(ARTIFACTS)" && \
+	  REGISTRAR_TEST_PG="$$pg" REGISTRAR_CONSUL_BIN="$$consul" REGISTRAR_CHROMIUM="$$chromium" REGISTRAR_ARTIFACTS="$(ARTIFACTS)" \
+	  $(GO) test $(TESTFLAGS) $(PKGS)
 
 # soak runs the chaos harness (internal/chaos) for SOAK_SEEDS seeds from
 # SOAK_SEED on, with SOAK_ENTITIES entities per run, on the memory, Postgres,
@@ -50,6 +54,9 @@ consul:
 
 postgres:
 	./scripts/postgres.sh
+
+browser:
+	./scripts/browser.sh
 
 # bench runs the side-by-side benchmarks (bench/ is a module of its own, so
 # `go run ./bench` from here cannot work) and prints one table; see

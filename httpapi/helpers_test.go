@@ -152,7 +152,7 @@ func fixture(t testing.TB, s subject, n int) []registration.Projection {
 		p := registration.Projection{
 			EntityID: uuid.New(), Domain: registration.DefaultDomain, State: st,
 			NodeType:     registration.NodeTypes[(i/2)%len(registration.NodeTypes)],
-			NodeVersion:  fmt.Sprintf("1.%d.0", i%4),
+			NodeVersion:  fmt.Sprintf("1.%d.0", (i/len(states))%4),
 			Capabilities: json.RawMessage(caps[i%len(caps)]),
 			Endpoints:    map[string]string{"api": fmt.Sprintf("http://node-%d:8080", i)},
 			RegisteredAt: baseTime, UpdatedAt: baseTime.Add(time.Duration(i) * time.Minute),

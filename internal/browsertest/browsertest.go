@@ -187,3 +187,27 @@ func (b *Browser) Screenshot(dir, name string) string {
 	}
 	return p
 }
+
+// TryEval is Eval that returns the error instead of failing the test:
+// for polling while the page navigates (an evaluation during a
+// navigation fails).
+func TryEval[T any](b *Browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+}
+
+// EnvArtifacts names a directory that keeps the tests' screenshots after
+// the run (make test sets it to .artifacts in the checkout).
+const EnvArtifacts = "REGISTRAR_ARTIFACTS"
+
+// ArtifactDir is where t saves its screenshots: EnvArtifacts/<test name>
+// when it is set, else t.ArtifactDir() (kept with go test -artifacts,
+// removed after the test otherwise).
+func ArtifactDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv(EnvArtifacts); d != "" {
+		return filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+	}
+	return t.ArtifactDir()
+}

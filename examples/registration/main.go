@@ -11,7 +11,7 @@
 //	go run ./examples/registration -nodes 1000 -json
 //	go run ./examples/registration -replay messages.jsonl
 //	go run ./examples/registration -bus kafka -brokers 127.0.0.1:9092
-//	go run ./examples/registration -http 127.0.0.1:8089       # then curl /metrics, /healthz, /readyz; Ctrl-C ends it
+//	go run ./examples/registration -http 127.0.0.1:8089       # then open http://127.0.0.1:8089/ (the status page), curl /v1/nodes, /metrics, /healthz, /readyz; Ctrl-C ends it
 //	go run ./examples/registration -store postgres -pg postgres://postgres@127.0.0.1:5432/test -consul 127.0.0.1:8500
 //
 // -replay reads messages from a JSON-lines file, either kcat -J records
@@ -103,7 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.bus, "bus", "memory", "event bus: memory or kafka")
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka `brokers` for -bus kafka, comma-separated host:port")
 	fs.StringVar(&o.consul, "consul", "", "Consul agent `address` (host:port); the default is an in-memory registry")
-	fs.StringVar(&o.httpAddr, "http", "", "serve /metrics, /healthz and /readyz on `addr` (host:port), and keep serving after the simulation until interrupted")
+	fs.StringVar(&o.httpAddr, "http", "", "serve the status page (/), the read API (/v1/), /metrics, /healthz and /readyz on `addr` (host:port), and keep serving after the simulation until interrupted")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -54,7 +54,7 @@ func TestHTTPServesAfterTheSimulation(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	m := regexp.MustCompile(`serving http://([^/]+)/metrics`).FindStringSubmatch(errOut.String())
+	m := regexp.MustCompile(`serving http://([^/ ]+)/ `).FindStringSubmatch(errOut.String())
 	if m == nil {
 		t.Fatalf("no address in %q", errOut.String())
 	}

@@ -159,7 +159,7 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 			return err
 		}
 		w.closers = append(w.closers, w.tel.close)
-		opts = append(opts, registrar.WithHooks(w.tel.metrics))
+		opts = append(opts, registrar.WithHooks(w.tel.metrics, w.tel.transitions))
 		sweepHooks = append(sweepHooks, w.tel.metrics)
 	}
 	// The example sweeps itself, on simulated time: see simulation.sweep.

@@ -2,8 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -173,7 +173,9 @@ func TestAPI(t *testing.T) {
 						return p.State == registration.StateActive || p.State == registration.StateRejected
 					}},
 					{"node_type=effect", func(p registration.Projection) bool { return p.NodeType == "effect" }},
-					{"capability=postgres", func(p registration.Projection) bool { return strings.Contains(string(p.Capabilities), `"postgres": true`) }},
+					{"capability=postgres", func(p registration.Projection) bool {
+						return strings.Contains(string(p.Capabilities), `"postgres": true`)
+					}},
 					{"updated_since=" + url.QueryEscape(baseTime.Add(25*time.Minute).Format(time.RFC3339)), func(p registration.Projection) bool {
 						return !p.UpdatedAt.Before(baseTime.Add(25 * time.Minute))
 					}},

@@ -1,8 +1,8 @@
 package httpapi
 
 import (
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -247,4 +247,3 @@ func runtimeView(h *Handler) []statView {
 		{"relayed", s.Relayed},
 	}
 }
-

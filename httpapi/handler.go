@@ -177,9 +177,19 @@ func (h *Handler) get(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed: the API is read-only (GET, HEAD)")
 			return
 		}
+		if r.Method == http.MethodHead {
+			w = headWriter{w}
+		}
 		next(w, r)
 	}
 }
+
+// headWriter answers HEAD: the headers and status of GET, no body (the
+// server drops it too; this keeps every ResponseWriter honest).
+type headWriter struct{ http.ResponseWriter }
+
+// Write implements http.ResponseWriter; it drops b.
+func (h headWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 func (h *Handler) serveStatic(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")

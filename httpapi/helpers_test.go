@@ -133,9 +133,14 @@ func proxied(t testing.TB, out **tcpproxy.Proxy) func(string) string {
 	}
 }
 
-// subjects are both stores.
-func subjects(t *testing.T) []subject {
-	return []subject{memorySubject(t), postgresSubject(t, nil)}
+// subjects makes each store, inside the subtest that uses it (a missing
+// Postgres skips only its own subtest, outside CI).
+var subjects = []struct {
+	name string
+	make func(t testing.TB) subject
+}{
+	{"memory", memorySubject},
+	{"postgres", func(t testing.TB) subject { return postgresSubject(t, nil) }},
 }
 
 var baseTime = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)

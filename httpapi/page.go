@@ -189,9 +189,14 @@ type statusRecorder struct {
 	status int
 }
 
-func (s *statusRecorder) Header() http.Header         { return s.header }
+// Header implements http.ResponseWriter.
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+// Write implements http.ResponseWriter; it drops b.
 func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+// WriteHeader implements http.ResponseWriter; it keeps the status.
+func (s *statusRecorder) WriteHeader(code int) { s.status = code }
 
 // pageURL is the page's URL with vals and another cursor ("" for the
 // first page), relative to the page.

@@ -178,11 +178,11 @@ func (b *Browser) Screenshot(dir, name string) string {
 	if err != nil {
 		b.t.Fatalf("browser: screenshot: %v", err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		b.t.Fatal(err)
 	}
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, png, 0o644); err != nil {
+	if err := os.WriteFile(p, png, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
 	return p

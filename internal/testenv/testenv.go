@@ -57,10 +57,11 @@ const EnvChromium = "REGISTRAR_CHROMIUM"
 func Chromium(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv(EnvChromium); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		exe, err := exec.LookPath(p)
+		if err != nil {
 			t.Fatalf("%s=%s: %v", EnvChromium, p, err)
 		}
-		return p
+		return exe
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {

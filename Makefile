@@ -5,7 +5,7 @@ GO ?= go
 PKGS ?= ./...
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: test unit soak lint vet fmt-check tools consul postgres bench bench-quick
+.PHONY: test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick
 
 # test runs every test, against a real PostgreSQL server, a real Consul agent
 # (built once and cached by scripts/consul.sh) and Kafka's wire protocol
@@ -44,6 +44,15 @@ lint:
 
 tools:
 	./scripts/tools.sh
+
+# mocks regenerates package mocks with the pinned mockery, from .mockery.yml;
+# mocks-check (run by CI) changes nothing and fails when mocks/ differs from
+# a fresh generation.
+mocks:
+	./scripts/mocks.sh
+
+mocks-check:
+	./scripts/mocks.sh -check
 
 consul:
 	./scripts/consul.sh

@@ -19,6 +19,11 @@
 //	b := mocks.NewMockEventBus(t)
 //	b.EXPECT().PublishEnvelope(mock.Anything, "registrations", mock.Anything).Return(nil).Once()
 //
+// A method's variadic options reach the mock as one argument, the slice: an
+// expectation for a call with options takes one more matcher, such as
+// mock.Anything, for all of them, and one without it matches only calls
+// without options.
+//
 // The package depends on github.com/stretchr/testify/mock, so importing it
 // adds testify to the importing module's requirements.
 //

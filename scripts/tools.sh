@@ -12,9 +12,9 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/registrar"
 bin="$cache/bin"
 mkdir -p "$bin"
 
-# install NAME VERSION PACKAGE installs PACKAGE@VERSION as $bin/NAME-VERSION,
-# unless it is there, and points $bin/NAME at it.
-install() {
+# install_tool NAME VERSION PACKAGE installs PACKAGE@VERSION as
+# $bin/NAME-VERSION, unless it is there, and points $bin/NAME at it.
+install_tool() {
 	local name=$1 version=$2 pkg=$3
 	local want="$name-$version"
 	if [ ! -x "$bin/$want" ]; then
@@ -31,6 +31,6 @@ install() {
 	ln -sf "$want" "$bin/$name"
 }
 
-install golangci-lint "$GOLANGCI_LINT_VERSION" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
-install mockery "$MOCKERY_VERSION" github.com/vektra/mockery/v3
+install_tool golangci-lint "$GOLANGCI_LINT_VERSION" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+install_tool mockery "$MOCKERY_VERSION" github.com/vektra/mockery/v3
 echo "$bin"

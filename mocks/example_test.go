@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -79,6 +80,9 @@ func Example() {
 		fmt.Println("published:", n, "error:", err)
 	})
 	fmt.Println("passed:", passed)
+	if !passed {
+		fmt.Println(t.report())
+	}
 	// Output:
 	// alert {"node_id":"00000000-0000-0000-0000-00000000000a","state":"awaiting_ack"}
 	// alert {"node_id":"00000000-0000-0000-0000-00000000000b","state":"awaiting_ack"}
@@ -117,8 +121,7 @@ func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
 
 // run calls f as the body of a test, stopping it at FailNow, then runs
 // the cleanups (the mocks check their expectations there), the last
-// registered first. It reports whether nothing failed, and prints what
-// failed otherwise.
+// registered first. It reports whether nothing failed.
 func (t *exampleT) run(f func()) bool {
 	func() {
 		defer func() {
@@ -134,8 +137,10 @@ func (t *exampleT) run(f func()) bool {
 		t.cleanups[i]()
 	}
 	t.cleanups = nil
-	if len(t.failures) > 0 {
-		fmt.Println("the test failed:\n" + strings.Join(append(t.logs, t.failures...), "\n"))
-	}
 	return len(t.failures) == 0
+}
+
+// report returns what the mocks logged and the failures, one a line.
+func (t *exampleT) report() string {
+	return strings.Join(append(slices.Clone(t.logs), t.failures...), "\n")
 }

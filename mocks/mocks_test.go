@@ -107,7 +107,7 @@ func TestMockEventBusOptions(t *testing.T) {
 		_ = b.PublishEnvelope(context.Background(), "t", env, bus.WithKey([]byte("k")))
 		ft.Errorf("the call with an option matched an expectation without one")
 	})
-	if passed || !strings.Contains(strings.Join(ft.failures, "\n"), "mock: Unexpected Method Call") {
+	if passed || !strings.Contains(ft.report(), "mock: Unexpected Method Call") {
 		t.Errorf("a call with options against an expectation without: passed %v, failures %q", passed, ft.failures)
 	}
 }
@@ -302,7 +302,7 @@ func TestUnmetExpectationFails(t *testing.T) {
 	if passed {
 		t.Fatal("a mock whose expected call was not made passed")
 	}
-	all := strings.Join(append(ft.logs, ft.failures...), "\n")
+	all := ft.report()
 	if !strings.Contains(all, "CountByState") || !strings.Contains(all, "0 out of 1 expectation(s) were met") {
 		t.Errorf("the failure does not name the missing call:\n%s", all)
 	}
@@ -322,7 +322,7 @@ func TestUnexpectedCallFails(t *testing.T) {
 	if passed || reached {
 		t.Fatalf("a call with unexpected arguments: passed %v, went on %v; want false, false", passed, reached)
 	}
-	if all := strings.Join(ft.failures, "\n"); !strings.Contains(all, "Load") || !strings.Contains(all, nodeB.String()) {
+	if all := ft.report(); !strings.Contains(all, "Load") || !strings.Contains(all, nodeB.String()) {
 		t.Errorf("the failure does not name the call:\n%s", all)
 	}
 }

@@ -8,7 +8,11 @@ TESTFLAGS ?= -race -timeout 30m
 # page's screenshots).
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
+<<<<<<< HEAD
 .PHONY: browser test unit soak lint vet fmt-check tools consul postgres bench bench-quick
+=======
+.PHONY: test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick
+>>>>>>> mocks
 
 # test runs every test, against a real PostgreSQL server, a real Consul agent
 # (built once and cached by scripts/consul.sh), Kafka's wire protocol (kfake,
@@ -48,6 +52,15 @@ lint:
 
 tools:
 	./scripts/tools.sh
+
+# mocks regenerates package mocks with the pinned mockery, from .mockery.yml;
+# mocks-check (run by CI) changes nothing and fails when mocks/ differs from
+# a fresh generation.
+mocks:
+	./scripts/mocks.sh
+
+mocks-check:
+	./scripts/mocks.sh -check
 
 consul:
 	./scripts/consul.sh

@@ -8,11 +8,7 @@ TESTFLAGS ?= -race -timeout 30m
 # page's screenshots).
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-<<<<<<< HEAD
-.PHONY: browser test unit soak lint vet fmt-check tools consul postgres bench bench-quick
-=======
-.PHONY: test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick
->>>>>>> mocks
+.PHONY: browser test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick
 
 # test runs every test, against a real PostgreSQL server, a real Consul agent
 # (built once and cached by scripts/consul.sh), Kafka's wire protocol (kfake,

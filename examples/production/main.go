@@ -104,9 +104,9 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	var failure error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down", "cause", context.Cause(ctx).Error(), "timeout", cfg.shutdownTimeout)
+		log.Info("shutting down", "cause", context.Cause(ctx).Error(), "timeout", cfg.shutdownTimeout.String())
 	case failure = <-runErr:
-		log.Error("shutting down after a failure", "error", failure.Error(), "timeout", cfg.shutdownTimeout)
+		log.Error("shutting down after a failure", "error", failure.Error(), "timeout", cfg.shutdownTimeout.String())
 	}
 	stop() // a second SIGTERM or SIGINT now kills the process at once
 	if err := a.shutdown(); err != nil {

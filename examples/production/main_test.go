@@ -93,7 +93,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 
 // get returns the status and body of GET url.
 func get(url string) (int, string, error) {
-	resp, err := http.Get(url) //nolint:gosec,noctx // the test's own server
+	resp, err := http.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
@@ -165,7 +165,8 @@ func TestRun(t *testing.T) {
 		if !stopped { // a failed test: stop the command before the services go
 			_ = syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
 			select {
-			case <-done:
+			case err := <-done:
+				t.Logf("run after the cleanup's SIGTERM: %v", err)
 			case <-time.After(shutdownTimeout):
 			}
 		}
@@ -260,11 +261,13 @@ func TestRun(t *testing.T) {
 	signalled := time.Now()
 	sawDraining := false
 	var runErr error
+	giveUp := time.NewTimer(shutdownTimeout + 10*time.Second)
+	defer giveUp.Stop()
 	for waiting := true; waiting; {
 		select {
 		case runErr = <-done:
 			stopped, waiting = true, false
-		case <-time.After(shutdownTimeout + 10*time.Second):
+		case <-giveUp.C:
 			t.Fatalf("run did not return within %v of SIGTERM", shutdownTimeout+10*time.Second)
 		case <-time.After(20 * time.Millisecond):
 			if code, body, err := get(base + "/readyz"); err == nil && code == http.StatusServiceUnavailable &&

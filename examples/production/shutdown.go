@@ -92,16 +92,16 @@ func (a *app) shutdown() error {
 				errs = append(errs, fmt.Errorf("shutdown step %s: %w", s.name, err))
 			}
 		case <-ctx.Done():
-			a.log.Error("shutdown step did not finish within -shutdown-timeout", "step", s.name, "timeout", a.cfg.shutdownTimeout)
+			a.log.Error("shutdown step did not finish within -shutdown-timeout", "step", s.name, "timeout", a.cfg.shutdownTimeout.String())
 			errs = append(errs, fmt.Errorf("shutdown step %s: did not finish within -shutdown-timeout %v", s.name, a.cfg.shutdownTimeout))
 			continue
 		}
-		a.log.Debug("shutdown step done", "step", s.name, "took", time.Since(t))
+		a.log.Debug("shutdown step done", "step", s.name, "took", time.Since(t).String())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	a.log.Info("shutdown complete", "took", time.Since(start))
+	a.log.Info("shutdown complete", "took", time.Since(start).String())
 	return nil
 }
 

@@ -2,10 +2,14 @@ package memory_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/registrar-go/registrar/effects/memory"
+	"github.com/registrar-go/registrar/effects/postgres"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -49,6 +53,34 @@ func TestRegisterEffectsNilStore(t *testing.T) {
 	}
 	if !exec.IsVolatile(registration.IntentConsulPassTTL) {
 		t.Errorf("%s is not volatile", registration.IntentConsulPassTTL)
+	}
+}
+
+// TestRegisterEffectsAfterPostgres: the Postgres effects and the memory
+// registry in one executor, as a deployment that keeps the projection in
+// Postgres and the registry in memory wires them. The pool never connects.
+func TestRegisterEffectsAfterPostgres(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), "postgres://registrar@127.0.0.1:1/registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	exec := intent.NewExecutor()
+	if err := postgres.RegisterEffects(exec, pool, postgres.EffectConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	registry := memory.NewRegistry(memory.RegistryConfig{})
+	if err := memory.RegisterEffects(exec, nil, registry); err != nil {
+		t.Fatalf("memory.RegisterEffects(exec, nil, registry) after postgres.RegisterEffects: %v", err)
+	}
+	for typ, want := range map[string]string{registration.IntentUpsert: "*postgres.Upsert",
+		registration.IntentUpdate: "*postgres.Update", registration.IntentDelete: "*postgres.Delete"} {
+		if eff, _ := exec.Effect(typ); fmt.Sprintf("%T", eff) != want {
+			t.Errorf("%s: effect %T, want %s", typ, eff, want)
+		}
+	}
+	if eff, _ := exec.Effect(registration.IntentConsulReg); eff != registry {
+		t.Errorf("%s: effect %T, want the registry", registration.IntentConsulReg, eff)
 	}
 }
 

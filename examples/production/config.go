@@ -143,6 +143,14 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	fs.StringVar(&level, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 
+	fs.Usage = func() {
+		fmt.Fprintln(usage, "Usage of production (each flag falls back to its environment variable when it is not given):")
+		fs.PrintDefaults()
+		fmt.Fprintln(usage, "\nEnvironment variables:")
+		for _, ef := range flags {
+			fmt.Fprintf(usage, "  %-34s -%s\n", ef.env, ef.name)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, &configError{err}
 	}

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -403,6 +405,39 @@ func TestStartupFailure(t *testing.T) {
 	for name, out := range map[string]string{"error": err.Error(), "stdout": stdout.String(), "stderr": stderr.String()} {
 		if strings.Contains(out, secret) {
 			t.Errorf("%s carries the password: %s", name, out)
+		}
+	}
+}
+
+// TestEveryFlagHasAVariableAndIsDocumented: each flag the command defines
+// has an environment variable, and docs/production.md's table lists both.
+func TestEveryFlagHasAVariableAndIsDocumented(t *testing.T) {
+	var usage bytes.Buffer
+	if _, err := parseConfig([]string{"-h"}, envOf(nil), &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	var defined []string
+	for _, line := range strings.Split(usage.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "  -"); ok {
+			defined = append(defined, strings.Fields(name)[0])
+		}
+	}
+	var listed []string
+	for _, ef := range flags {
+		listed = append(listed, ef.name)
+	}
+	slices.Sort(defined)
+	slices.Sort(listed)
+	if !slices.Equal(defined, listed) {
+		t.Errorf("flags defined %q, flags with a variable %q", defined, listed)
+	}
+	doc, err := os.ReadFile("../../docs/production.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ef := range flags {
+		if row := "| `-" + ef.name + "` | `" + ef.env + "` |"; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/production.md has no row %q", row)
 		}
 	}
 }

@@ -74,11 +74,13 @@ func (a *app) steps() []shutdownStep {
 // deadline is left behind (the process is about to exit), and so are the
 // steps after it, which then run without waiting. It returns an error if
 // any step failed or the deadline passed.
-func (a *app) shutdown() error {
+func (a *app) shutdown() error { return a.runSteps(a.steps()) }
+
+// runSteps is shutdown with the steps given.
+func (a *app) runSteps(steps []shutdownStep) error {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.shutdownTimeout)
 	defer cancel()
-	steps := a.steps()
 	var errs []error
 	for i, s := range steps {
 		a.log.Info("shutdown step", "step", s.name, "n", fmt.Sprintf("%d/%d", i+1, len(steps)), "what", s.what)

@@ -14,6 +14,12 @@
 // inserted since the last List are merged in by the next one). [Registry]
 // executes the consul.* intents with the Consul effects' generation guard.
 //
+// [RegisterEffects] registers either or both: a nil store registers no
+// postgres.* effect and a nil registry no consul.* effect, so the registry
+// pairs with the Postgres store of effects/postgres in one call made after
+// postgres.RegisterEffects (give the registry that store as
+// RegistryConfig.Projections, so that its heals read the projections).
+//
 // Use them for examples, tests, and single-process deployments that need no
 // durability. Both are safe for concurrent use. A fault hook lets tests make
 // intents fail as an unavailable database or agent would.

@@ -216,14 +216,28 @@ func (r *Registry) Len() int {
 
 // RegisterEffects registers store for the postgres.* intent types and
 // registry for the consul.* intent types of the registration workflow
-// (consul.pass_ttl as [intent.Volatile]). A nil registry registers no
-// consul.* effect. A Runtime applies the postgres.* intents through the
-// store's Commit, atomically with its outbox; the registered effects serve
-// callers that execute intents directly.
+// (consul.pass_ttl as [intent.Volatile]).
+//
+// Either may be nil, and a nil one registers nothing: a nil store no
+// postgres.* effect, a nil registry no consul.* effect. A nil store is how
+// the in-memory registry is paired with another projection store, such as
+// the Postgres one of effects/postgres, in one call after that store's own
+// registration:
+//
+//	err := postgres.RegisterEffects(exec, pool, postgres.EffectConfig{Schema: schema})
+//	...
+//	err = memory.RegisterEffects(exec, nil, registry) // consul.* only
+//
+// A Runtime applies the postgres.* intents through its store's Commit,
+// atomically with its outbox; the registered effects serve callers that
+// execute intents directly. Registering a type that already has an effect
+// is an error, as [intent.Executor.Register] says.
 func RegisterEffects(exec *intent.Executor, store *Store, registry *Registry) error {
-	for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate, registration.IntentDelete} {
-		if err := exec.Register(t, store); err != nil {
-			return err
+	if store != nil {
+		for _, t := range []string{registration.IntentUpsert, registration.IntentUpdate, registration.IntentDelete} {
+			if err := exec.Register(t, store); err != nil {
+				return err
+			}
 		}
 	}
 	if registry == nil {

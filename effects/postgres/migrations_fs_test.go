@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
+	atlaspg "ariga.io/atlas/sql/postgres"
 	"ariga.io/atlas/sql/sqltool"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -356,5 +357,84 @@ func TestMigrationsAtlasTampered(t *testing.T) {
 	}
 	if cerr.File != "0003_registration_active.sql" {
 		t.Errorf("atlas blames %q, want 0003_registration_active.sql", cerr.File)
+	}
+}
+
+// memRevisions keeps atlas's revisions in memory, where the atlas command
+// keeps them in its atlas_schema_revisions table.
+type memRevisions struct{ revs []*migrate.Revision }
+
+func (r *memRevisions) Ident() *migrate.TableIdent {
+	return &migrate.TableIdent{Name: "atlas_schema_revisions"}
+}
+
+func (r *memRevisions) ReadRevisions(context.Context) ([]*migrate.Revision, error) {
+	return slices.Clone(r.revs), nil
+}
+
+func (r *memRevisions) ReadRevision(_ context.Context, v string) (*migrate.Revision, error) {
+	for _, rev := range r.revs {
+		if rev.Version == v {
+			return rev, nil
+		}
+	}
+	return nil, migrate.ErrRevisionNotExist
+}
+
+func (r *memRevisions) WriteRevision(_ context.Context, rev *migrate.Revision) error {
+	for i, old := range r.revs {
+		if old.Version == rev.Version {
+			r.revs[i] = rev
+			return nil
+		}
+	}
+	r.revs = append(r.revs, rev)
+	return nil
+}
+
+func (r *memRevisions) DeleteRevision(_ context.Context, v string) error {
+	r.revs = slices.DeleteFunc(r.revs, func(rev *migrate.Revision) bool { return rev.Version == v })
+	return nil
+}
+
+// TestMigrationsAtlasApply applies Migrations with atlas's executor and its
+// Postgres driver, as atlas migrate apply does, to a schema that does not
+// exist, and finds the same tables, columns, constraints, indexes and types
+// as Migrate creates. Atlas's revisions are kept in memory: its revision
+// table belongs to its command, not to its library.
+func TestMigrationsAtlasApply(t *testing.T) {
+	ctx, dsn, pool, reference, schema := migrationSchemas(t)
+	fsys, err := MigrationsFor(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, dir := atlasDir(t, fsys)
+	drv, err := atlaspg.Open(sqlDB(t, dsn, "public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs := &memRevisions{}
+	// The test database holds other tests' schemas: atlas would call it
+	// dirty. atlas migrate apply says the same of a database that is not
+	// empty, unless given --allow-dirty or --baseline.
+	ex, err := migrate.NewExecutor(drv, dir, revs, migrate.WithAllowDirty(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ex.ExecuteN(ctx, 0); err != nil {
+		t.Fatalf("atlas apply: %v", err)
+	}
+	if len(revs.revs) != len(migrations()) {
+		t.Fatalf("atlas recorded %d revisions, want %d", len(revs.revs), len(migrations()))
+	}
+	for _, rev := range revs.revs {
+		if rev.Error != "" || rev.Applied != rev.Total {
+			t.Errorf("atlas revision %s: applied %d of %d, error %q", rev.Version, rev.Applied, rev.Total, rev.Error)
+		}
+	}
+	compareDumps(t, schemaDump(ctx, t, pool, schema), schemaDump(ctx, t, pool, reference))
+	// Nothing is left to apply.
+	if err := ex.ExecuteN(ctx, 0); !errors.Is(err, migrate.ErrNoPendingFiles) {
+		t.Fatalf("atlas apply again: %v, want %v", err, migrate.ErrNoPendingFiles)
 	}
 }

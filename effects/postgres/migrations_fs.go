@@ -174,17 +174,28 @@ type fileInfo struct {
 	dir  bool
 }
 
+// Name returns the file's name, "." for the root.
 func (i fileInfo) Name() string { return i.name }
-func (i fileInfo) Size() int64  { return i.size }
+
+// Size returns the file's length in bytes.
+func (i fileInfo) Size() int64 { return i.size }
+
+// Mode returns read-only permissions, and fs.ModeDir for the root.
 func (i fileInfo) Mode() fs.FileMode {
 	if i.dir {
 		return fs.ModeDir | 0o555
 	}
 	return 0o444
 }
+
+// ModTime returns the zero time: the files are rendered, not stored.
 func (i fileInfo) ModTime() time.Time { return time.Time{} }
-func (i fileInfo) IsDir() bool        { return i.dir }
-func (i fileInfo) Sys() any           { return nil }
+
+// IsDir reports whether this is the root.
+func (i fileInfo) IsDir() bool { return i.dir }
+
+// Sys returns nil.
+func (i fileInfo) Sys() any { return nil }
 
 // migrationFile is an open file of migrationFiles.
 type migrationFile struct {
@@ -192,9 +203,14 @@ type migrationFile struct {
 	r    *bytes.Reader
 }
 
+// Stat describes the file.
 func (f *migrationFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+// Read reads the file's contents.
 func (f *migrationFile) Read(p []byte) (int, error) { return f.r.Read(p) }
-func (f *migrationFile) Close() error               { return nil }
+
+// Close does nothing: the contents are in memory.
+func (f *migrationFile) Close() error { return nil }
 
 // migrationDir is the open root directory of migrationFiles.
 type migrationDir struct {
@@ -202,10 +218,15 @@ type migrationDir struct {
 	off     int
 }
 
+// Stat describes the root directory.
 func (d *migrationDir) Stat() (fs.FileInfo, error) { return fileInfo{name: ".", dir: true}, nil }
+
+// Read fails: a directory has no contents to read.
 func (d *migrationDir) Read([]byte) (int, error) {
 	return 0, &fs.PathError{Op: "read", Path: ".", Err: errors.New("is a directory")}
 }
+
+// Close does nothing.
 func (d *migrationDir) Close() error { return nil }
 
 // ReadDir reads the next n entries, or all that are left if n <= 0.

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/registrar-go/registrar/bus"
+	"github.com/registrar-go/registrar/intent"
 )
 
 // Bus is a [bus.EventBus], [bus.BatchSubscriber] and [bus.PartitionReader]
@@ -81,6 +82,14 @@ var (
 // publish and subscribe. It starts the goroutines of a sarama client and an
 // async producer, and three of its own that feed the producer and hand its
 // answers back to the publishers; [Bus.Close] ends them all.
+//
+// An invalid cfg is an error that is not marked: trying again cannot help.
+// A failure to reach or use the brokers (none answers, a dial or the
+// metadata request times out, the SASL handshake fails, the producer cannot
+// get its id, the cluster admin finds no controller) is marked
+// [intent.Retryable], as postgres.NewPool marks a failure to connect: the
+// caller may try New again later. Its message names the brokers, never the
+// SASL password.
 func New(cfg Config) (*Bus, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -99,12 +108,12 @@ func New(cfg Config) (*Bus, error) {
 	}
 	client, err := sarama.NewClient(cfg.Brokers, sc)
 	if err != nil {
-		return nil, fmt.Errorf("registrar/kafka: connect to %v: %w", cfg.Brokers, err)
+		return nil, fmt.Errorf("registrar/kafka: connect to %v: %w", cfg.Brokers, brokerError(err))
 	}
 	producer, err := sarama.NewAsyncProducerFromClient(client)
 	if err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("registrar/kafka: start producer: %w", err)
+		return nil, fmt.Errorf("registrar/kafka: start producer (brokers %v): %w", cfg.Brokers, brokerError(err))
 	}
 	b := &Bus{cfg: cfg, sc: sc, log: log, client: client, producer: producer,
 		demuxed: make(chan struct{}), wake: make(chan struct{}, 1), fed: make(chan struct{}),
@@ -114,7 +123,7 @@ func New(cfg Config) (*Bus, error) {
 		if b.admin, err = sarama.NewClusterAdminFromClient(client); err != nil {
 			_ = producer.Close()
 			_ = client.Close()
-			return nil, fmt.Errorf("registrar/kafka: start cluster admin: %w", err)
+			return nil, fmt.Errorf("registrar/kafka: start cluster admin (brokers %v): %w", cfg.Brokers, brokerError(err))
 		}
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
@@ -122,6 +131,17 @@ func New(cfg Config) (*Bus, error) {
 	go b.demux()
 	log.Debug("registrar/kafka: connected", "brokers", cfg.Brokers, "client_id", cfg.ClientID, "version", sc.Version.String())
 	return b, nil
+}
+
+// brokerError marks err, returned by sarama while New talks to the brokers,
+// [intent.Retryable], unless sarama found fault with its configuration,
+// which no retry fixes.
+func brokerError(err error) error {
+	var cerr sarama.ConfigurationError
+	if errors.As(err, &cerr) {
+		return err
+	}
+	return intent.Retryable(err)
 }
 
 // Close stops every subscription (their handlers see their contexts

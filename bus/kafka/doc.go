@@ -108,7 +108,11 @@
 //
 // [New] connects and starts the goroutines of a sarama client, an async
 // producer, and three that feed the producer and hand its answers back to
-// the publishers.
+// the publishers. Its errors are marked as postgres.NewPool's are: an
+// invalid Config is not retryable, while brokers that cannot be reached or
+// refuse the bus (a dial, the metadata request or the SASL handshake fails
+// or times out) make an [intent.Retryable] error, which names the brokers
+// and never the password, so that a caller may retry New with backoff.
 // Subscribe runs sarama's consumer group goroutines until it returns;
 // partition readers run one goroutine per partition consumer, which ends
 // with the last reader of the partition. [Bus.Close] ends every

@@ -20,6 +20,7 @@ import (
 	"github.com/registrar-go/registrar/bus"
 	"github.com/registrar-go/registrar/bus/kafka"
 	"github.com/registrar-go/registrar/bus/kafka/kafkatest"
+	"github.com/registrar-go/registrar/intent"
 )
 
 func TestSASL(t *testing.T) {
@@ -43,6 +44,11 @@ func TestSASL(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), password) {
 				t.Errorf("error leaks the password: %v", err)
+			}
+			// As postgres.NewPool's authentication failures: the
+			// operator fixes the credentials, and a retry succeeds.
+			if !intent.IsRetryable(err) {
+				t.Errorf("IsRetryable(%v) = false for a failed SASL handshake", err)
 			}
 		})
 	}

@@ -82,6 +82,12 @@ var _ intent.IntentEffect = (*Effect)(nil)
 // New returns an effect configured by cfg. Unless cfg.Agent is set, it builds
 // a client from cfg's connection fields (no request is made yet); a TLS file
 // that cannot be read is an error here.
+//
+// Since New sends no request, it has no connection failure to report: its
+// errors (an invalid cfg, an unreadable TLS file) are configuration errors
+// and are not marked retryable, as postgres.NewPool's configuration errors
+// are not. An agent that cannot be reached shows in the effect's requests,
+// whose errors are marked [intent.Retryable].
 func New(cfg Config) (*Effect, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err

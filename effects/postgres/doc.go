@@ -63,6 +63,41 @@
 // plain identifier, always quoted), so tests and tenants can each have
 // their own.
 //
+// # Migrating with goose or atlas
+//
+// Where migrations are run by goose or atlas rather than by the
+// application, [Migrations] (for [DefaultSchema]) and [MigrationsFor] (for
+// another schema) give the same migrations as a file system in goose's SQL
+// format: NNNN_name.sql files with "-- +goose Up" and "-- +goose Down"
+// sections (the first file creates the schema), and the atlas.sum
+// integrity file that atlas checks. Write it to a directory with os.CopyFS,
+// which creates the directory and fails rather than overwrite a file, and
+// run either tool on it:
+//
+//	fsys, err := postgres.MigrationsFor("registrar") // or postgres.Migrations()
+//	err = os.CopyFS("migrations/registrar", fsys)
+//
+//	goose -dir migrations/registrar postgres "$DSN" up
+//	atlas migrate apply --dir "file://migrations/registrar?format=goose" --url "$DSN"
+//
+// goose down (or down-to 0) undoes them: the Down sections drop the tables,
+// indexes and type, and leave the schema, which may have existed before.
+// atlas migrate apply refuses a database that holds anything already (such
+// as other schemas) unless given --allow-dirty or --baseline, and refuses a
+// directory whose files no longer match atlas.sum: regenerate the directory
+// from the package rather than editing it.
+//
+// [Migrate] and the tools are alternatives: choose one per schema. Each
+// records what it applied in its own table, which the others do not read:
+// Migrate in schema_migrations in the schema itself; goose in
+// goose_db_version in the first schema of the connection's search_path
+// (public by default; goose's -table flag names another); atlas in
+// atlas_schema_revisions, in the schema the --url is bound to
+// (search_path=...) or otherwise in a schema of that name, and
+// --revisions-schema names another. A schema migrated by one looks
+// unmigrated to the others, which would try to create its objects again and
+// fail.
+//
 // # Guards and results
 //
 // Every write is guarded exactly as registration.ApplyUpsert and

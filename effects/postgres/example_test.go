@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"os"
 
@@ -31,4 +32,37 @@ func Example() {
 		log.Fatal(err)
 	}
 	_ = store // registration.Store: Load for the runtime, the overdue scans for the sweeper
+}
+
+// Writing the migrations for schema "registrar" to a directory for goose or
+// atlas:
+//
+//	goose -dir DIR postgres "$DSN" up
+//	atlas migrate apply --dir "file://DIR?format=goose" --url "$DSN"
+func ExampleMigrationsFor() {
+	fsys, err := postgres.MigrationsFor("registrar")
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "registrar-migrations")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.CopyFS(dir, fsys); err != nil {
+		log.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range entries {
+		fmt.Println(e.Name())
+	}
+	// Output:
+	// 0001_registration_projections.sql
+	// 0002_registration_outbox.sql
+	// 0003_registration_active.sql
+	// 0004_registration_read.sql
+	// atlas.sum
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/registrar-go/registrar/effects/postgres"
 	"github.com/registrar-go/registrar/hooks"
 	"github.com/registrar-go/registrar/hooks/otelhooks"
+	"github.com/registrar-go/registrar/httpapi"
 	"github.com/registrar-go/registrar/intent"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -64,6 +65,7 @@ type app struct {
 	exec    *intent.Executor
 	prom    *otelhooks.Prometheus
 	metrics *otelhooks.Metrics
+	recent  *httpapi.Transitions // the runtime's committed transitions, for the status page
 	rt      *registrar.RegistrationRuntime
 	sweeper *registrar.Sweeper
 	relay   *dispatch.Applier // the final flush of the outbox
@@ -200,6 +202,7 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 	if a.prom, err = otelhooks.NewPrometheus(); err != nil {
 		return nil, err
 	}
+	a.recent = httpapi.NewTransitions(0)
 	if a.metrics, err = otelhooks.NewMetrics(otelhooks.WithMeterProvider(a.prom.MeterProvider()),
 		otelhooks.WithNodeStates(a.store), otelhooks.WithConsumerLag(a.consumerLag)); err != nil {
 		return nil, err
@@ -209,7 +212,7 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 	// its own step.
 	if a.rt, err = registrar.NewRegistration(a.contract, a.bus, a.store, a.exec,
 		registrar.RegistrationConfig{NoSweeper: true, Reconciler: rec},
-		registrar.WithGroup(group), registrar.WithLogger(a.log), registrar.WithHooks(a.metrics),
+		registrar.WithGroup(group), registrar.WithLogger(a.log), registrar.WithHooks(a.metrics, a.recent),
 		registrar.WithBatch(cfg.batchSize, cfg.batchWait)); err != nil {
 		return nil, err
 	}
@@ -226,11 +229,15 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 		return nil, err
 	}
 
+	mux, err := newMux(a)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return nil, fmt.Errorf("-http %s: %w", cfg.httpAddr, err)
 	}
-	a.http = &http.Server{Handler: newMux(a), ReadHeaderTimeout: 5 * time.Second}
+	a.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	// The runtime and the sweeper outlive ctx: shutdown stops them, each
 	// in its step, after /readyz went false.
@@ -255,7 +262,7 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
-	a.log.Info("serving", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+	a.log.Info("serving", "addr", ln.Addr().String(), "paths", "/ (status page) /v1/ /healthz /readyz /metrics")
 	return errc, nil
 }
 

@@ -253,6 +253,20 @@ func TestRun(t *testing.T) {
 		}
 		return false
 	})
+	// The operator surface: the read API and the status page show the
+	// three nodes, and their activations are among the transitions.
+	if code, body, err := get(base + "/v1/stats"); err != nil || code != http.StatusOK || !strings.Contains(body, `"active":3`) {
+		t.Errorf("/v1/stats: %d %v %s", code, err, body)
+	}
+	if code, body, err := get(base + "/v1/nodes?state=active"); err != nil || code != http.StatusOK || strings.Count(body, `"current_state":"active"`) != 3 {
+		t.Errorf("/v1/nodes?state=active: %d %v %s", code, err, body)
+	}
+	if code, body, err := get(base + "/v1/transitions"); err != nil || code != http.StatusOK || strings.Count(body, `"state":"active"`) < 3 {
+		t.Errorf("/v1/transitions: %d %v %s", code, err, body)
+	}
+	if code, body, err := get(base + "/"); err != nil || code != http.StatusOK || !strings.Contains(body, `<span class="n" id="total">3</span>`) {
+		t.Errorf("status page: %d %v %.300s", code, err, body)
+	}
 	if code, body, err := get(base + "/healthz"); err != nil || code != http.StatusOK {
 		t.Fatalf("/healthz: %d %s %v", code, body, err)
 	}

@@ -215,8 +215,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Every value written here is made of this package's types; a
-		// failure is a bug, answered as such.
+		// Only a projection whose capabilities are not JSON (which no
+		// store holds) fails to encode; it is answered as the bug it is.
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"status":500,"code":"internal","message":"the response did not encode"}}`)
 	}
@@ -328,7 +328,9 @@ func parseQuery(r *http.Request, allow map[string]bool, defLimit int) (registrat
 
 // nodePage is the body of GET /v1/nodes.
 type nodePage struct {
-	Items []nodeJSON `json:"items"`
+	// Items are written by registration.Projection's MarshalJSON: the
+	// projection table's columns, times in UTC, null when unset.
+	Items []*registration.Projection `json:"items"`
 	// NextCursor is the cursor of the next page; "" on the last page.
 	NextCursor string `json:"next_cursor"`
 }
@@ -346,9 +348,9 @@ func (h *Handler) listNodes(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	}
-	out := nodePage{Items: make([]nodeJSON, 0, len(p.Items)), NextCursor: p.Next}
-	for _, it := range p.Items {
-		out.Items = append(out.Items, toJSON(it))
+	out := nodePage{Items: p.Items, NextCursor: p.Next}
+	if out.Items == nil {
+		out.Items = []*registration.Projection{}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -371,7 +373,7 @@ func (h *Handler) getNode(w http.ResponseWriter, r *http.Request) {
 		h.storeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(p))
+	writeJSON(w, http.StatusOK, p)
 }
 
 // statsJSON is the body of GET /v1/stats.

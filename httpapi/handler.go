@@ -227,30 +227,44 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// storeError answers an error of the store: 404 for ErrNotFound, 400 for
-// ErrBadCursor, 503 for a retryable error or a read that ran out of time,
-// else 500. The store's error is logged, not sent.
-func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) {
+// storeFailure is how an error of the store is answered.
+type storeFailure struct {
+	status        int // 0: the client went away, nobody reads the answer
+	code, message string
+}
+
+// classify says how to answer an error of the store: 404 for
+// ErrNotFound, 400 for ErrBadCursor, 503 for a retryable error or a read
+// that ran out of time, else 500. A 5xx is logged with the store's error,
+// which the answer does not carry.
+func (h *Handler) classify(r *http.Request, err error) storeFailure {
 	switch {
 	case errors.Is(err, registration.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", "no node with this id")
-		return
+		return storeFailure{http.StatusNotFound, "not_found", "no node with this id"}
 	case errors.Is(err, registration.ErrBadCursor):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+		return storeFailure{http.StatusBadRequest, "bad_request", err.Error()}
 	case r.Context().Err() != nil:
-		// The client went away; nobody reads the answer.
-		return
+		return storeFailure{}
 	}
 	unavailable := intent.IsRetryable(err) || errors.Is(err, context.DeadlineExceeded)
 	h.logger.LogAttrs(r.Context(), slog.LevelError, "registrar/httpapi: store read failed",
 		slog.String("path", r.URL.Path), slog.Bool("retryable", unavailable), slog.String("error", err.Error()))
 	if unavailable {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "unavailable", "the registration store is unavailable; try again")
+		return storeFailure{http.StatusServiceUnavailable, "unavailable", "the registration store is unavailable; try again"}
+	}
+	return storeFailure{http.StatusInternalServerError, "internal", "the registration store failed to answer"}
+}
+
+// storeError answers an error of the store as JSON (see classify).
+func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	f := h.classify(r, err)
+	if f.status == 0 {
 		return
 	}
-	writeError(w, http.StatusInternalServerError, "internal", "the registration store failed to answer")
+	if f.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeError(w, f.status, f.code, f.message)
 }
 
 // withTimeout returns the context of one store read.

@@ -169,34 +169,17 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 // pageStoreError is storeError for the page: a status and the message the
 // page shows.
 func (h *Handler) pageStoreError(r *http.Request, err error) (int, string) {
-	rec := &statusRecorder{header: http.Header{}}
-	h.storeError(rec, r, err)
-	switch rec.status {
+	f := h.classify(r, err)
+	switch f.status {
 	case http.StatusBadRequest:
-		return rec.status, "Bad filter: " + err.Error()
+		return f.status, "Bad filter: " + err.Error()
 	case http.StatusServiceUnavailable:
-		return rec.status, "The registration store is unavailable; the page retries."
+		return f.status, "The registration store is unavailable; the page retries."
 	case 0: // the client went away
 		return http.StatusServiceUnavailable, "The request ended."
 	}
-	return rec.status, "The registration store failed to answer (see the service's log)."
+	return f.status, "The registration store failed to answer (see the service's log)."
 }
-
-// statusRecorder keeps the status of an error response and drops its
-// body.
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-// Header implements http.ResponseWriter.
-func (s *statusRecorder) Header() http.Header { return s.header }
-
-// Write implements http.ResponseWriter; it drops b.
-func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-
-// WriteHeader implements http.ResponseWriter; it keeps the status.
-func (s *statusRecorder) WriteHeader(code int) { s.status = code }
 
 // pageURL is the page's URL with vals and another cursor ("" for the
 // first page), relative to the page.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,36 +42,18 @@ func TestStatusPageOfTheExample(t *testing.T) {
 		}
 	}()
 
-	var out, errOut lockedBuffer
 	o := options{nodes: 50, expire: 0.2, malformed: 2, jsonOut: true, seed: 3, timeout: 2 * time.Minute, httpAddr: "127.0.0.1:0",
 		store: "postgres", pgDSN: dsn, pgSchema: schema}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runSimulation(ctx, o, &out, &errOut) }()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(errOut.String(), "simulation is done") {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended before serving: %v\n%s", err, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no end of the simulation:\n%s", errOut.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	m := regexp.MustCompile(`serving http://([^/ ]+)/ `).FindStringSubmatch(errOut.String())
-	if m == nil {
-		t.Fatalf("no address in %q", errOut.String())
-	}
+	addr, done := serveSimulation(t, ctx, o, 2*time.Minute)
 	store, err := postgres.NewStore(pool, postgres.StoreConfig{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	b := browsertest.New(t)
-	b.Do(time.Minute, chromedp.Navigate("http://"+m[1]+"/"), chromedp.WaitVisible(chromedp.CSS("#nodes")))
+	b.Do(time.Minute, chromedp.Navigate("http://"+addr+"/"), chromedp.WaitVisible(chromedp.CSS("#nodes")))
 	counts := browsertest.Eval[map[string]int](b, `Object.fromEntries(Array.from(document.querySelectorAll("#counts .count[data-state]")).map(e => [e.dataset.state, parseInt(e.querySelector(".n").textContent, 10)]))`)
 	total := browsertest.Eval[int](b, `parseInt(document.getElementById("total").textContent, 10)`)
 	if total != 50 || counts["active"] != 40 || counts["liveness_expired"] != 10 {

@@ -34,33 +34,13 @@ func (l *lockedBuffer) String() string {
 // /metrics (with the registry's counts), /healthz and /readyz after the
 // simulation, until its context ends.
 func TestHTTPServesAfterTheSimulation(t *testing.T) {
-	var out bytes.Buffer
-	var errOut lockedBuffer
 	o := options{nodes: 50, expire: 0.2, malformed: 2, jsonOut: true, seed: 3, timeout: time.Minute, httpAddr: "127.0.0.1:0"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- runSimulation(ctx, o, &out, &errOut) }()
-
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(errOut.String(), "simulation is done") {
-		select {
-		case err := <-done:
-			t.Fatalf("run ended before serving: %v\n%s", err, errOut.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no end of the simulation:\n%s", errOut.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	m := regexp.MustCompile(`serving http://([^/ ]+)/ `).FindStringSubmatch(errOut.String())
-	if m == nil {
-		t.Fatalf("no address in %q", errOut.String())
-	}
+	addr, done := serveSimulation(t, ctx, o, time.Minute)
 	get := func(path string) (int, string) {
 		t.Helper()
-		resp, err := http.Get("http://" + m[1] + path)
+		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,4 +73,32 @@ func TestHTTPServesAfterTheSimulation(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveSimulation runs the example with o (o.httpAddr set) until the
+// simulation is done and it serves, and returns the address it serves on
+// and the channel of runSimulation's result; cancel ctx to end the run.
+func serveSimulation(t *testing.T, ctx context.Context, o options, wait time.Duration) (string, <-chan error) {
+	t.Helper()
+	var out bytes.Buffer
+	errOut := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- runSimulation(ctx, o, &out, errOut) }()
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(errOut.String(), "simulation is done") {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before serving: %v\n%s", err, errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no end of the simulation:\n%s", errOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := regexp.MustCompile(`serving http://([^/ ]+)/ `).FindStringSubmatch(errOut.String())
+	if m == nil {
+		t.Fatalf("no address in %q", errOut.String())
+	}
+	return m[1], done
 }

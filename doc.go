@@ -16,11 +16,17 @@
 //     error: the message goes to the dead-letter topic with the reason and
 //     its origin in headers, its offset is committed, and the partition goes
 //     on. Nothing panics, nothing blocks.
-//  3. The Runtime loads the entities' states from the [StateStore] and
-//     calls the reducer's Decide(state, input, now), with now the
+//  3. The Runtime loads the entities' states from the [StateStore] (or
+//     finds them in its state cache, [WithStateCache]: the partition owner
+//     is the only writer of its entities, so what its last write left is
+//     what the store holds, and the guards catch it when that does not
+//     hold) and calls the reducer's Decide(state, input, now), with now the
 //     Runtime's clock ([WithClock]; the registration reducer decides node
 //     messages at their own timestamps and timeouts at now). Decide is pure:
 //     no I/O, no clock, no randomness; ids derive from the causing envelope.
+//     Inputs of one entity in one micro-batch that stand for one another
+//     (a node's heartbeats: the newest covers the others) are decided once
+//     ([WithCoalescing]); every message is still acknowledged.
 //  4. Everything the decision needs is prepared before anything runs
 //     (dispatch.Applier.Prepare): its events encoded as messages and
 //     checked against the bus's size limit, its recorded intents encoded. A

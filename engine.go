@@ -106,6 +106,8 @@ type msgTrace struct {
 	entity  uuid.UUID
 	state   string
 	noop    bool
+	// coalesced: another input of the batch stood for it.
+	coalesced bool
 }
 
 // traceCtx returns the context of message i of a batch: its own when the
@@ -145,6 +147,8 @@ func (r *Runtime[S]) endMessages(msgs []*bus.Message, tr []msgTrace, err error) 
 		}
 		end := hooks.MessageEnd{Kind: t.kind, EntityID: t.entity, Duration: now.Sub(t.start)}
 		switch {
+		case i < done && t.coalesced:
+			end.Outcome = hooks.OutcomeCoalesced
 		case i < done && t.noop:
 			end.Outcome = hooks.OutcomeNoop
 		case i < done:
@@ -248,6 +252,13 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 		if err == nil {
 			continue
 		}
+		if errors.Is(err, errFoldedPrepare) {
+			// The input at fault stood for others: go on one by one, so
+			// that they are decided on their own and only it is
+			// dead-lettered.
+			oneByOne, tries, attempts = true, 0, 0
+			continue
+		}
 		var pe *dispatch.PrepareError
 		if errors.As(err, &pe) {
 			return &bus.BatchError{Index: done, Err: r.deadLetter(traceCtx(ctx, tr, done), msgs[done], err, 0, hooks.ReasonPrepare)}
@@ -289,6 +300,11 @@ func (r *Runtime[S]) process(ctx context.Context, msgs []*bus.Message, ins []red
 // whose writes met a conflict before it backs off like any other failure.
 const maxConflictRounds = 8
 
+// errFoldedPrepare is returned by apply when the decision of an input that
+// stood for others (coalesced into it) could not be prepared: the inputs
+// from the first of those on are not done, and are to be decided one by one.
+var errFoldedPrepare = errors.New("registrar: a coalesced decision could not be prepared")
+
 // errConflicts is returned when conflicts did not settle within
 // maxConflictRounds; it is retryable: another writer is busy on the entity.
 var errConflicts = intent.Retryable(errors.New("registrar: the state kept changing under the decisions"))
@@ -300,40 +316,77 @@ var errConflicts = intent.Retryable(errors.New("registrar: the state kept changi
 // *dispatch.PrepareError the inputs before the returned count are done and
 // the next one is at fault; on any other error nothing is known to be done
 // (what was written is decided again as a no-op when retried).
-func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, tr []msgTrace) (int, error) {
+//
+// Entities in the state cache (statecache.go) are neither read nor
+// relayed: their entry is what the store holds, with nothing pending. What
+// the batch leaves in the store is cached once its records are relayed; a
+// conflict, a skipped intent or a failed attempt drops the entries.
+func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reducer.Input, tr []msgTrace) (n int, err error) {
 	ids := make([]uuid.UUID, len(ins))
 	for i := range ins {
 		ids[i] = ins[i].EntityID
 	}
 	defer r.locks.lock(ids).unlock()
+	evolver, canEvolve := r.red.(reducer.Evolver[S])
+	states := make(map[uuid.UUID]S, len(ins))
+	misses := r.cache.get(ids, states)
+	defer func() {
+		if err != nil {
+			var pe *dispatch.PrepareError
+			if !errors.As(err, &pe) {
+				r.cache.drop(ids)
+			}
+		}
+	}()
 	// Work an earlier decision left in the outbox (a crash, a failover, a
 	// failed relay) goes first: an entity's work stays in order, volatile
 	// intents included.
-	if err := r.relay(ctx, ids); err != nil {
-		return 0, err
+	if len(misses) > 0 {
+		if err := r.relay(ctx, misses); err != nil {
+			return 0, err
+		}
 	}
 
-	evolver, canEvolve := r.red.(reducer.Evolver[S])
+	var folded []bool // folded[i]: a later or earlier input stands for ins[i]
+	var firstOf []int // firstOf[i]: the first input folded into ins[i], or i
+	if co, ok := r.red.(reducer.Coalescer); ok && !r.cfg.noCoalesce && len(ins) > 1 {
+		folded, firstOf = coalesce(co, ins)
+	}
 	limit := len(ins) // inputs at and after limit are not applied
 	var prepErr error
 	relay := map[uuid.UUID]bool{}
+	// after holds the state each entity has in the store after the writes
+	// committed so far; uncached, the entities whose entry is dropped: those
+	// that conflicted (unless a later round settled them: after has them
+	// then) and those whose intent was skipped.
+	after := make(map[uuid.UUID]S, len(ins))
+	var uncached, skipped []uuid.UUID
 	pending := make([]int, len(ins))
 	for i := range pending {
 		pending[i] = i
 	}
+	load := misses
 	for round := 1; len(pending) > 0; round++ {
 		if round > maxConflictRounds {
 			return 0, errConflicts
 		}
-		load := make([]uuid.UUID, len(pending))
-		for j, i := range pending {
-			load[j] = ins[i].EntityID
+		if round > 1 {
+			states = make(map[uuid.UUID]S, len(pending))
+			load = make([]uuid.UUID, len(pending))
+			for j, i := range pending {
+				load[j] = ins[i].EntityID
+			}
 		}
-		span := r.hooks.Start(traceCtx(ctx, tr, pending[0]), hooks.Step{Kind: hooks.StepLoad, Topic: msgs[0].Topic, Count: len(load)})
-		states, err := r.loadMany(span.Context(), load)
-		span.End(err, 0, 0)
-		if err != nil {
-			return 0, err
+		if len(load) > 0 {
+			span := r.hooks.Start(traceCtx(ctx, tr, pending[0]), hooks.Step{Kind: hooks.StepLoad, Topic: msgs[0].Topic, Count: len(load)})
+			loaded, err := r.loadMany(span.Context(), load)
+			span.End(err, 0, 0)
+			if err != nil {
+				return 0, err
+			}
+			for id, st := range loaded {
+				states[id] = st
+			}
 		}
 		now := r.cfg.clock()
 		batch := make([]dispatch.Prepared, 0, len(pending))
@@ -341,6 +394,15 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 		for _, i := range pending {
 			if i >= limit {
 				break
+			}
+			if folded != nil && folded[i] {
+				if round == 1 {
+					r.stats.coalesced.Add(1)
+					if tr != nil {
+						tr[i].coalesced = true
+					}
+				}
+				continue
 			}
 			in := ins[i]
 			st := states[in.EntityID]
@@ -357,6 +419,12 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 			p, err := r.applier.Prepare(traceCtx(ctx, tr, i), in.Envelope, in.EntityID, d)
 			if err != nil {
 				limit, prepErr = i, err
+				if firstOf != nil && firstOf[i] < i {
+					// Inputs before i stood on this decision: none of
+					// them from the first on is done.
+					limit, prepErr = firstOf[i], errFoldedPrepare
+					batch, owners = keepBefore(batch, owners, limit)
+				}
 				break
 			}
 			if canEvolve {
@@ -365,33 +433,47 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 			batch = append(batch, p)
 			owners = append(owners, i)
 		}
-		if len(batch) == 0 {
-			break
-		}
-		results, err := r.applier.Apply(ctx, batch)
-		if err != nil {
-			return 0, err
-		}
 		// An entity whose write conflicted has every message from that
 		// one on decided again, those that were no-ops on the overlay
 		// included: the overlay assumed the write that did not happen.
 		from := map[uuid.UUID]int{}
-		for j, res := range results {
-			r.countResults(res.Results)
-			id := batch[j].Write.EntityID
-			switch res.Status {
-			case dispatch.WriteCommitted:
-				if batch[j].Write.Record != nil {
-					relay[id] = true
+		if len(batch) > 0 {
+			results, err := r.applier.Apply(ctx, batch)
+			if err != nil {
+				return 0, err
+			}
+			for j, res := range results {
+				r.countResults(res.Results)
+				id := batch[j].Write.EntityID
+				switch res.Status {
+				case dispatch.WriteCommitted:
+					if batch[j].Write.Record != nil {
+						relay[id] = true
+					}
+					for _, rr := range res.Results {
+						if rr.Status != intent.Applied {
+							// A guard held where the overlay saw none
+							// (or the other way round): read it again.
+							skipped = append(skipped, id)
+							uncached = append(uncached, id)
+							break
+						}
+					}
+				default:
+					r.stats.conflicts.Add(1)
+					r.hooks.OnConflict(traceCtx(ctx, tr, owners[j]), id)
+					r.log.DebugContext(ctx, "conflict; deciding again",
+						slog.String("entity_id", id.String()), slog.String("status", res.Status.String()))
+					if k, seen := from[id]; !seen || owners[j] < k {
+						from[id] = owners[j]
+					}
+					uncached = append(uncached, id) // unless a later round settles it
 				}
-			default:
-				r.stats.conflicts.Add(1)
-				r.hooks.OnConflict(traceCtx(ctx, tr, owners[j]), id)
-				r.log.DebugContext(ctx, "conflict; deciding again",
-					slog.String("entity_id", id.String()), slog.String("status", res.Status.String()))
-				if k, seen := from[id]; !seen || owners[j] < k {
-					from[id] = owners[j]
-				}
+			}
+		}
+		for id, st := range states {
+			if _, conflicted := from[id]; !conflicted {
+				after[id] = st
 			}
 		}
 		var next []int
@@ -411,10 +493,66 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 			return 0, err
 		}
 	}
+	switch {
+	case errors.Is(prepErr, errFoldedPrepare):
+		// The overlay holds decisions that were not written.
+		r.cache.drop(ids)
+	case canEvolve:
+		r.cache.drop(uncached)
+		for _, id := range skipped {
+			delete(after, id)
+		}
+		r.cache.put(after)
+	}
 	if prepErr != nil {
 		return limit, prepErr
 	}
 	return len(ins), nil
+}
+
+// coalesce folds the runs of ins that coalesce ([reducer.Coalescer]): two
+// inputs of one entity coalesce only if no input of that entity comes
+// between them that does not. It returns, by index, whether the input is
+// folded into another, and the first input folded into each input that
+// stands for others (its own index otherwise); nil if nothing folds.
+func coalesce(co reducer.Coalescer, ins []reducer.Input) (folded []bool, firstOf []int) {
+	kept := make(map[uuid.UUID]int, len(ins)) // the input of the entity's current run that stands for it
+	for j := range ins {
+		id := ins[j].EntityID
+		k, seen := kept[id]
+		if !seen {
+			kept[id] = j
+			continue
+		}
+		keepLater, ok := co.Coalesce(ins[k], ins[j])
+		switch {
+		case !ok:
+			kept[id] = j
+			continue
+		case folded == nil:
+			folded, firstOf = make([]bool, len(ins)), make([]int, len(ins))
+			for i := range firstOf {
+				firstOf[i] = i
+			}
+		}
+		if keepLater {
+			folded[k], kept[id] = true, j
+			firstOf[j] = firstOf[k]
+		} else {
+			folded[j] = true
+		}
+	}
+	return folded, firstOf
+}
+
+// keepBefore returns the prepared decisions of batch (owned by the inputs
+// owners) whose inputs come before limit.
+func keepBefore(batch []dispatch.Prepared, owners []int, limit int) ([]dispatch.Prepared, []int) {
+	n := 0
+	for n < len(owners) && owners[n] < limit {
+		n++
+	}
+	return batch[:n], owners[:n]
 }
 
 // decideTraced decides input i of a batch as a step of its trace, and

@@ -148,6 +148,16 @@ func (r *Runtime[S]) stuckAfter() time.Duration {
 
 // onAssign records a new assignment of the subscription's partitions and
 // reports it to the hooks.
+// onRevoke hears the partitions the subscription lost: the state cache is
+// dropped (another member may write their entities from now on), and the
+// hooks are told.
+func (r *Runtime[S]) onRevoke(revoked map[string][]int32) {
+	r.cache.clear()
+	if r.hooks.ObservesPartitions() {
+		r.hooks.OnRevoked(r.cfg.group, revoked)
+	}
+}
+
 func (r *Runtime[S]) onAssign(assigned map[string][]int32) {
 	r.health.assign(assigned)
 	if r.hooks.ObservesPartitions() {

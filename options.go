@@ -39,6 +39,8 @@ type config struct {
 	clock      func() time.Time
 	batchSize  int
 	batchWait  time.Duration
+	stateCache int
+	noCoalesce bool
 
 	maxAttempts   int
 	maxSkew       time.Duration
@@ -81,7 +83,7 @@ const (
 
 func defaultConfig() config {
 	return config{
-		retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, clock: time.Now, batchSize: DefaultBatchSize,
+		retryMin: DefaultRetryMin, retryMax: DefaultRetryMax, clock: time.Now, batchSize: DefaultBatchSize, stateCache: DefaultStateCacheSize,
 		maxAttempts: DefaultMaxAttempts, maxSkew: DefaultMaxClockSkew,
 		relayInterval: DefaultRelayInterval, relayMinAge: DefaultRelayMinAge,
 	}
@@ -111,6 +113,9 @@ func (c *config) validate() []error {
 	}
 	if c.reconciler != nil && c.reconcileInterval <= 0 {
 		errs = append(errs, fmt.Errorf("reconcile interval %v is not positive", c.reconcileInterval))
+	}
+	if c.stateCache < 0 {
+		errs = append(errs, fmt.Errorf("state cache size %d is negative", c.stateCache))
 	}
 	if c.relayMinAge < 0 {
 		errs = append(errs, fmt.Errorf("relay min age %v is negative", c.relayMinAge))
@@ -214,6 +219,42 @@ func WithBatch(size int, wait time.Duration) Option {
 			c.batchWait = wait
 		}
 	})
+}
+
+// DefaultStateCacheSize is how many entities' states the Runtime keeps by
+// default; see [WithStateCache].
+const DefaultStateCacheSize = 1 << 18
+
+// WithStateCache bounds the Runtime's state cache to n entities (0 turns it
+// off, a negative n fails New; the default is [DefaultStateCacheSize], 262,144). The cache keeps,
+// for each entity the Runtime decided on, the state its last write left in
+// the store, so that the next micro-batch on the entity reads nothing from
+// the store: neither the state (the store's LoadMany) nor the outbox's
+// pending records (every record the Runtime appended was relayed before the
+// state was cached). It relies on the partition owner being the only
+// writer of its entities, and the guards keep it safe when that does not
+// hold: a write decided on a stale entry conflicts, the entry is dropped and
+// the decision is made again against what the store holds. Entries are also
+// dropped on any failed attempt, on every partition revocation and when Run
+// starts; past n entries an arbitrary one gives way. A reducer that does
+// not implement reducer.Evolver gets no cache (the state after a write is
+// not known without it). Each entry costs what one state costs in memory
+// (for the registration reducer a *registration.Projection, a few hundred
+// bytes).
+func WithStateCache(n int) Option {
+	return optionFunc(func(c *config) { c.stateCache = n })
+}
+
+// WithCoalescing turns the coalescing of a micro-batch's inputs on (the
+// default) or off. With a reducer that implements reducer.Coalescer, the
+// Runtime decides, of a run of inputs of one entity in one micro-batch that
+// coalesce, only the one that stands for the others (for the registration
+// reducer: the newest of a node's heartbeats), and acknowledges the others
+// (Stats.Coalesced; hooks.OutcomeCoalesced): a consumer that fell behind
+// writes each node once per batch, not once per heartbeat. Turn it off to
+// have every input decided, and traced, on its own.
+func WithCoalescing(on bool) Option {
+	return optionFunc(func(c *config) { c.noCoalesce = !on })
 }
 
 // WithMaxAttempts sets how often a message is tried whose decision fails

@@ -49,6 +49,7 @@ type Runtime[S any] struct {
 	log     *slog.Logger
 	stats   counters
 	locks   entityLocks
+	cache   *stateCache[S]
 	hooks   *hooks.Set
 
 	warnLimit warnLimiter
@@ -126,7 +127,12 @@ func New[S any](b bus.EventBus, r reducer.Reducer[S], store StateStore[S], exec 
 	if err != nil {
 		return nil, fmt.Errorf("registrar: new runtime: %w", err)
 	}
-	return &Runtime[S]{bus: b, red: r, store: store, outbox: ob, exec: exec, applier: applier, cfg: cfg, log: log, hooks: hs}, nil
+	cacheSize := cfg.stateCache
+	if _, ok := r.(reducer.Evolver[S]); !ok {
+		cacheSize = 0 // without Evolve the state after a write is not known
+	}
+	return &Runtime[S]{bus: b, red: r, store: store, outbox: ob, exec: exec, applier: applier, cfg: cfg, log: log, hooks: hs,
+		cache: newStateCache[S](cacheSize)}, nil
 }
 
 // Run consumes until ctx ends or Close is called, and returns nil then. It
@@ -154,6 +160,8 @@ func (r *Runtime[S]) Run(ctx context.Context) error {
 		r.mu.Unlock()
 	}()
 
+	// What a previous Run cached may have changed hands since.
+	r.cache.clear()
 	r.log.InfoContext(ctx, "runtime starting",
 		slog.String("group", r.cfg.group), slog.Any("topics", r.cfg.topics))
 	tasks := r.cfg.tasks
@@ -195,9 +203,7 @@ func (r *Runtime[S]) subscribe(ctx context.Context) error {
 		bus.WithRetryBackoff(r.cfg.retryMin, r.cfg.retryMax),
 		bus.WithOnAssign(r.onAssign), // the readiness check and the hooks (health.go)
 	}
-	if r.hooks.ObservesPartitions() {
-		opts = append(opts, bus.WithOnRevoke(func(revoked map[string][]int32) { r.hooks.OnRevoked(r.cfg.group, revoked) }))
-	}
+	opts = append(opts, bus.WithOnRevoke(r.onRevoke))
 	r.health.subscribing(true)
 	defer r.health.subscribing(false)
 	var err error

@@ -15,6 +15,11 @@ type Stats struct {
 	// does not take it); they are counted in NoOps too. Every one is
 	// counted, though the WARN records are rate-limited.
 	NoOpsWarned int64 `json:"noops_warned"`
+	// Coalesced counts messages that were not decided on their own, as
+	// another message of the same entity in their micro-batch stood for
+	// them (a node's heartbeats coalesce into the newest; see
+	// reducer.Coalescer and [WithCoalescing]); they are counted in Handled.
+	Coalesced int64 `json:"coalesced"`
 	// IntentsExecuted counts intents executed without error, and
 	// IntentsSkipped those of them whose guard held.
 	IntentsExecuted int64 `json:"intents_executed"`
@@ -45,7 +50,7 @@ type Stats struct {
 }
 
 type counters struct {
-	handled, noops, noopsWarned, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
+	handled, noops, noopsWarned, coalesced, intents, skipped, events, deadLettered, retries, conflicts, relayed atomic.Int64
 
 	reconcilePasses, reconcileFailures, reconcileRegistered, reconcileUpdated, reconcileDeregistered atomic.Int64
 }
@@ -55,6 +60,7 @@ func (c *counters) snapshot() Stats {
 		Handled:         c.handled.Load(),
 		NoOps:           c.noops.Load(),
 		NoOpsWarned:     c.noopsWarned.Load(),
+		Coalesced:       c.coalesced.Load(),
 		IntentsExecuted: c.intents.Load(),
 		IntentsSkipped:  c.skipped.Load(),
 		EventsPublished: c.events.Load(),

@@ -37,6 +37,10 @@ const (
 	OutcomeApplied Outcome = "applied"
 	// OutcomeNoop: its decision changed nothing.
 	OutcomeNoop Outcome = "noop"
+	// OutcomeCoalesced: it was not decided on its own: another message of
+	// its entity in the same batch stands for it (see
+	// reducer.Coalescer), and that one's outcome is its outcome.
+	OutcomeCoalesced Outcome = "coalesced"
 	// OutcomeDeadLettered: it was handed to the dead-letter topic.
 	OutcomeDeadLettered Outcome = "dead_lettered"
 	// OutcomeAborted: handling stopped before it was done (the context

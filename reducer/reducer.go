@@ -112,6 +112,20 @@ type Evolver[S any] interface {
 	Evolve(state S, in Input, d Decision) S
 }
 
+// Coalescer is an optional interface of a [Reducer] whose inputs can stand
+// for one another. Two inputs of one entity that follow each other in a
+// micro-batch (no input of that entity comes between them) coalesce when
+// deciding one of them alone leaves the store, and the work to do, as
+// deciding both in order would, whatever the state: the runtime then
+// decides only that one, and acknowledges the other as coalesced. The
+// registration reducer coalesces a node's heartbeats into the newest.
+type Coalescer interface {
+	// Coalesce reports whether earlier and later coalesce (ok), and if so
+	// whether later is the one that stands for both (keepLater; else
+	// earlier does). It must not depend on anything but the two inputs.
+	Coalesce(earlier, later Input) (keepLater, ok bool)
+}
+
 // IntentDecoder is an optional interface of a [Reducer]: it decodes the JSON
 // payload of one of its intents back into the typed value the effect takes.
 // The runtime records a decision's intents on systems other than the store

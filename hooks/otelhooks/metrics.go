@@ -50,10 +50,10 @@ const ScopeName = "github.com/registrar-go/registrar/hooks/otelhooks"
 // Messages ([hooks.MessageTracer]):
 //
 //   - registrar_messages_total{kind,outcome}: messages handled. outcome is
-//     applied, noop, dead_lettered or aborted ([hooks.Outcome]); kind is
+//     applied, noop, coalesced, dead_lettered or aborted ([hooks.Outcome]); kind is
 //     the reducer's input kind (introspection, ack, heartbeat,
 //     timeout_check), "undecoded" when the message did not decode. The
-//     sum over applied and noop equals registrar.Stats.Handled.
+//     sum over applied, noop and coalesced equals registrar.Stats.Handled.
 //   - registrar_handle_duration_seconds{kind,outcome}: histogram of the
 //     time from a message's decoding to its outcome.
 //   - registrar_batch_size: histogram of the messages per micro-batch

@@ -436,6 +436,22 @@ func (r *Reducer) heartbeat(p *Projection, env *bus.Envelope, ev *Heartbeat, now
 	return reducer.Decision{Intents: a.intents[:n:n]}
 }
 
+// Coalesce implements [reducer.Coalescer]: two heartbeats of one node
+// coalesce into the newer by timestamp (the earlier on a tie). A heartbeat
+// only ever moves last_heartbeat_at and the liveness deadline forward, so
+// the newer one decided alone writes what both would: the older one after
+// it is stale, and before it is overwritten; its TTL pass is covered by the
+// newer one's, which is due whenever either was. Other inputs do not
+// coalesce.
+func (r *Reducer) Coalesce(earlier, later reducer.Input) (keepLater, ok bool) {
+	a, okA := earlier.Event.(*Heartbeat)
+	b, okB := later.Event.(*Heartbeat)
+	if !okA || !okB {
+		return false, false
+	}
+	return b.Timestamp.After(a.Timestamp), true
+}
+
 func (r *Reducer) timeout(p *Projection, env *bus.Envelope, ev *TimeoutCheck, now time.Time) reducer.Decision {
 	if p == nil {
 		return reducer.Decision{Reason: "timeout check for an unknown entity"}

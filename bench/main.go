@@ -186,7 +186,8 @@ func (o *options) sizes() {
 			o.rounds = 3
 		}
 		o.memory = memoryParams{msgs: 50_000, publishers: 4, keys: 1024, payload: 256}
-		o.kafka = kafkaParams{msgs: 50_000, publishers: 4096, callSize: 256, callers: 32, payload: 128, keys: 1000}
+		o.kafka = kafkaParams{msgs: 50_000, publishers: 4096, callSize: 256, callers: 32, payload: 128, keys: 1000,
+			lightMsgs: 1_000, lightPublishers: 8}
 		o.postgres = postgresParams{rows: 10_000, single: 1_000, batched: 12_800, batchSize: 256}
 		o.runtime = runtimeParams{memHeartbeats: 30_000, kafkaHeartbeats: 15_000, publishers: 8, kafkaPublishers: 256}
 		return
@@ -195,7 +196,8 @@ func (o *options) sizes() {
 		o.rounds = 5
 	}
 	o.memory = memoryParams{msgs: 200_000, publishers: 4, keys: 1024, payload: 256}
-	o.kafka = kafkaParams{msgs: 200_000, publishers: 4096, callSize: 256, callers: 32, payload: 128, keys: 1000}
+	o.kafka = kafkaParams{msgs: 200_000, publishers: 4096, callSize: 256, callers: 32, payload: 128, keys: 1000,
+		lightMsgs: 5_000, lightPublishers: 8}
 	o.postgres = postgresParams{rows: 10_000, single: 3_000, batched: 51_200, batchSize: 256}
 	o.runtime = runtimeParams{memHeartbeats: 200_000, kafkaHeartbeats: 100_000, publishers: 8, kafkaPublishers: 256}
 }

@@ -87,14 +87,11 @@ func newMemoryWorkload(p memoryParams) *memoryWorkload {
 }
 
 // share returns the message indexes publisher i of n publishes: [from, to).
+// The shares differ by one message at most: a last publisher left with the
+// remainder (860 messages for 50,000 over 4096 publishers, against 12 for
+// the others) would run alone at the end of the round, one call at a time.
 func share(total, n, i int) (from, to int) {
-	per := total / n
-	from = i * per
-	to = from + per
-	if i == n-1 {
-		to = total
-	}
-	return from, to
+	return i * total / n, (i + 1) * total / n
 }
 
 // registrar publishes the workload on a fresh bus/memory bus (default

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -36,6 +37,9 @@ func TestValidate(t *testing.T) {
 		{"negative broker limit", Config{Brokers: []string{"h:1"}, BrokerMaxMessageBytes: -1}, []string{"BrokerMaxMessageBytes -1"}},
 		{"broker limit without room for a record", Config{Brokers: []string{"h:1"}, BrokerMaxMessageBytes: RecordBatchOverhead + bus.MessageOverhead},
 			[]string{"BrokerMaxMessageBytes 97 leaves no room"}},
+		{"negative linger", Config{Brokers: []string{"h:1"}, Linger: -time.Millisecond}, []string{"Linger -1ms is not between 0 and MaxLinger"}},
+		{"linger over the maximum", Config{Brokers: []string{"h:1"}, Linger: MaxLinger + time.Millisecond}, []string{"Linger 1.001s is not between"}},
+		{"maximum linger", Config{Brokers: []string{"h:1"}, Linger: MaxLinger}, nil},
 		{"old version", Config{Brokers: []string{"h:1"}, Version: "0.10.2.0"}, []string{"older than"}},
 		{"sasl without credentials", Config{Brokers: []string{"h:1"}, SASL: SASL{Mechanism: SASLPlain}},
 			[]string{"without a user", "without a password"}},
@@ -140,6 +144,44 @@ func TestSaramaConfig(t *testing.T) {
 	cfg.Sarama = func(sc *sarama.Config) { sc.Net.DialTimeout = -1 }
 	if _, err := cfg.saramaConfig(); err == nil {
 		t.Errorf("an invalid sarama config from the escape hatch was accepted")
+	}
+}
+
+// TestLingerConfig checks that Linger reaches sarama's flush settings, and
+// that the default leaves them off (a batch goes out at once).
+func TestLingerConfig(t *testing.T) {
+	for _, tt := range []struct {
+		linger    time.Duration
+		wantFreq  time.Duration
+		wantBytes int
+	}{
+		{0, 0, 0},
+		{time.Microsecond, time.Microsecond, LingerBytes},
+		{5 * time.Millisecond, 5 * time.Millisecond, LingerBytes},
+	} {
+		cfg := Config{Brokers: []string{"h:1"}, Linger: tt.linger}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Linger %v: %v", tt.linger, err)
+		}
+		sc, err := cfg.withDefaults().saramaConfig()
+		if err != nil {
+			t.Fatalf("Linger %v: %v", tt.linger, err)
+		}
+		f := sc.Producer.Flush
+		if f.Frequency != tt.wantFreq || f.Bytes != tt.wantBytes || f.Messages != 0 {
+			t.Errorf("Linger %v: Flush.Frequency %v, Bytes %d, Messages %d; want %v, %d, 0",
+				tt.linger, f.Frequency, f.Bytes, f.Messages, tt.wantFreq, tt.wantBytes)
+		}
+	}
+
+	// The escape hatch has the last word on the flush settings.
+	cfg := Config{Brokers: []string{"h:1"}, Linger: 5 * time.Millisecond, Sarama: func(sc *sarama.Config) { sc.Producer.Flush.Frequency = time.Millisecond }}
+	sc, err := cfg.withDefaults().saramaConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Producer.Flush.Frequency != time.Millisecond {
+		t.Errorf("Flush.Frequency = %v, want the escape hatch's 1ms", sc.Producer.Flush.Frequency)
 	}
 }
 

@@ -9,8 +9,9 @@
 //
 // [New] takes a [Config]: the brokers, a client id, the Kafka version,
 // optional TLS and SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), whether to
-// create missing topics (for tests and demos), a logger, and an escape
-// hatch, [Config.Sarama], to edit the *sarama.Config the bus builds.
+// create missing topics (for tests and demos), the producer's linger, a
+// logger, and an escape hatch, [Config.Sarama], to edit the *sarama.Config
+// the bus builds.
 // [Config.Validate] reports every problem at once. Passwords never appear in
 // errors, logs, or a printed Config.
 //
@@ -27,6 +28,20 @@
 // [bus.KeyPartition](key, partitions), where the Java client, aiokafka and
 // franz-go put it too. A nil key spreads messages at random. Headers travel
 // as UTF-8 bytes.
+//
+// A batch for a broker goes out as soon as its partitions have no produce
+// request in flight: under load, whatever concurrent publishers hand over
+// while a request is out travels in the next one. [Config.Linger] (Kafka's
+// linger.ms) makes the producer hold a batch up to that long for more
+// messages, or until it holds [LingerBytes]. The default is no linger:
+// every Publish waits for its acknowledgement, so a linger is added to the
+// latency of every call that starts a batch (all of a lone publisher's),
+// while the batches it would form under load form anyway. On the bench
+// module's in-process brokers, 8 publishers saw a p50 (p99) of 0.35 ms
+// (1.9 ms) without linger, 1.6 ms (4.1 ms) at 1 ms and 5.9 ms (9.3 ms) at
+// 5 ms; 4096 publishers got three times larger produce requests at 5 ms
+// but published no faster (0.66x to 1.13x the rate without linger, over five
+// runs).
 //
 // If Publish's context ends while it waits, it returns the context's error;
 // the messages may still be stored.

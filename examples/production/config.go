@@ -43,6 +43,8 @@ type config struct {
 	group        string
 	batchSize    int
 	batchWait    time.Duration
+	stateCache   int
+	kafkaLinger  time.Duration
 
 	httpAddr        string
 	drainDelay      time.Duration
@@ -98,6 +100,8 @@ var flags = []envFlag{
 	{"group", "REGISTRAR_GROUP"},
 	{"batch-size", "REGISTRAR_BATCH_SIZE"},
 	{"batch-wait", "REGISTRAR_BATCH_WAIT"},
+	{"state-cache", "REGISTRAR_STATE_CACHE"},
+	{"kafka-linger", "REGISTRAR_KAFKA_LINGER"},
 	{"http", "REGISTRAR_HTTP_ADDR"},
 	{"drain-delay", "REGISTRAR_DRAIN_DELAY"},
 	{"shutdown-timeout", "REGISTRAR_SHUTDOWN_TIMEOUT"},
@@ -137,6 +141,8 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	fs.StringVar(&c.group, "group", "", "Kafka consumer `group`; empty: the contract's (shared with every orchestrator of that contract)")
 	fs.IntVar(&c.batchSize, "batch-size", registrar.DefaultBatchSize, "largest micro-batch of one partition; 1 turns micro-batching off")
 	fs.DurationVar(&c.batchWait, "batch-wait", 0, "how long a micro-batch waits for more messages; 0 takes what is waiting")
+	fs.IntVar(&c.stateCache, "state-cache", registrar.DefaultStateCacheSize, "entities whose state the runtime keeps between micro-batches; 0 turns the cache off")
+	fs.DurationVar(&c.kafkaLinger, "kafka-linger", 0, "how long the Kafka producer waits to fill a batch; 0 sends at once (see kafka.Config.Linger)")
 	fs.StringVar(&c.httpAddr, "http", defaultHTTPAddr, "`address` of /healthz, /readyz and /metrics")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "time /readyz reports draining before the consumer stops, for probes to notice")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "bound on the whole shutdown after SIGTERM or SIGINT")
@@ -228,6 +234,12 @@ func parseConfig(args []string, env func(string) string, usage io.Writer) (confi
 	}
 	if c.batchWait < 0 {
 		errs = append(errs, fmt.Errorf("%s %v: want 0 or more", source("batch-wait"), c.batchWait))
+	}
+	if c.stateCache < 0 {
+		errs = append(errs, fmt.Errorf("%s %d: want 0 or more", source("state-cache"), c.stateCache))
+	}
+	if c.kafkaLinger < 0 || c.kafkaLinger > kafka.MaxLinger {
+		errs = append(errs, fmt.Errorf("%s %v: want 0 to %v", source("kafka-linger"), c.kafkaLinger, kafka.MaxLinger))
 	}
 	if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
 		errs = append(errs, fmt.Errorf("%s %q: want host:port (host may be empty)", source("http"), c.httpAddr))

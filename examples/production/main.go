@@ -167,6 +167,7 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 	// Kafka: kafka.New connects to the brokers.
 	kc := kafka.Config{Brokers: cfg.kafkaBrokers, ClientID: cfg.kafkaClientID, Version: cfg.kafkaVersion,
 		CreateTopics: cfg.kafkaCreateTopics, Partitions: int32(cfg.partitions), ReplicationFactor: int16(cfg.replication),
+		Linger: cfg.kafkaLinger,
 		SASL:   kafka.SASL{Mechanism: cfg.saslMechanism, User: cfg.saslUser, Password: cfg.saslPassword},
 		Logger: a.log}
 	if cfg.kafkaTLS {
@@ -213,7 +214,7 @@ func (a *app) start(ctx context.Context) (<-chan error, error) {
 	if a.rt, err = registrar.NewRegistration(a.contract, a.bus, a.store, a.exec,
 		registrar.RegistrationConfig{NoSweeper: true, Reconciler: rec},
 		registrar.WithGroup(group), registrar.WithLogger(a.log), registrar.WithHooks(a.metrics, a.recent),
-		registrar.WithBatch(cfg.batchSize, cfg.batchWait)); err != nil {
+		registrar.WithBatch(cfg.batchSize, cfg.batchWait), registrar.WithStateCache(cfg.stateCache)); err != nil {
 		return nil, err
 	}
 	if a.sweeper, err = registrar.NewSweeper(a.store, a.bus, registrar.SweeperConfig{

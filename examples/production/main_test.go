@@ -352,6 +352,8 @@ func TestBadConfiguration(t *testing.T) {
 		{"batch size", append(slices.Clone(base), "-batch-size", "0"), nil, []string{"-batch-size 0"}},
 		{"batch size from the environment", base, map[string]string{"REGISTRAR_BATCH_SIZE": "many"},
 			[]string{"-batch-size: REGISTRAR_BATCH_SIZE"}},
+		{"state cache", append(slices.Clone(base), "-state-cache", "-1"), nil, []string{"-state-cache -1"}},
+		{"kafka linger", base, map[string]string{"REGISTRAR_KAFKA_LINGER": "2s"}, []string{"-kafka-linger (from REGISTRAR_KAFKA_LINGER) 2s"}},
 		{"schema", append(slices.Clone(base), "-schema", `registrar"; DROP SCHEMA public; --`), nil, []string{"-schema"}},
 		{"log level", append(slices.Clone(base), "-log-level", "loud"), nil, []string{"-log-level"}},
 		{"SASL without a user", append(slices.Clone(base), "-kafka-sasl-mechanism", "scram-sha-512"),
@@ -388,6 +390,7 @@ func TestConfigurationSources(t *testing.T) {
 		"REGISTRAR_KAFKA_BROKERS": "a:1, b:2", "REGISTRAR_PG_DSN": "postgres://db/x", "REGISTRAR_GROUP": "from-env",
 		"REGISTRAR_BATCH_SIZE": "64", "CONSUL_HTTP_ADDR": "consul:8500", "CONSUL_HTTP_TOKEN": "token",
 		"REGISTRAR_KAFKA_CREATE_TOPICS": "true", "REGISTRAR_LOG_LEVEL": "debug",
+		"REGISTRAR_KAFKA_LINGER": "5ms", "REGISTRAR_STATE_CACHE": "1000",
 	}
 	cfg, err := parseConfig([]string{"-group", "from-flag", "-batch-wait", "10ms"}, envOf(env), io.Discard)
 	if err != nil {
@@ -396,7 +399,8 @@ func TestConfigurationSources(t *testing.T) {
 	if !slices.Equal(cfg.kafkaBrokers, []string{"a:1", "b:2"}) || cfg.group != "from-flag" || cfg.batchSize != 64 ||
 		cfg.batchWait != 10*time.Millisecond || cfg.consulAddr != "consul:8500" || cfg.consulToken != "token" ||
 		!cfg.kafkaCreateTopics || cfg.logLevel.String() != "DEBUG" || cfg.pgSchema != defaultSchema ||
-		cfg.httpAddr != defaultHTTPAddr || cfg.shutdownTimeout != defaultShutdownTimeout {
+		cfg.httpAddr != defaultHTTPAddr || cfg.shutdownTimeout != defaultShutdownTimeout ||
+		cfg.kafkaLinger != 5*time.Millisecond || cfg.stateCache != 1000 {
 		t.Errorf("config %+v", cfg)
 	}
 }

@@ -223,7 +223,7 @@ func benchPostgres(ctx context.Context, o options, p *progress, t *table) (err e
 	vsOne, vsRaw := pairedRatio(res[0], res[1]), pairedRatio(res[0], res[2])
 	t.add(row{Bench: "postgres", Contender: "registrar Update.ExecuteBatch", Figure: rate(median(res[0]), "intents/s"), Spread: spread(res[0]),
 		Ratio: ratioText(vsOne, "one-per-intent"),
-		Note: fmt.Sprintf("%d heartbeats/round in batches of %d, %d active rows; no target since issue 16 (the end-to-end row in runtime is judged against the raw statement instead)", pp.batched, pp.batchSize, pp.rows)})
+		Note:  fmt.Sprintf("%d heartbeats/round in batches of %d, %d active rows; no target since issue 16 (the end-to-end row in runtime is judged against the raw statement instead)", pp.batched, pp.batchSize, pp.rows)})
 	t.add(row{Ratio: ratioText(vsRaw, "raw-unnest")})
 	t.add(row{Contender: "one guarded UPDATE per intent", Figure: rate(median(res[1]), "intents/s"), Spread: spread(res[1]),
 		Note: fmt.Sprintf("%d heartbeats/round, Update.Execute", pp.single)})

@@ -101,22 +101,26 @@
 // # Guards and results
 //
 // Every write is guarded exactly as registration.ApplyUpsert and
-// registration.ApplyUpdate define: an upsert inserts, or overwrites the
-// listed columns of a row in the state the decision saw; an update carries
-// AND current_state = $expected when the intent names a state, AND
-// "<column>" IS NOT DISTINCT FROM $value for each column it guards (the
-// values its decision read; NULL matches only NULL), and the monotonic
-// heartbeat guard (last_heartbeat_at IS NULL OR last_heartbeat_at < $hb)
-// when it writes last_heartbeat_at. A write that changes no row is not an
-// error: the row is read back and judged by
-// registration.UpdateRegistration.Check, and the result says
-// intent.Conflict (no row, another state, or a guarded column that
-// changed, named in the reason) or intent.Skipped (only the heartbeat
-// guard failed). Such results are logged at debug and not retried. Column
-// names come from the allowlist (registration.Columns) and are quoted;
-// every value is a bind parameter. An [UpdateMap] payload takes the
-// columns and the guards as maps, as the Python services send them,
-// normalized by registration.UpdatesFromMap.
+// registration.ApplyUpdate define. An upsert whose decision saw no row
+// inserts (INSERT ... ON CONFLICT DO NOTHING: an existing row is a
+// conflict); one whose decision saw a row overwrites the listed columns of
+// that row if it is still in the state the decision saw (UPDATE ... AND
+// current_state = $expected), so a row another writer removed, even while
+// the statement waited for it, is a conflict and is never inserted again.
+// An update carries AND current_state = $expected when the intent names a
+// state, AND "<column>" IS NOT DISTINCT FROM $value for each column it
+// guards (the values its decision read; NULL matches only NULL), and the
+// monotonic heartbeat guard (last_heartbeat_at IS NULL OR
+// last_heartbeat_at < $hb) when it writes last_heartbeat_at. A write that
+// changes no row is not an error: the row is read back and judged as
+// registration.ApplyUpsert or registration.UpdateRegistration.Check judge
+// it, and the result says intent.Conflict (no row, another state, an
+// unexpected row, or a guarded column that changed, named in the reason)
+// or intent.Skipped (only the heartbeat guard failed). Such results are
+// logged at debug and not retried. Column names come from the allowlist
+// (registration.Columns) and are quoted; every value is a bind parameter.
+// An [UpdateMap] payload takes the columns and the guards as maps, as the
+// Python services send them, normalized by registration.UpdatesFromMap.
 //
 // # Batches
 //

@@ -119,6 +119,11 @@ func reasonState(got, want registration.State) string {
 	return "projection is in state " + got.String() + ", not " + want.String()
 }
 
+// reasonMissing is the reason of an upsert that expected a row in a state
+// and found none, as registration.ApplyUpsert (and an update's missing row,
+// registration.UpdateRegistration.Check) words it.
+func reasonMissing(id uuid.UUID) string { return "no projection for " + id.String() }
+
 // reasonRaced is the reason of a write that changed no row although every
 // guard holds on the row read after it: the row moved in between.
 const reasonRaced = "the row changed while the statement ran"

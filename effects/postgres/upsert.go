@@ -16,20 +16,32 @@ import (
 	"github.com/registrar-go/registrar/reducer/registration"
 )
 
-// Upsert is the postgres.upsert_registration effect: insert the projection,
-// or overwrite the payload's Columns of the existing row if it is in the
-// state the decision saw.
-//
-//	INSERT INTO registration_projections (<every column>) VALUES (<bind parameters>)
-//	ON CONFLICT (entity_id, domain) DO UPDATE SET <Columns> = EXCLUDED.<Columns>
-//	 WHERE registration_projections.current_state = $expected
+// Upsert is the postgres.upsert_registration effect: insert the projection
+// if the decision saw no row, or overwrite the payload's Columns of the
+// existing row if it is in the state the decision saw.
 //
 // ExpectedState registration.StateNone means the decision saw no row, so an
-// existing row is a conflict (ON CONFLICT DO NOTHING). Columns zero means
-// every column, as in registration.ApplyUpsert; a re-registration from a
-// terminal state writes all of them, which clears the timeout markers.
-// One row written is [intent.Applied]; zero rows is [intent.Conflict], never
-// an error, logged at debug and not retried.
+// existing row is a conflict:
+//
+//	INSERT INTO registration_projections (<every column>) VALUES (<bind parameters>)
+//	ON CONFLICT (entity_id, domain) DO NOTHING
+//
+// Any other ExpectedState means the decision saw a row in that state, so a
+// row in another state and a missing row (removed by another writer since)
+// are conflicts, and nothing is inserted:
+//
+//	UPDATE registration_projections SET <Columns> = <bind parameters>
+//	 WHERE entity_id = $e AND domain = $d AND current_state = $expected
+//
+// Under READ COMMITTED the UPDATE waits for a concurrent writer of the row
+// and checks the row again after it commits: a row that a concurrent delete
+// removed is not written (an INSERT ... ON CONFLICT would insert it again).
+// Columns zero means every column, as in registration.ApplyUpsert; a
+// re-registration from a terminal state writes all of them, which clears
+// the timeout markers. One row written is [intent.Applied]; zero rows is
+// [intent.Conflict], never an error, logged at debug and not retried; its
+// reason says whether the row is missing ("no projection for <id>", as
+// registration.ApplyUpsert words it) or in another state.
 //
 // The payload is a *registration.UpsertRegistration; another type or an
 // invalid payload is an [intent.Permanent] error returned before any SQL
@@ -88,19 +100,27 @@ func (e *Upsert) parse(in intent.Intent) (upsertReq, error) {
 	return upsertReq{u: u, corr: corr}, nil
 }
 
-// args: entity, domain, every column in table order, then the expected
-// state if any.
+// args are the bind parameters of the single statement. The INSERT (no
+// expected state): entity, domain, every column in table order. The UPDATE
+// (an expected state): entity, domain, the shape's columns in table order,
+// then the expected state.
 func (r *upsertReq) args() []any {
 	p := &r.u.Projection
-	args := make([]any, 0, 3+registration.AllColumns.Len())
+	s := r.shape()
+	if !s.hasExpected {
+		args := make([]any, 0, 2+registration.AllColumns.Len())
+		args = append(args, pgUUID(p.EntityID), p.Domain)
+		for c := range registration.AllColumns.Each() {
+			args = append(args, arg(p.Value(c)))
+		}
+		return args
+	}
+	args := make([]any, 0, 3+s.cols.Len())
 	args = append(args, pgUUID(p.EntityID), p.Domain)
-	for c := range registration.AllColumns.Each() {
+	for c := range s.cols.Each() {
 		args = append(args, arg(p.Value(c)))
 	}
-	if r.u.ExpectedState != registration.StateNone {
-		args = append(args, string(r.u.ExpectedState))
-	}
-	return args
+	return append(args, string(r.u.ExpectedState))
 }
 
 // insertColumns writes "entity_id, domain, <every column>".
@@ -112,33 +132,14 @@ func insertColumns(b *strings.Builder) {
 	}
 }
 
-// onConflict writes the ON CONFLICT clause; expected is the SQL of the
-// expected state's value.
-func (e *Upsert) onConflict(b *strings.Builder, s upsertShape, expected string) {
-	b.WriteString(" ON CONFLICT (entity_id, domain) DO ")
-	if !s.hasExpected {
-		b.WriteString("NOTHING")
+// upsertStatement writes the single statement of s (no RETURNING): the
+// INSERT ... ON CONFLICT DO NOTHING of a decision that saw no row, or the
+// guarded UPDATE of one that saw a row.
+func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
+	if s.hasExpected {
+		e.updateStatement(b, s)
 		return
 	}
-	b.WriteString("UPDATE SET ")
-	first := true
-	for c := range s.cols.Each() {
-		if !first {
-			b.WriteString(", ")
-		}
-		first = false
-		q := quoteColumn(c.Name())
-		b.WriteString(q)
-		b.WriteString(" = EXCLUDED.")
-		b.WriteString(q)
-	}
-	b.WriteString(" WHERE t.current_state = ")
-	b.WriteString(expected)
-	b.WriteString("::text::")
-	b.WriteString(e.n.stateType)
-}
-
-func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
 	b.WriteString("INSERT INTO ")
 	b.WriteString(e.n.table)
 	b.WriteString(" AS t (")
@@ -151,27 +152,51 @@ func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
 		b.WriteString(columnCast(c, e.n))
 		i++
 	}
-	b.WriteString(")")
-	e.onConflict(b, s, "$"+strconv.Itoa(i))
+	b.WriteString(") ON CONFLICT (entity_id, domain) DO NOTHING")
+}
+
+// updateStatement writes the UPDATE of an upsert with an expected state:
+// $1 entity, $2 domain, $3.. the shape's columns, then the expected state.
+func (e *Upsert) updateStatement(b *strings.Builder, s upsertShape) {
+	b.WriteString("UPDATE ")
+	b.WriteString(e.n.table)
+	b.WriteString(" SET ")
+	i := 3
+	for c := range s.cols.Each() {
+		if i > 3 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteColumn(c.Name()))
+		b.WriteString(" = $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(columnCast(c, e.n))
+		i++
+	}
+	b.WriteString(" WHERE entity_id = $1 AND domain = $2 AND current_state = $")
+	b.WriteString(strconv.Itoa(i))
+	b.WriteString("::text::")
+	b.WriteString(e.n.stateType)
 }
 
 func (e *Upsert) singleSQL(s upsertShape) string {
 	return cachedSQL(&e.single, s, func(b *strings.Builder) { e.upsertStatement(b, s) })
 }
 
-// cteSQL reports (rows written, state before) in one statement.
+// cteSQL reports (rows written, state before; NULL if there was no row)
+// in one statement, the single statement's args.
 func (e *Upsert) cteSQL(s upsertShape) string {
 	return cachedSQL(&e.cte, s, func(b *strings.Builder) {
 		b.WriteString("WITH prev AS (SELECT current_state FROM ")
 		b.WriteString(e.n.table)
-		b.WriteString(" WHERE entity_id = $1 AND domain = $2), ins AS (")
+		b.WriteString(" WHERE entity_id = $1 AND domain = $2), w AS (")
 		e.upsertStatement(b, s)
-		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM ins), (SELECT current_state::text FROM prev)")
+		b.WriteString(" RETURNING 1) SELECT (SELECT count(*) FROM w), (SELECT current_state::text FROM prev)")
 	})
 }
 
-// Execute performs one upsert intent: one INSERT ... ON CONFLICT, and on
-// zero rows one SELECT for the conflict's reason.
+// Execute performs one upsert intent: one INSERT ... ON CONFLICT DO NOTHING
+// or one guarded UPDATE, and on zero rows one SELECT for the conflict's
+// reason.
 func (e *Upsert) Execute(ctx context.Context, in intent.Intent) (intent.Result, error) {
 	req, err := e.parse(in)
 	if err != nil {
@@ -196,9 +221,16 @@ func (e *Upsert) Execute(ctx context.Context, in intent.Intent) (intent.Result, 
 }
 
 // classifyUpsert words the conflict of an upsert that wrote nothing, from
-// the state the row had; an invalid st means the row was gone by then.
+// the state the row had (invalid st: no row), as registration.ApplyUpsert
+// does: an upsert that expects a state finds no row or a row in another
+// state; one that expects none finds a row. If the guard holds on what st
+// says (a row in the expected state; no row for an insert), the row moved
+// between the statement and the read.
 func classifyUpsert(u *registration.UpsertRegistration, st pgtype.Text) intent.Result {
-	if !st.Valid {
+	switch {
+	case !st.Valid && u.ExpectedState != registration.StateNone:
+		return intent.Result{Status: intent.Conflict, Reason: reasonMissing(u.Projection.EntityID)}
+	case !st.Valid, registration.State(st.String) == u.ExpectedState:
 		return intent.Result{Status: intent.Conflict, Reason: reasonRaced}
 	}
 	return intent.Result{Status: intent.Conflict, Reason: reasonState(registration.State(st.String), u.ExpectedState)}

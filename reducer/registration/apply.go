@@ -119,17 +119,25 @@ func (p *Projection) normalize() {
 }
 
 // ApplyUpsert returns the row that results from u applied to cur (nil: no
-// row), with the guard semantics every store implements: no row inserts the
-// whole projection; an existing row in the expected state gets the columns
-// u.Columns (all if zero); an existing row in another state is a conflict and
-// stays as it is. The result shares no memory with u; it may share the JSON
-// columns (capabilities, endpoints) with cur, so stores treat stored
-// projections as immutable and hand out clones.
+// row), with the guard semantics every store implements. If u.ExpectedState
+// is [StateNone] (the decision saw no row), no row inserts the whole
+// projection and an existing row is a conflict. Otherwise (the decision saw
+// a row in that state), an existing row in the expected state gets the
+// columns u.Columns (all if zero); an existing row in another state is a
+// conflict, and so is no row ("no projection for <id>", as an update's
+// missing row): another writer removed the row the decision read, and the
+// upsert must not bring it back. A conflict writes nothing. The result
+// shares no memory with u; it may share the JSON columns (capabilities,
+// endpoints) with cur, so stores treat stored projections as immutable and
+// hand out clones.
 func ApplyUpsert(cur *Projection, u *UpsertRegistration) (*Projection, intent.Result, error) {
 	if err := u.Validate(); err != nil {
 		return cur, intent.Result{}, intent.Permanent(err)
 	}
 	if cur == nil {
+		if u.ExpectedState != StateNone {
+			return nil, intent.Result{Status: intent.Conflict, Reason: "no projection for " + u.Projection.EntityID.String()}, nil
+		}
 		next := u.Projection.Clone()
 		next.normalize()
 		return next, intent.Result{}, nil

@@ -119,8 +119,9 @@
 // # Guards
 //
 // Every write carries the state its decision saw: an update names the state
-// it expects ([UpdateRegistration].ExpectedState), an upsert the state it
-// overwrites. A state-changing update also carries every other value its
+// it expects ([UpdateRegistration].ExpectedState), an upsert the state of
+// the row it overwrites, or none if it inserts (so an upsert whose row
+// another writer removed is a conflict, not an insert). A state-changing update also carries every other value its
 // decision read that another writer can change ([UpdateRegistration].Guard
 // and Expected, compared as IS NOT DISTINCT FROM): the ack guards the
 // generation (a timeout and a re-registration leave the row awaiting an ack

@@ -26,13 +26,19 @@ func IntentTypes() []string {
 }
 
 // UpsertRegistration is the payload of a postgres.upsert_registration
-// intent: insert the projection, or, if a row with its key exists, overwrite
-// the columns Columns of it.
+// intent: insert the projection if the decision saw no row, or overwrite the
+// columns Columns of the row the decision saw.
 //
-// The guard: the row must be in the state the decision saw. ExpectedState is
-// that state; [StateNone] means the decision saw no row, so an existing row is
-// a conflict. A guard that fails changes nothing and reports
-// [intent.Conflict].
+// The guard: the row must be as the decision saw it. ExpectedState is the
+// state the decision read. [StateNone] means the decision saw no row: the
+// projection is inserted, and an existing row is a conflict. Any other state
+// means the decision saw a row in that state: the columns Columns of the row
+// are overwritten if it is still in that state; a row in another state is a
+// conflict, and so is a missing row (another writer removed it since, as a
+// postgres.delete_registration does): an upsert never inserts a row its
+// decision saw. A guard that fails changes nothing and reports
+// [intent.Conflict]; the runtime decides again against the current row. See
+// [ApplyUpsert].
 type UpsertRegistration struct {
 	Projection    Projection
 	Columns       Columns

@@ -21,12 +21,14 @@ import (
 // guards registration.ApplyDelete defines (the expected state and the
 // column guards; a missing row, another state or another value is a
 // conflict that removes nothing and appends no record), the read API
-// (registration.Reader, which the store must implement) no longer showing
-// a removed row, a re-registration of the same id after its removal, an
+// (registration.Reader, which the store must implement) no longer showing a
+// removed row, a re-registration of the same id after its removal, an
 // invalid delete failing the whole Commit, and the reducer's removal
 // decided on a row that a heartbeat changed before the write (a conflict;
-// deciding again against the new row removes it). effects/memory and
-// effects/postgres run it.
+// deciding again against the new row removes it), and the reducer's upsert
+// decided on a row that a removal wrote away before it (a conflict that
+// inserts no row; deciding again registers the node anew). effects/memory
+// and effects/postgres run it.
 func RunRemoval(t *testing.T, newStore func(t *testing.T) OutboxSubject) {
 	t.Run("DeleteApplies", func(t *testing.T) { testDeleteApplies(t, newStore(t)) })
 	t.Run("DeleteGuards", func(t *testing.T) { testDeleteGuards(t, newStore) })
@@ -34,6 +36,7 @@ func RunRemoval(t *testing.T, newStore func(t *testing.T) OutboxSubject) {
 	t.Run("ReRegistrationAfterDelete", func(t *testing.T) { testDeleteReRegister(t, newStore(t)) })
 	t.Run("InvalidDeleteWritesNothing", func(t *testing.T) { testDeleteInvalid(t, newStore(t)) })
 	t.Run("ReducerRemovalDecidedAgain", func(t *testing.T) { testDeleteDecidedAgain(t, newStore(t)) })
+	t.Run("UpsertOfRemovedRowIsAConflict", func(t *testing.T) { testUpsertAfterDelete(t, newStore) })
 }
 
 // deleteWrite removes the row that registerWrite wrote (state
@@ -344,6 +347,70 @@ func testDeleteDecidedAgain(t *testing.T, s OutboxSubject) {
 		t.Fatalf("the removal decided again: %+v", res[0])
 	}
 	wantGone(t, s, id)
+}
+
+// testUpsertAfterDelete runs the reducer: an introspection is decided on
+// a row (the metadata refresh of an active node; the re-registration of a
+// node whose liveness expired), a removal of that row is written first,
+// and the decision's upsert, which expects the state it read, is a
+// conflict that brings no row back; the introspection decided again on
+// the missing row registers the node anew.
+func testUpsertAfterDelete(t *testing.T, newStore func(t *testing.T) OutboxSubject) {
+	red, err := registration.New(registration.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := baseTime.Add(time.Hour)
+	for _, st := range []registration.State{registration.StateActive, registration.StateLivenessExpired} {
+		t.Run("decided on "+st.String(), func(t *testing.T) {
+			s := newStore(t)
+			ctx := context.Background()
+			id := uuid.New()
+			old := full(id, st)
+			if st == registration.StateActive {
+				old.LivenessTimeoutEmittedAt, old.AckTimeoutEmittedAt = time.Time{}, time.Time{}
+			}
+			commit(t, s.Outbox, dispatch.Write{EntityID: id, Intents: []intent.Intent{{Type: registration.IntentUpsert, Target: id.String(),
+				Payload: &registration.UpsertRegistration{Projection: old}}}})
+			row, err := s.Store.Load(ctx, id)
+			if err != nil || row == nil {
+				t.Fatalf("load: %v, %v", row, err)
+			}
+			in := stamped(&registration.Introspection{NodeID: id, NodeType: "compute", CorrelationID: uuid.New(), Timestamp: now}, now)
+			in.EntityID = id
+			upsert := ownedWrite(id, red.Decide(row, in, now))
+			if len(upsert.Intents) != 1 || upsert.Intents[0].Type != registration.IntentUpsert {
+				t.Fatalf("the introspection decided %+v, want one upsert", upsert.Intents)
+			}
+			if u := upsert.Intents[0].Payload.(*registration.UpsertRegistration); u.ExpectedState != st {
+				t.Fatalf("the upsert expects %s, want %s", u.ExpectedState, st)
+			}
+			res := commit(t, s.Outbox, deleteWrite(id, removalOf(*row), true), upsert)
+			if res[0].Status != dispatch.WriteCommitted || res[0].Results[0].Status != intent.Applied {
+				t.Fatalf("the removal: %+v", res[0])
+			}
+			if res[1].Status != dispatch.WriteConflict || res[1].Results[0].Status != intent.Conflict {
+				t.Fatalf("the upsert decided on the removed row: %+v, want a conflict", res[1])
+			}
+			if r := res[1].Results[0].Reason; !strings.Contains(r, "no projection") {
+				t.Errorf("reason %q does not say the row is missing", r)
+			}
+			wantGone(t, s, id)
+			// Decided again on the missing row: a new registration.
+			row, err = s.Store.Load(ctx, id)
+			if err != nil || row != nil {
+				t.Fatalf("load: %v, %v", row, err)
+			}
+			again := ownedWrite(id, red.Decide(nil, in, now))
+			res = commit(t, s.Outbox, again)
+			if res[0].Status != dispatch.WriteCommitted || res[0].Results[0].Status != intent.Applied {
+				t.Fatalf("the introspection decided again: %+v", res[0])
+			}
+			if got := stateOf(t, s.Store, id); got != registration.StateAwaitingAck {
+				t.Errorf("state %s after the introspection decided again, want awaiting_ack", got)
+			}
+		})
+	}
 }
 
 // ownedWrite is the write of d's store-owned intents.

@@ -3,6 +3,8 @@ package registrationtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -32,15 +34,16 @@ type Subject struct {
 // Every check compares with registration.ApplyUpsert and
 // registration.ApplyUpdate, which define the guards: inserts and
 // re-registrations, metadata refreshes of some columns, the expected-state
-// guard (conflict), the column guards (conflict naming the column, NULL
-// as IS NOT DISTINCT FROM), the heartbeat guard (skip), missing rows
-// (conflict), the reducer's decisions whose rows another writer changed
-// before their write (conflict, and deciding again sees the change),
-// invalid payloads (permanent errors), Load of every column (NULL and
-// zoned times, JSON), the overdue scans (filters, order, limit, paging
-// with a cursor), batches against one-by-one execution on a random
-// workload with repeated entities, and a property test against [Model]
-// (pgregory.net/rapid; -rapid.checks sets how many runs).
+// guard (conflict), an upsert expecting a state on a missing row (conflict,
+// no row inserted; one by one and batched), the column guards (conflict
+// naming the column, NULL as IS NOT DISTINCT FROM), the heartbeat guard
+// (skip), missing rows (conflict), the reducer's decisions whose rows
+// another writer changed before their write (conflict, and deciding again
+// sees the change), invalid payloads (permanent errors), Load of every
+// column (NULL and zoned times, JSON), the overdue scans (filters, order,
+// limit, paging with a cursor), batches against one-by-one execution on a
+// random workload with repeated entities, and a property test against
+// [Model] (pgregory.net/rapid; -rapid.checks sets how many runs).
 func RunStore(t *testing.T, newStore func(t *testing.T) Subject) {
 	t.Helper()
 	t.Run("Upsert", func(t *testing.T) { testUpsert(t, newStore) })
@@ -334,6 +337,9 @@ func testUpsert(t *testing.T, newStore func(t *testing.T) Subject) {
 		wantStatus(t, "upsert expecting active", h.upsert(q, 0, registration.StateActive), intent.Conflict)
 		wantStatus(t, "upsert expecting liveness_expired", h.upsert(q, registration.ColNodeVersion, registration.StateLivenessExpired), intent.Conflict)
 		h.wantRow(id, &p)
+	})
+	t.Run("missing row when the decision saw one is a conflict", func(t *testing.T) {
+		testUpsertMissingRow(t, h)
 	})
 	for _, cols := range []registration.Columns{0, registration.AllColumns} {
 		t.Run("re-registration clears the timeout markers/columns="+cols.String(), func(t *testing.T) {
@@ -773,4 +779,126 @@ func testInvalid(t *testing.T, newStore func(t *testing.T) Subject) {
 	bad("upsert without domain", h.s.Upsert, h.upsertIntent(noDomain, 0, registration.StateActive))
 	badState := full(id, "sleeping")
 	bad("upsert of an invalid state", h.s.Upsert, h.upsertIntent(badState, 0, registration.StateActive))
+}
+
+// metadataColumns and registrationColumns are what the reducer's metadata
+// refresh of an active node and its re-registration of a row in a
+// retriable state write.
+const (
+	metadataColumns = registration.ColNodeType | registration.ColNodeVersion | registration.ColCapabilities |
+		registration.ColEndpoints | registration.ColUpdatedAt
+	registrationColumns = registration.AllColumns &^ registration.ColLastHeartbeatAt
+)
+
+// missingRowUpserts are upserts whose decisions saw a row, by the state
+// they expect: the metadata refresh of an active node, re-registrations
+// from retriable states.
+var missingRowUpserts = []struct {
+	name     string
+	expected registration.State
+	cols     registration.Columns
+}{
+	{"metadata refresh", registration.StateActive, metadataColumns},
+	{"every column", registration.StateActive, 0},
+	{"re-registration", registration.StateAckTimedOut, registrationColumns},
+	{"re-registration", registration.StateLivenessExpired, registrationColumns},
+	{"every column", registration.StateRejected, registration.AllColumns},
+}
+
+// testUpsertMissingRow checks that an upsert whose ExpectedState is not
+// StateNone (its decision saw a row in that state) on a row that does not
+// exist (another writer removed it) is a conflict naming the missing row,
+// and creates no row: one by one, and in batches among upserts that apply,
+// as registration.ApplyUpsert decides.
+func testUpsertMissingRow(t *testing.T, h *harness) {
+	for _, c := range missingRowUpserts {
+		t.Run("expecting "+c.expected.String()+"/"+c.name, func(t *testing.T) {
+			h := *h
+			h.t = t
+			id := uuid.New()
+			p := full(id, registration.StateActive)
+			if c.expected != registration.StateActive {
+				p.State = registration.StateAwaitingAck
+			}
+			r := h.upsert(p, c.cols, c.expected)
+			wantStatus(t, "upsert of a missing row", r, intent.Conflict)
+			if !strings.Contains(r.Reason, "no projection") {
+				t.Errorf("reason %q does not say the row is missing", r.Reason)
+			}
+			h.wantRow(id, nil)
+		})
+	}
+	t.Run("batch", func(t *testing.T) {
+		h := *h
+		h.t = t
+		bu, ok := h.s.Upsert.(intent.BatchEffect)
+		if !ok {
+			t.Skip("the upsert effect does not implement intent.BatchEffect")
+		}
+		// Present rows in the states the upserts expect, and upserts of
+		// missing rows of the same shapes between them, so that a store
+		// that batches runs of one shape writes them in one statement.
+		present := map[registration.State]uuid.UUID{}
+		for _, st := range []registration.State{registration.StateActive, registration.StateAckTimedOut, registration.StateLivenessExpired} {
+			id := uuid.New()
+			h.insert(full(id, st))
+			present[st] = id
+		}
+		model := NewModel()
+		for _, id := range present {
+			if _, err := model.Execute(h.ctx, h.upsertIntent(*h.load(id), 0, registration.StateNone)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refresh := func(id uuid.UUID) intent.Intent {
+			p := minimal(id, registration.StateActive)
+			p.NodeVersion, p.UpdatedAt = "9.9.9", baseTime.Add(time.Hour)
+			return h.upsertIntent(p, metadataColumns, registration.StateActive)
+		}
+		reRegister := func(id uuid.UUID, from registration.State) intent.Intent {
+			p := full(id, registration.StateAwaitingAck)
+			p.AckTimeoutEmittedAt, p.LivenessTimeoutEmittedAt, p.Generation = time.Time{}, time.Time{}, 4
+			return h.upsertIntent(p, registrationColumns, from)
+		}
+		missing := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()}
+		inserted := uuid.New()
+		batch := []intent.Intent{
+			refresh(missing[0]), refresh(present[registration.StateActive]), refresh(missing[1]),
+			reRegister(present[registration.StateAckTimedOut], registration.StateAckTimedOut), reRegister(missing[2], registration.StateAckTimedOut),
+			reRegister(missing[3], registration.StateLivenessExpired), reRegister(present[registration.StateLivenessExpired], registration.StateLivenessExpired),
+			// A row the batch inserts, then refreshes: the refresh sees
+			// the insert.
+			h.upsertIntent(full(inserted, registration.StateActive), 0, registration.StateNone), refresh(inserted),
+			// Alone in its run.
+			h.upsertIntent(minimal(missing[4], registration.StateActive), 0, registration.StateActive),
+		}
+		want := []intent.Status{intent.Conflict, intent.Applied, intent.Conflict, intent.Applied, intent.Conflict,
+			intent.Conflict, intent.Applied, intent.Applied, intent.Applied, intent.Conflict}
+		got, err := bu.ExecuteBatch(h.ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := model.ExecuteBatch(h.ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(batch) {
+			t.Fatalf("%d results for %d intents", len(got), len(batch))
+		}
+		for i := range batch {
+			wantStatus(t, fmt.Sprintf("intent %d", i), got[i], want[i])
+			if ref[i].Status != want[i] {
+				t.Errorf("intent %d: the model says %v (%q), want %v", i, ref[i].Status, ref[i].Reason, want[i])
+			}
+			if want[i] == intent.Conflict && !strings.Contains(got[i].Reason, "no projection") {
+				t.Errorf("intent %d: reason %q does not say the row is missing", i, got[i].Reason)
+			}
+		}
+		for _, id := range missing {
+			h.wantRow(id, nil)
+		}
+		for _, id := range append(slices.Collect(maps.Values(present)), inserted) {
+			h.wantRow(id, model.Row(id, registration.DefaultDomain))
+		}
+	})
 }

@@ -61,6 +61,11 @@ func TestTwoRuntimesShareTheWorkflow(t *testing.T) {
 	}
 	first, stopFirst := newRuntime()
 	second, _ := newRuntime()
+	// Both members own partitions before anything is sent: otherwise the
+	// first one, alone in the group for a moment, may take every message.
+	eventually(t, "both runtimes own partitions", func() bool {
+		return len(first.ConsumerLag()) > 0 && len(second.ConsumerLag()) > 0
+	})
 
 	pub := cluster.NewBus(t)
 	ctx := context.Background()

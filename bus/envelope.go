@@ -113,15 +113,27 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	}{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]}
 	var e Envelope
 	var err error
-	for _, f := range []struct {
+	// The optional strings share one allocation.
+	strs := [...]struct {
 		raw []byte
 		dst *string
 	}{
 		{w.eventType, &e.EventType}, {w.source, &e.SourceTool}, {w.target, &e.TargetTool},
 		{w.traceID, &e.TraceID}, {w.spanID, &e.SpanID}, {w.requestID, &e.RequestID},
-	} {
+	}
+	var sb [128]byte
+	buf := sb[:0]
+	var ends [len(strs)]int
+	for k, f := range strs {
 		if f.raw != nil {
-			*f.dst = jsonobj.Str(f.raw)
+			buf = jsonobj.AppendStr(buf, f.raw)
+		}
+		ends[k] = len(buf)
+	}
+	if len(buf) > 0 {
+		all, start := string(buf), 0
+		for k, f := range strs {
+			*f.dst, start = all[start:ends[k]], ends[k]
 		}
 	}
 	if w.id == nil {
@@ -133,7 +145,7 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if w.ts == nil {
 		return nil, &DecodeError{Field: "envelope_timestamp", Reason: "missing"}
 	}
-	if e.EnvelopeTimestamp, err = ParseTimeField("envelope_timestamp", jsonobj.Str(w.ts)); err != nil {
+	if e.EnvelopeTimestamp, err = ParseTimeBytes("envelope_timestamp", jsonobj.Bytes(w.ts)); err != nil {
 		return nil, err
 	}
 	if w.corr != nil {

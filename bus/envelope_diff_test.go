@@ -19,6 +19,8 @@ func FuzzDecodeEnvelopeMatchesEncodingJSON(f *testing.F) {
 		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_id":null,"envelope_timestamp":"2025-03-04T05:06:07Z","payload":1}`,
 		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":"\udd00 \xff"}`,
 		`null`, `[]`, `{"a":`,
+		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timeſtamp":"2025-03-04T05:06:07Z","payload":{},"ſource_tool":"a","\u017fpan_id":"b","request_id":"c","REQUEST_ID":null}`,
+		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":{},"onex_verſion":{"MAJOR":1,"patch":2},"\u212aind":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -65,5 +67,60 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDecodeEnvelopeFoldsKeysAsEncodingJSON: keys match field names under
+// Unicode simple folding, as in encoding/json: U+017F (ſ) stands for s and
+// U+212A (Kelvin sign) for k, raw or escaped; other look-alikes match
+// nothing. Each input is also checked against the encoding/json reference.
+func TestDecodeEnvelopeFoldsKeysAsEncodingJSON(t *testing.T) {
+	const base = `"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":{}`
+	for _, tc := range []struct {
+		member string
+		source string // the SourceTool it must decode to
+		spanID string
+	}{
+		{`"ſource_tool":"a"`, "a", ""},
+		{`"\u017fource_tool":"a"`, "a", ""},
+		{`"SOURCE_TOOL":"a","ſpan_id":"b"`, "a", "b"},
+		{`"ſource_tool":"a","source_tool":"b"`, "b", ""}, // the later duplicate wins
+		{`"source_tool":"b","\u017Fource_tool":"a"`, "a", ""},
+		{`"ſource_tool":"a","ſource_tool":null`, "", ""},
+		{`"\u0073ource_tool":"a"`, "a", ""},
+		{`"śource_tool":"a"`, "", ""},      // U+015B folds to Ś, not to s
+		{`"\u212aource_tool":"a"`, "", ""}, // the Kelvin sign is a k, not an s
+		{`"source_toolſ":"a"`, "", ""},
+	} {
+		data := []byte("{" + base + "," + tc.member + "}")
+		got, err := DecodeEnvelope(data)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if got.SourceTool != tc.source || got.SpanID != tc.spanID {
+			t.Errorf("%s: source_tool %q, span_id %q; want %q, %q", data, got.SourceTool, got.SpanID, tc.source, tc.spanID)
+		}
+		want, err := refDecodeEnvelope(data)
+		if err != nil {
+			t.Fatalf("%s: encoding/json: %v", data, err)
+		}
+		if got.SourceTool != want.SourceTool || got.SpanID != want.SpanID {
+			t.Errorf("%s: DecodeEnvelope %q %q, encoding/json %q %q", data, got.SourceTool, got.SpanID, want.SourceTool, want.SpanID)
+		}
+	}
+	// A folded key reaches the required fields and the versions too.
+	data := []byte(`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timeſtamp":"2025-03-04T05:06:07Z",` +
+		`"payload":{},"onex_verſion":{"MAJOR":3,"minor":1},"envelope_ver\u017fion":"4.0.0"}`)
+	got, err := DecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := refDecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EnvelopeTimestamp.IsZero() || got.OnexVersion != (Version{Major: 3, Minor: 1}) || got.EnvelopeVersion != (Version{Major: 4}) ||
+		!reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeEnvelope %+v\nencoding/json %+v", got, want)
 	}
 }

@@ -3,7 +3,6 @@ package bus
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -269,7 +268,7 @@ var errNotVersion = errors.New(`want a version string ("1.2.3-rc.1+build.5") or 
 func (v *Version) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
-		if !json.Valid(data) {
+		if !jsonobj.Valid(data) {
 			return errNotVersion
 		}
 		p, err := parseVersion(jsonobj.Bytes(data))

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // FuzzDecodeEnvelopeMatchesEncodingJSON compares the reflection-free
@@ -122,5 +125,51 @@ func TestDecodeEnvelopeFoldsKeysAsEncodingJSON(t *testing.T) {
 	if got.EnvelopeTimestamp.IsZero() || got.OnexVersion != (Version{Major: 3, Minor: 1}) || got.EnvelopeVersion != (Version{Major: 4}) ||
 		!reflect.DeepEqual(got, want) {
 		t.Errorf("DecodeEnvelope %+v\nencoding/json %+v", got, want)
+	}
+}
+
+// FuzzMarshalJSONMatchesEncodingJSON: the hand-written MarshalJSON writes
+// what encoding/json writes for the wire struct, byte for byte, and fails
+// where it fails.
+func FuzzMarshalJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add("NodeHeartbeatEvent", "node", "", "", []byte(`{"a": [1, "<x>"]}`), []byte(` {"b":1} `), 0, 0, int64(1772366400123456789), true, 1, 0)
+	f.Add("a\"b", "\u2028", "é", "&", []byte(`{}`), []byte(nil), 3, 2, int64(0), false, 0, 7)
+	f.Add("", "", "", "", []byte(`{"a":`), []byte(`[]`), -1, -5, int64(-1), true, -1, 0)
+	f.Add("x", "y", "z", "w", []byte(nil), []byte("{\"k\":\"\xff\"}"), 10, 1, int64(253402300799999999), false, 2, 3)
+	f.Fuzz(func(t *testing.T, eventType, source, trace, span string, payload, metadata []byte, priority, retries int,
+		nanos int64, corr bool, major, minor int) {
+		e := &Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Unix(0, nanos), EventType: eventType, SourceTool: source,
+			TargetTool: span + trace, TraceID: trace, SpanID: span, RequestID: source, Metadata: metadata, Payload: payload,
+			Priority: priority, RetryCount: retries, OnexVersion: Version{Major: major, Minor: minor}, EnvelopeVersion: Version{Patch: minor}}
+		if corr {
+			e.CorrelationID = uuid.New()
+		}
+		if major == 2 {
+			e.OnexVersion.Prerelease = "rc.1"
+		}
+		got, gotErr := e.MarshalJSON()
+		want, wantErr := e.marshalReflect()
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("%+v:\nMarshalJSON   %s %v\nencoding/json %s %v", e, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+func BenchmarkEnvelopeMarshalJSON(b *testing.B) {
+	e := &Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC), CorrelationID: uuid.New(),
+		EventType: "NodeHeartbeatEvent", SourceTool: "registrar-node",
+		Payload: []byte(`{"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","node_type":"effect","node_version":"1.2.3","uptime_seconds":12.5,"active_operations_count":0,"correlation_id":null,"timestamp":"2026-03-01T12:00:30.123456Z"}`)}
+	for _, tc := range []struct {
+		name string
+		fn   func() ([]byte, error)
+	}{{"append", e.MarshalJSON}, {"encoding-json", e.marshalReflect}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -95,8 +95,9 @@ var envelopeFields = []jsonobj.Field{
 // present and not null.
 //
 // It reads the JSON without reflection ([jsonobj]), with encoding/json's
-// semantics: field names match case-insensitively, a later duplicate wins,
-// null is the same as absent.
+// semantics: field names match case-insensitively under Unicode simple
+// folding (so "ſource_tool", with U+017F, is source_tool), a later
+// duplicate wins, null is the same as absent.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
 	var v [15][]byte // one per envelopeFields entry
 	if err := jsonobj.Read(data, envelopeFields, v[:]); err != nil {

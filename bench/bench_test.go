@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/registrar-go/registrar/reducer/registration"
 )
 
 // The go test benchmarks here are the cheap ones of the command, one
@@ -81,12 +83,39 @@ func TestQuickTable(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"registrar bus/memory", "watermill gochannel", "Reducer.Decide", "allocs/op", "≥ 5x", "< 1 µs"} {
+	for _, want := range []string{"registrar bus/memory", "watermill gochannel", "Reducer.Decide", "allocs/op", "≥ 5x", "≤ 1.5 µs", "≤ 6 allocs", "goccy/go-json", "x jsonobj"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
 	if !strings.Contains(stderr.String(), "memory: round 1/1") {
 		t.Errorf("no progress lines on stderr:\n%s", stderr.String())
+	}
+}
+
+// TestDecoderSemantics: registrar's decoder and encoding/json agree on every
+// semantics case (so the check can pass), and segmentio's decoder, which
+// folds keys in ASCII only, is caught (so it can fail).
+func TestDecoderSemantics(t *testing.T) {
+	for _, d := range decoders() {
+		diff := semantics(d)
+		switch {
+		case strings.HasPrefix(d.name, "jsonobj"), d.name == "encoding/json":
+			if diff != "" {
+				t.Errorf("%s: %s", d.name, diff)
+			}
+		case strings.HasPrefix(d.name, "segmentio"):
+			if diff == "" {
+				t.Errorf("%s: no difference found on the folding cases", d.name)
+			}
+		}
+		f, err := newDecodeFixture()
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, hb, err := d.decode(f.value)
+		if err != nil || env.EventType != registration.EventTypeHeartbeat || hb.UptimeSeconds != 12.5 {
+			t.Errorf("%s: decoding the fixture: %+v %+v %v", d.name, env, hb, err)
+		}
 	}
 }

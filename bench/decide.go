@@ -131,7 +131,8 @@ func benchDecide(ctx context.Context, o options, p *progress, t *table) error {
 	if err != nil {
 		return err
 	}
-	var decideAllocs, decodeAllocs []float64
+	decs := decoders()
+	allocs := make([][]float64, 2+len(decs))
 	run := func(f func(*testing.B), allocs *[]float64) func(context.Context) (float64, error) {
 		return func(context.Context) (float64, error) {
 			r := testing.Benchmark(f)
@@ -143,18 +144,51 @@ func benchDecide(ctx context.Context, o options, p *progress, t *table) error {
 		}
 	}
 	cs := []contender{
-		{name: "Decide (heartbeat)", unit: "ns/op", run: run(df.benchmark, &decideAllocs)},
-		{name: "DecodeEnvelope + Decode", unit: "ns/op", run: run(cf.benchmark, &decodeAllocs)},
+		{name: "Decide (heartbeat)", unit: "ns/op", run: run(df.benchmark, &allocs[0])},
+		{name: "DecodeEnvelope + Decode", unit: "ns/op", run: run(cf.benchmark, &allocs[1])},
+	}
+	for i, d := range decs {
+		cs = append(cs, contender{name: "decode: " + d.name, unit: "ns/op", run: run(cf.decoderBenchmark(d), &allocs[2+i])})
 	}
 	res, err := interleave(ctx, o, p, "decide", false, cs)
 	if err != nil {
 		return err
 	}
-	ns, allocs := median(res[0]), median(decideAllocs)
-	t.add(row{Bench: "decide", Contender: "registration Reducer.Decide, heartbeat", Figure: fmt.Sprintf("%.0f ns/op", ns), Spread: spread(res[0]),
-		Target: "< 1 µs", Result: t.check("decide < 1µs", ns < 1000), Note: "testing.Benchmark; every 3rd also passes the TTL"})
-	t.add(row{Figure: fmt.Sprintf("%.0f allocs/op", allocs), Target: "≤ 2 allocs", Result: t.check("decide ≤ 2 allocs", allocs <= 2)})
-	t.add(row{Contender: "bus.DecodeEnvelope + Reducer.Decode", Figure: fmt.Sprintf("%.0f ns/op", median(res[1])), Spread: spread(res[1]),
-		Note: fmt.Sprintf("%.0f allocs/op; what the Runtime does per message before Decide", median(decodeAllocs))})
+	// The issue's target: DecodeEnvelope plus Reducer.Decode of a heartbeat.
+	ns, na := median(res[1]), median(allocs[1])
+	t.add(row{Bench: "decide", Contender: "DecodeEnvelope + Decode, heartbeat", Figure: fmt.Sprintf("%.0f ns/op", ns), Spread: spread(res[1]),
+		Target: "≤ 1.5 µs", Result: t.check("DecodeEnvelope + Decode ≤ 1.5 µs", ns <= 1500),
+		Note: "testing.Benchmark; bus.DecodeEnvelope then registration Reducer.Decode, what the Runtime does per message before Decide"})
+	t.add(row{Figure: fmt.Sprintf("%.0f allocs/op", na), Target: "≤ 6 allocs", Result: t.check("DecodeEnvelope + Decode ≤ 6 allocs", na <= 6)})
+	// Decide's figures are informational: no target of this issue.
+	t.add(row{Contender: "registration Reducer.Decide, heartbeat", Figure: fmt.Sprintf("%.0f ns/op", median(res[0])), Spread: spread(res[0]),
+		Note: fmt.Sprintf("%.0f allocs/op; informational; every 3rd also passes the TTL", median(allocs[0]))})
+	// The decoder comparison, informational: the same envelope and
+	// heartbeat payload through each decoder, ratios to jsonobj's time.
+	base := res[2]
+	for i, d := range decs {
+		r := res[2+i]
+		note := fmt.Sprintf("%.0f allocs/op", median(allocs[2+i]))
+		if i == 0 {
+			note += "; the baseline: bus.DecodeEnvelope + registration.DecodeHeartbeat"
+		} else {
+			note += "; reflection into wire structs, then the same validation"
+		}
+		diff := semantics(d)
+		if diff != "" {
+			note += "; " + diff
+		} else {
+			note += "; key matching as encoding/json on the folding, case and duplicate cases"
+		}
+		ratio := pairedRatio(r, base)
+		if i > 0 && diff == "" && ratio <= 1.2 {
+			// The issue would prefer a maintained decoder this close, but
+			// the core module may import only the standard library, uuid
+			// and YAML, and the allocations alone miss the target.
+			note += fmt.Sprintf("; within 1.2x of jsonobj, not adopted: bus/ may not import it, and %.0f allocs/op miss the ≤ 6 target", median(allocs[2+i]))
+		}
+		t.add(row{Contender: "decode: " + d.name, Figure: fmt.Sprintf("%.0f ns/op", median(r)), Spread: spread(r),
+			Ratio: ratioText(ratio, "jsonobj"), Note: note})
+	}
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // benchmarks are the benchmark names, in the order they run.
-var benchmarks = []string{"memory", "kafka", "postgres", "runtime", "decide"}
+var benchmarks = []string{"memory", "kafka", "postgres", "runtime", "decide", "node"}
 
 // defaultDSN is the PostgreSQL server the tests use too.
 const defaultDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -37,6 +37,7 @@ type options struct {
 	kafka    kafkaParams
 	postgres postgresParams
 	runtime  runtimeParams
+	node     nodeParams
 }
 
 func main() {
@@ -96,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = benchRuntime(ctx, o, p, &t)
 		case "decide":
 			err = benchDecide(ctx, o, p, &t)
+		case "node":
+			err = benchNode(ctx, o, p, &t)
 		}
 		if err != nil {
 			p.printf("%s: failed: %v", name, err)
@@ -190,6 +193,7 @@ func (o *options) sizes() {
 			lightMsgs: 1_000, lightPublishers: 8}
 		o.postgres = postgresParams{rows: 10_000, single: 1_000, batched: 12_800, batchSize: 256}
 		o.runtime = runtimeParams{memHeartbeats: 30_000, kafkaHeartbeats: 15_000, publishers: 8, kafkaPublishers: 256}
+		o.node = nodeParams{nodes: 1_000, interval: 50 * time.Millisecond, window: 2 * time.Second}
 		return
 	}
 	if o.rounds == 0 {
@@ -200,6 +204,7 @@ func (o *options) sizes() {
 		lightMsgs: 5_000, lightPublishers: 8}
 	o.postgres = postgresParams{rows: 10_000, single: 3_000, batched: 51_200, batchSize: 256}
 	o.runtime = runtimeParams{memHeartbeats: 200_000, kafkaHeartbeats: 100_000, publishers: 8, kafkaPublishers: 256}
+	o.node = nodeParams{nodes: 10_000, interval: 500 * time.Millisecond, window: 5 * time.Second}
 }
 
 // progress writes timestamped progress lines.

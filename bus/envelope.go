@@ -2,9 +2,11 @@ package bus
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -93,8 +95,9 @@ var envelopeFields = []jsonobj.Field{
 // present and not null.
 //
 // It reads the JSON without reflection ([jsonobj]), with encoding/json's
-// semantics: field names match case-insensitively, a later duplicate wins,
-// null is the same as absent.
+// semantics: field names match case-insensitively under Unicode simple
+// folding (so "ſource_tool", with U+017F, is source_tool), a later
+// duplicate wins, null is the same as absent.
 func DecodeEnvelope(data []byte) (*Envelope, error) {
 	var v [15][]byte // one per envelopeFields entry
 	if err := jsonobj.Read(data, envelopeFields, v[:]); err != nil {
@@ -113,15 +116,27 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	}{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]}
 	var e Envelope
 	var err error
-	for _, f := range []struct {
+	// The optional strings share one allocation.
+	strs := [...]struct {
 		raw []byte
 		dst *string
 	}{
 		{w.eventType, &e.EventType}, {w.source, &e.SourceTool}, {w.target, &e.TargetTool},
 		{w.traceID, &e.TraceID}, {w.spanID, &e.SpanID}, {w.requestID, &e.RequestID},
-	} {
+	}
+	var sb [128]byte
+	buf := sb[:0]
+	var ends [len(strs)]int
+	for k, f := range strs {
 		if f.raw != nil {
-			*f.dst = jsonobj.Str(f.raw)
+			buf = jsonobj.AppendStr(buf, f.raw)
+		}
+		ends[k] = len(buf)
+	}
+	if len(buf) > 0 {
+		all, start := string(buf), 0
+		for k, f := range strs {
+			*f.dst, start = all[start:ends[k]], ends[k]
 		}
 	}
 	if w.id == nil {
@@ -133,7 +148,7 @@ func DecodeEnvelope(data []byte) (*Envelope, error) {
 	if w.ts == nil {
 		return nil, &DecodeError{Field: "envelope_timestamp", Reason: "missing"}
 	}
-	if e.EnvelopeTimestamp, err = ParseTimeField("envelope_timestamp", jsonobj.Str(w.ts)); err != nil {
+	if e.EnvelopeTimestamp, err = ParseTimeBytes("envelope_timestamp", jsonobj.Bytes(w.ts)); err != nil {
 		return nil, err
 	}
 	if w.corr != nil {
@@ -256,7 +271,86 @@ type wireOut struct {
 // MarshalJSON writes the ONEX wire form. Zero versions are written as
 // [DefaultVersion] and [DefaultEnvelopeVersion], a zero priority as [DefaultPriority]; a zero correlation
 // id and empty optional strings are left out.
+//
+// The output is encoding/json's for the wire struct, byte for byte: the
+// common envelope (strings of printable ASCII without <, > and &, raw
+// payload and metadata without them) is appended by hand, any other by
+// encoding/json.
 func (e *Envelope) MarshalJSON() ([]byte, error) {
+	if b, ok := e.appendJSON(make([]byte, 0, 448+len(e.Payload)+len(e.Metadata))); ok {
+		return b, nil
+	}
+	return e.marshalReflect()
+}
+
+// appendJSON appends the wire form to b; ok is false for an envelope it
+// leaves to encoding/json.
+func (e *Envelope) appendJSON(b []byte) (_ []byte, ok bool) {
+	payload := e.Payload
+	if len(payload) == 0 {
+		payload = json.RawMessage("null")
+	}
+	for _, s := range [...]string{e.EventType, e.SourceTool, e.TargetTool, e.TraceID, e.SpanID, e.RequestID} {
+		if !plainJSONString(s) {
+			return b, false
+		}
+	}
+	if !plainRaw(payload) || (len(e.Metadata) > 0 && !plainRaw(e.Metadata)) {
+		return b, false
+	}
+	onex, envVersion := e.OnexVersion, e.EnvelopeVersion
+	if onex.IsZero() {
+		onex = DefaultVersion
+	}
+	if envVersion.IsZero() {
+		envVersion = DefaultEnvelopeVersion
+	}
+	if onex.Prerelease != "" || onex.Build != "" || envVersion.Prerelease != "" || envVersion.Build != "" {
+		return b, false
+	}
+	b = append(b, `{"envelope_id":"`...)
+	b = appendUUID(b, e.EnvelopeID)
+	b = append(b, `","envelope_timestamp":"`...)
+	b = e.EnvelopeTimestamp.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if e.CorrelationID != uuid.Nil {
+		b = append(b, `,"correlation_id":"`...)
+		b = appendUUID(b, e.CorrelationID)
+		b = append(b, '"')
+	}
+	b = appendOptString(b, `,"event_type":"`, e.EventType)
+	b = appendOptString(b, `,"source_tool":"`, e.SourceTool)
+	b = appendOptString(b, `,"target_tool":"`, e.TargetTool)
+	if len(e.Metadata) > 0 {
+		b = append(b, `,"metadata":`...)
+		if b, ok = appendCompact(b, e.Metadata); !ok {
+			return b, false
+		}
+	}
+	priority := e.Priority
+	if priority == 0 {
+		priority = DefaultPriority
+	}
+	b = append(b, `,"priority":`...)
+	b = strconv.AppendInt(b, int64(priority), 10)
+	b = append(b, `,"retry_count":`...)
+	b = strconv.AppendInt(b, int64(e.RetryCount), 10)
+	b = appendOptString(b, `,"trace_id":"`, e.TraceID)
+	b = appendOptString(b, `,"span_id":"`, e.SpanID)
+	b = appendOptString(b, `,"request_id":"`, e.RequestID)
+	b = append(b, `,"onex_version":`...)
+	b = appendPlainVersion(b, onex)
+	b = append(b, `,"envelope_version":`...)
+	b = appendPlainVersion(b, envVersion)
+	b = append(b, `,"payload":`...)
+	if b, ok = appendCompact(b, payload); !ok {
+		return b, false
+	}
+	return append(b, '}'), true
+}
+
+// marshalReflect is MarshalJSON by encoding/json, for any envelope.
+func (e *Envelope) marshalReflect() ([]byte, error) {
 	w := wireOut{
 		EnvelopeID:        e.EnvelopeID,
 		EnvelopeTimestamp: e.EnvelopeTimestamp.UTC().Format(time.RFC3339Nano),
@@ -289,6 +383,79 @@ func (e *Envelope) MarshalJSON() ([]byte, error) {
 		w.Payload = json.RawMessage("null")
 	}
 	return json.Marshal(w)
+}
+
+// plainJSONString reports whether encoding/json writes s as its bytes
+// between quotes: printable ASCII other than '"', '\\', '<', '>' and '&'.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// plainRaw reports whether raw JSON holds none of the bytes encoding/json
+// escapes when it writes a json.RawMessage: '<', '>', '&' and the lead
+// byte of U+2028 and U+2029 (0xE2, conservatively).
+func plainRaw(raw []byte) bool {
+	for _, c := range raw {
+		if c == '<' || c == '>' || c == '&' || c == 0xE2 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendCompact appends raw compacted, as encoding/json writes a
+// json.RawMessage without HTML escapes (plainRaw); ok is false for invalid
+// JSON.
+func appendCompact(b, raw []byte) ([]byte, bool) {
+	if !bytes.ContainsAny(raw, " \t\n\r") {
+		// No space at all, so none to drop: valid is compact.
+		return append(b, raw...), jsonobj.Valid(raw)
+	}
+	buf := bytes.NewBuffer(b)
+	if err := json.Compact(buf, raw); err != nil {
+		return b, false
+	}
+	return buf.Bytes(), true
+}
+
+func appendOptString(b []byte, key, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = append(b, key...)
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendUUID(b []byte, id uuid.UUID) []byte {
+	var buf [36]byte
+	hex.Encode(buf[:8], id[:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], id[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], id[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], id[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:], id[10:])
+	return append(b, buf[:]...)
+}
+
+// appendPlainVersion appends a version without prerelease and build as
+// Version.MarshalJSON writes it.
+func appendPlainVersion(b []byte, v Version) []byte {
+	b = append(b, `{"major":`...)
+	b = strconv.AppendInt(b, int64(v.Major), 10)
+	b = append(b, `,"minor":`...)
+	b = strconv.AppendInt(b, int64(v.Minor), 10)
+	b = append(b, `,"patch":`...)
+	b = strconv.AppendInt(b, int64(v.Patch), 10)
+	return append(b, '}')
 }
 
 // UnmarshalJSON decodes with [DecodeEnvelope].

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 )
 
 // FuzzDecodeEnvelopeMatchesEncodingJSON compares the reflection-free
@@ -19,6 +22,8 @@ func FuzzDecodeEnvelopeMatchesEncodingJSON(f *testing.F) {
 		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_id":null,"envelope_timestamp":"2025-03-04T05:06:07Z","payload":1}`,
 		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":"\udd00 \xff"}`,
 		`null`, `[]`, `{"a":`,
+		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timeſtamp":"2025-03-04T05:06:07Z","payload":{},"ſource_tool":"a","\u017fpan_id":"b","request_id":"c","REQUEST_ID":null}`,
+		`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":{},"onex_verſion":{"MAJOR":1,"patch":2},"\u212aind":1}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -61,6 +66,107 @@ func BenchmarkDecodeEnvelope(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := tc.fn(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeEnvelopeFoldsKeysAsEncodingJSON: keys match field names under
+// Unicode simple folding, as in encoding/json: U+017F (ſ) stands for s and
+// U+212A (Kelvin sign) for k, raw or escaped; other look-alikes match
+// nothing. Each input is also checked against the encoding/json reference.
+func TestDecodeEnvelopeFoldsKeysAsEncodingJSON(t *testing.T) {
+	const base = `"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timestamp":"2025-03-04T05:06:07Z","payload":{}`
+	for _, tc := range []struct {
+		member string
+		source string // the SourceTool it must decode to
+		spanID string
+	}{
+		{`"ſource_tool":"a"`, "a", ""},
+		{`"\u017fource_tool":"a"`, "a", ""},
+		{`"SOURCE_TOOL":"a","ſpan_id":"b"`, "a", "b"},
+		{`"ſource_tool":"a","source_tool":"b"`, "b", ""}, // the later duplicate wins
+		{`"source_tool":"b","\u017Fource_tool":"a"`, "a", ""},
+		{`"ſource_tool":"a","ſource_tool":null`, "", ""},
+		{`"\u0073ource_tool":"a"`, "a", ""},
+		{`"śource_tool":"a"`, "", ""},      // U+015B folds to Ś, not to s
+		{`"\u212aource_tool":"a"`, "", ""}, // the Kelvin sign is a k, not an s
+		{`"source_toolſ":"a"`, "", ""},
+	} {
+		data := []byte("{" + base + "," + tc.member + "}")
+		got, err := DecodeEnvelope(data)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if got.SourceTool != tc.source || got.SpanID != tc.spanID {
+			t.Errorf("%s: source_tool %q, span_id %q; want %q, %q", data, got.SourceTool, got.SpanID, tc.source, tc.spanID)
+		}
+		want, err := refDecodeEnvelope(data)
+		if err != nil {
+			t.Fatalf("%s: encoding/json: %v", data, err)
+		}
+		if got.SourceTool != want.SourceTool || got.SpanID != want.SpanID {
+			t.Errorf("%s: DecodeEnvelope %q %q, encoding/json %q %q", data, got.SourceTool, got.SpanID, want.SourceTool, want.SpanID)
+		}
+	}
+	// A folded key reaches the required fields and the versions too.
+	data := []byte(`{"envelope_id":"6f1c2a4e-8b3d-4c5e-9f7a-1b2c3d4e5f60","envelope_timeſtamp":"2025-03-04T05:06:07Z",` +
+		`"payload":{},"onex_verſion":{"MAJOR":3,"minor":1},"envelope_ver\u017fion":"4.0.0"}`)
+	got, err := DecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := refDecodeEnvelope(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EnvelopeTimestamp.IsZero() || got.OnexVersion != (Version{Major: 3, Minor: 1}) || got.EnvelopeVersion != (Version{Major: 4}) ||
+		!reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeEnvelope %+v\nencoding/json %+v", got, want)
+	}
+}
+
+// FuzzMarshalJSONMatchesEncodingJSON: the hand-written MarshalJSON writes
+// what encoding/json writes for the wire struct, byte for byte, and fails
+// where it fails.
+func FuzzMarshalJSONMatchesEncodingJSON(f *testing.F) {
+	f.Add("NodeHeartbeatEvent", "node", "", "", []byte(`{"a": [1, "<x>"]}`), []byte(` {"b":1} `), 0, 0, int64(1772366400123456789), true, 1, 0)
+	f.Add("a\"b", "\u2028", "é", "&", []byte(`{}`), []byte(nil), 3, 2, int64(0), false, 0, 7)
+	f.Add("", "", "", "", []byte(`{"a":`), []byte(`[]`), -1, -5, int64(-1), true, -1, 0)
+	f.Add("x", "y", "z", "w", []byte(nil), []byte("{\"k\":\"\xff\"}"), 10, 1, int64(253402300799999999), false, 2, 3)
+	f.Fuzz(func(t *testing.T, eventType, source, trace, span string, payload, metadata []byte, priority, retries int,
+		nanos int64, corr bool, major, minor int) {
+		e := &Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Unix(0, nanos), EventType: eventType, SourceTool: source,
+			TargetTool: span + trace, TraceID: trace, SpanID: span, RequestID: source, Metadata: metadata, Payload: payload,
+			Priority: priority, RetryCount: retries, OnexVersion: Version{Major: major, Minor: minor}, EnvelopeVersion: Version{Patch: minor}}
+		if corr {
+			e.CorrelationID = uuid.New()
+		}
+		if major == 2 {
+			e.OnexVersion.Prerelease = "rc.1"
+		}
+		got, gotErr := e.MarshalJSON()
+		want, wantErr := e.marshalReflect()
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got, want) {
+			t.Fatalf("%+v:\nMarshalJSON   %s %v\nencoding/json %s %v", e, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+func BenchmarkEnvelopeMarshalJSON(b *testing.B) {
+	e := &Envelope{EnvelopeID: uuid.New(), EnvelopeTimestamp: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC), CorrelationID: uuid.New(),
+		EventType: "NodeHeartbeatEvent", SourceTool: "registrar-node",
+		Payload: []byte(`{"node_id":"7b0c2b6e-4a44-4c61-9d5e-3f1f0d1e2a10","node_type":"effect","node_version":"1.2.3","uptime_seconds":12.5,"active_operations_count":0,"correlation_id":null,"timestamp":"2026-03-01T12:00:30.123456Z"}`)}
+	for _, tc := range []struct {
+		name string
+		fn   func() ([]byte, error)
+	}{{"append", e.MarshalJSON}, {"encoding-json", e.marshalReflect}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.fn(); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -32,15 +32,22 @@ var MaxTime = time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC)
 // The result is in UTC, truncated to microseconds (the precision of
 // PostgreSQL and of Python's datetime, so every store compares times alike),
 // and must lie in [MinTime, MaxTime]; a time outside is an error.
-func ParseTimeField(field, s string) (time.Time, error) {
+func ParseTimeField(field, s string) (time.Time, error) { return parseTimeField(field, s) }
+
+// ParseTimeBytes is [ParseTimeField] for the bytes of the time: it parses
+// them without copying them to a string, and does not allocate unless it
+// reports an error.
+func ParseTimeBytes(field string, b []byte) (time.Time, error) { return parseTimeField(field, b) }
+
+func parseTimeField[T string | []byte](field string, s T) (time.Time, error) {
 	t, problem := parseRFC3339(s)
 	if problem != "" {
-		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q %s", truncate(s), problem)}
+		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q %s", truncate(string(s)), problem)}
 	}
 	t = t.Truncate(time.Microsecond)
 	if t.Before(MinTime) || t.After(MaxTime) {
 		return time.Time{}, &DecodeError{Field: field, Reason: fmt.Sprintf("%q is outside %s to %s",
-			truncate(s), MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))}
+			truncate(string(s)), MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))}
 	}
 	return t, nil
 }
@@ -48,8 +55,8 @@ func ParseTimeField(field, s string) (time.Time, error) {
 // parseRFC3339 parses s as an RFC 3339 date-time and returns it in UTC, or
 // says what is wrong with s ("has no time zone", "is not an RFC 3339 time:
 // ...").
-func parseRFC3339(s string) (time.Time, string) {
-	p := timeText{s: s}
+func parseRFC3339[T string | []byte](s T) (time.Time, string) {
+	p := timeText[T]{s: s}
 	year := p.number(4, "year", 0, 9999)
 	p.separator("-", "after the year")
 	month := p.number(2, "month", 1, 12)
@@ -84,15 +91,15 @@ func parseRFC3339(s string) (time.Time, string) {
 
 // timeText reads an RFC 3339 date-time from left to right; the first
 // problem stops it.
-type timeText struct {
-	s       string
+type timeText[T string | []byte] struct {
+	s       T
 	i       int
 	problem string
 }
 
 // number reads exactly n digits as the field what, which must lie in
 // [lo, hi].
-func (p *timeText) number(n int, what string, lo, hi int) int {
+func (p *timeText[T]) number(n int, what string, lo, hi int) int {
 	if p.problem != "" {
 		return 0
 	}
@@ -113,7 +120,7 @@ func (p *timeText) number(n int, what string, lo, hi int) int {
 }
 
 // separator reads one of the bytes in one.
-func (p *timeText) separator(one, where string) {
+func (p *timeText[T]) separator(one, where string) {
 	if p.problem != "" {
 		return
 	}
@@ -128,7 +135,7 @@ func (p *timeText) separator(one, where string) {
 
 // fraction reads an optional "." and one or more digits, and returns the
 // first nine as nanoseconds.
-func (p *timeText) fraction() int {
+func (p *timeText[T]) fraction() int {
 	if p.problem != "" || p.i >= len(p.s) || p.s[p.i] != '.' {
 		return 0
 	}
@@ -152,7 +159,7 @@ func (p *timeText) fraction() int {
 
 // offset reads "Z", "z" or ±hh:mm and returns how far local time is ahead
 // of UTC.
-func (p *timeText) offset() time.Duration {
+func (p *timeText[T]) offset() time.Duration {
 	if p.problem != "" {
 		return 0
 	}
@@ -179,5 +186,14 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // daysIn returns the number of days of month in year (proleptic Gregorian).
 func daysIn(month time.Month, year int) int {
-	return time.Date(year, month+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	switch month {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }

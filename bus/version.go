@@ -3,7 +3,6 @@ package bus
 import (
 	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -269,13 +268,17 @@ var errNotVersion = errors.New(`want a version string ("1.2.3-rc.1+build.5") or 
 func (v *Version) UnmarshalJSON(data []byte) error {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && data[0] == '"' {
-		if !json.Valid(data) {
+		if !jsonobj.Valid(data) {
 			return errNotVersion
 		}
 		p, err := parseVersion(jsonobj.Bytes(data))
 		if err != nil {
 			return err
 		}
+		*v = p
+		return nil
+	}
+	if p, ok := plainVersionObject(data); ok {
 		*v = p
 		return nil
 	}
@@ -348,6 +351,37 @@ func (v *Version) UnmarshalJSON(data []byte) error {
 	}
 	*v = p
 	return nil
+}
+
+// plainVersionObject reads the form MarshalJSON writes for a release,
+// {"major":1,"minor":2,"patch":3} byte for byte, without a scan of the
+// object; ok is false for anything else, which the full reader then reads.
+func plainVersionObject(data []byte) (v Version, ok bool) {
+	rest := data
+	for k, key := range [3]string{`{"major":`, `,"minor":`, `,"patch":`} {
+		if len(rest) < len(key) || string(rest[:len(key)]) != key {
+			return Version{}, false
+		}
+		rest = rest[len(key):]
+		n, i := 0, 0
+		for i < len(rest) && i < 9 && rest[i] >= '0' && rest[i] <= '9' {
+			n = n*10 + int(rest[i]-'0')
+			i++
+		}
+		if i == 0 || i == 9 || (i > 1 && rest[0] == '0') { // none, too long, or a leading zero
+			return Version{}, false
+		}
+		rest = rest[i:]
+		switch k {
+		case 0:
+			v.Major = n
+		case 1:
+			v.Minor = n
+		default:
+			v.Patch = n
+		}
+	}
+	return v, string(rest) == "}"
 }
 
 // numberProblem says why the raw JSON value v is not a version number.

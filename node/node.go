@@ -125,6 +125,8 @@ type Node struct {
 	info Info
 	key  []byte // the node id as text: every message's key
 	cfg  config
+	// version is info.Version.String(), which every heartbeat carries.
+	version string
 
 	running atomic.Bool
 	stats   counters
@@ -166,7 +168,7 @@ func New(b bus.EventBus, info Info, opts ...Option) (*Node, error) {
 	if err := info.Version.Validate(); err != nil {
 		return nil, fmt.Errorf("registrar/node: invalid info: Version: %w", err)
 	}
-	n := &Node{b: b, info: info, key: []byte(info.ID.String()), cfg: cfg, ctl: make(chan struct{}, 1)}
+	n := &Node{b: b, info: info, key: []byte(info.ID.String()), cfg: cfg, version: info.Version.String(), ctl: make(chan struct{}, 1)}
 	n.inbox.wake = make(chan struct{}, 1)
 	// The introspection, as it will be sent, must decode as the reducer
 	// decodes it.

@@ -252,10 +252,13 @@ func (p *protocol) heartbeat(ctx context.Context) error {
 		ops = max(f(), 0)
 	}
 	up := max(p.n.cfg.clock.Now().Sub(p.start).Seconds(), 0)
-	payload, err := json.Marshal(&registration.Heartbeat{
-		NodeID: p.n.info.ID, NodeType: p.n.info.Type, NodeVersion: p.n.info.Version.String(),
+	hb := registration.Heartbeat{
+		NodeID: p.n.info.ID, NodeType: p.n.info.Type, NodeVersion: p.n.version,
 		UptimeSeconds: up, ActiveOperationsCount: ops, CorrelationID: p.attempt, Timestamp: ts,
-	})
+	}
+	// MarshalJSON's output is what json.Marshal would write, without
+	// json.Marshal's second pass over it.
+	payload, err := hb.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("registrar/node: encode heartbeat: %w", err)
 	}

@@ -1,6 +1,7 @@
 package jsonobj
 
 import (
+	"encoding/binary"
 	"errors"
 	"strconv"
 	"unicode/utf16"
@@ -251,27 +252,53 @@ func (it *Iter) Next() bool {
 	return true
 }
 
-// Key returns key in the form to compare with lower-case field names: as
-// encoding/json matches field names case-insensitively, an ASCII key with
-// upper case is lowered into buf. It does not allocate for keys that fit buf.
+// Key returns key in the form to compare with field names in lower-case
+// ASCII, folded as encoding/json folds object keys: it matches field names
+// case-insensitively under Unicode simple folding. An ASCII key with upper
+// case is lowered into buf; in a key with bytes that are not ASCII, the two
+// runes that fold to an ASCII letter, U+017F (ſ, folds to s) and U+212A
+// (Kelvin sign, folds to k), are replaced by that letter, and every other
+// rune is kept (it folds to no ASCII letter, so the key can match no such
+// field name). It does not allocate for keys that fit buf.
 func Key(key []byte, buf *[64]byte) []byte {
 	for i, c := range key {
-		if c >= 'A' && c <= 'Z' {
-			out := buf[:0]
-			if len(key) > len(buf) {
-				out = make([]byte, 0, len(key))
-			}
-			out = append(out, key[:i]...)
-			for _, c := range key[i:] {
-				if c >= 'A' && c <= 'Z' {
-					c += 'a' - 'A'
-				}
-				out = append(out, c)
-			}
-			return out
+		if (c >= 'A' && c <= 'Z') || c >= utf8.RuneSelf {
+			return foldKey(key, i, buf)
 		}
 	}
 	return key
+}
+
+// foldKey is Key's slow path for a key whose first byte to fold is at i.
+func foldKey(key []byte, i int, buf *[64]byte) []byte {
+	out := buf[:0]
+	if len(key) > len(buf) {
+		out = make([]byte, 0, len(key))
+	}
+	out = append(out, key[:i]...)
+	for i < len(key) {
+		c := key[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			out = append(out, c+'a'-'A')
+			i++
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			i++
+		default:
+			r, n := utf8.DecodeRune(key[i:])
+			switch r {
+			case '\u017f': // LATIN SMALL LETTER LONG S
+				out = append(out, 's')
+			case '\u212a': // KELVIN SIGN
+				out = append(out, 'k')
+			default:
+				out = append(out, key[i:i+n]...)
+			}
+			i += n
+		}
+	}
+	return out
 }
 
 type parser struct{ data []byte }
@@ -419,6 +446,24 @@ func (p *parser) number(i int) (int, error) {
 	return i, nil
 }
 
+// plainByte marks the bytes that stand for themselves in a JSON string:
+// printable ASCII other than '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plainWord reports whether all eight bytes of x are plainByte bytes: none
+// is below 0x20, '"', '\\' or 0x80 and above.
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	// Below 0x80, a byte is below 0x20 when its bits 0x60 are clear.
+	return (x|hasZero(x&0x6060606060606060)|hasZero(x^0x2222222222222222)|hasZero(x^0x5c5c5c5c5c5c5c5c))&highs == 0
+}
+
 // str validates the string starting at the quote at i; it returns the index
 // after the closing quote and whether the string has escapes or bytes that
 // are not ASCII (so that it is not its own value).
@@ -426,6 +471,15 @@ func (p *parser) str(i int) (int, bool, error) {
 	d := p.data
 	special := false
 	for i++; i < len(d); i++ {
+		for i+8 <= len(d) && plainWord(binary.LittleEndian.Uint64(d[i:])) {
+			i += 8
+		}
+		for i < len(d) && plainByte[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
 		c := d[i]
 		switch {
 		case c == '"':
@@ -450,7 +504,7 @@ func (p *parser) str(i int) (int, bool, error) {
 			}
 		case c < 0x20:
 			return i, special, p.fail(i, "in string literal")
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			special = true
 		}
 	}
@@ -496,6 +550,23 @@ func Bytes(v []byte) []byte {
 		return b
 	}
 	return appendUnquoted(nil, v)
+}
+
+// AppendStr appends the value of the raw JSON string v, decoded as [Str]
+// decodes it, to dst.
+func AppendStr(dst, v []byte) []byte {
+	if b, ok := plainString(v); ok {
+		return append(dst, b...)
+	}
+	return appendUnquoted(dst, v)
+}
+
+// Valid reports whether data is one valid JSON value, space around it
+// allowed, as json.Valid does. It does not allocate for valid data.
+func Valid(data []byte) bool {
+	p := parser{data: data}
+	end, err := p.value(p.space(0), 0)
+	return err == nil && p.space(end) == len(data)
 }
 
 // appendUnquoted appends the decoded contents of the valid quoted JSON
@@ -580,8 +651,8 @@ func Float(v []byte) (float64, error) {
 
 // Field is a member [Read] looks for.
 type Field struct {
-	// Name is the member's name in lower case; members match it
-	// case-insensitively, as encoding/json matches field names.
+	// Name is the member's name in lower-case ASCII; members match it
+	// case-insensitively, as encoding/json matches field names (see [Key]).
 	Name string
 	// Kind is the kind the value must have; Invalid accepts any. null is
 	// always accepted.
@@ -610,13 +681,19 @@ func Read(data []byte, fields []Field, vals [][]byte) error {
 	var kindErr *KindError
 	var kb [64]byte
 	it := NewIter(data)
+	next := 0 // members usually come in the order of fields: try this one first
 	for it.Next() {
 		key := Key(it.Key(), &kb)
-		for i := range fields {
+		for n := range fields {
+			i := n + next
+			if i >= len(fields) {
+				i -= len(fields)
+			}
 			f := &fields[i]
 			if string(key) != f.Name {
 				continue
 			}
+			next = i + 1
 			v := it.Value()
 			switch k := KindOf(v); {
 			case k == Null:

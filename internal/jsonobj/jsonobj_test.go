@@ -2,6 +2,7 @@ package jsonobj
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -204,7 +205,8 @@ func TestSyntaxErrorOffset(t *testing.T) {
 func TestKeyFolds(t *testing.T) {
 	var buf [64]byte
 	for in, want := range map[string]string{"abc": "abc", "Envelope_ID": "envelope_id", "a_B": "a_b",
-		strings.Repeat("X", 70): strings.Repeat("x", 70)} {
+		strings.Repeat("X", 70): strings.Repeat("x", 70), "ſpan": "span", "\u212aind": "kind", "Kſ\u212a": "ksk",
+		"é_ſ": "é_s", "ŚK": "Śk", strings.Repeat("ſ", 40): strings.Repeat("s", 40), "\xffS": "\xffs"} {
 		if got := string(Key([]byte(in), &buf)); got != want {
 			t.Errorf("Key(%q) = %q", in, got)
 		}
@@ -212,6 +214,43 @@ func TestKeyFolds(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { Key([]byte("Envelope_ID"), &buf) }); n != 0 {
 		t.Errorf("Key allocates %v times", n)
 	}
+}
+
+// FuzzReadMatchesEncodingJSON: Read finds the members that encoding/json
+// assigns to struct fields of the same names, folding keys as it does
+// (Unicode simple folding: ſ is s, the Kelvin sign is k), with the later
+// duplicate winning and null meaning absent.
+func FuzzReadMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"sk":1,"kind":"a","a_b":[1]}`, `{"ſ\u212a":1,"\u212aind":2,"A_B":3,"a_b":null}`, `{"SK":1,"sK":2,"ſk":null}`,
+		`{"KIND":{"x":1},"kinds":2,"ṡk":3}`, "{\"\xc5\xbfk\":1}", `{"sk":1,"sk":2}`, `[]`, `{"sk":`,
+	} {
+		f.Add([]byte(s))
+	}
+	fields := []Field{{Name: "sk"}, {Name: "kind"}, {Name: "a_b"}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var want struct {
+			SK   json.RawMessage `json:"sk"`
+			Kind json.RawMessage `json:"kind"`
+			AB   json.RawMessage `json:"a_b"`
+		}
+		var got [3][]byte
+		err := Read(data, fields, got[:])
+		if json.Unmarshal(data, &want) != nil {
+			return // not an object, or invalid: FuzzMembersMatchesEncodingJSON covers those
+		}
+		if err != nil {
+			t.Fatalf("%q: Read: %v", data, err)
+		}
+		for i, w := range []json.RawMessage{want.SK, want.Kind, want.AB} {
+			if string(w) == "null" {
+				w = nil
+			}
+			if !bytes.Equal(got[i], w) {
+				t.Errorf("%q: %s = %q, encoding/json %q", data, fields[i].Name, got[i], w)
+			}
+		}
+	})
 }
 
 func TestIntAndFloat(t *testing.T) {
@@ -250,5 +289,23 @@ func TestRead(t *testing.T) {
 	data := []byte(`{"a":"x","b":1,"c":{"d":[true,false,null]}}`)
 	if n := testing.AllocsPerRun(100, func() { _ = Read(data, fields, v[:]) }); n != 0 {
 		t.Errorf("Read allocates %v times", n)
+	}
+}
+
+// TestPlainWord: the eight-byte test agrees with the byte table for words
+// made of every byte in every position among plain filler.
+func TestPlainWord(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < 8; pos++ {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			want := true
+			for _, b := range w {
+				want = want && plainByte[b]
+			}
+			if got := plainWord(binary.LittleEndian.Uint64(w)); got != want {
+				t.Fatalf("plainWord(%q) = %v, want %v", w, got, want)
+			}
+		}
 	}
 }

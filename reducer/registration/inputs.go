@@ -33,6 +33,17 @@ func validNodeType(t string) bool {
 	return false
 }
 
+// knownNodeType returns the entry of NodeTypes that b spells, without
+// allocating, and whether there is one.
+func knownNodeType(b []byte) (string, bool) {
+	for _, n := range NodeTypes {
+		if string(b) == n {
+			return n, true
+		}
+	}
+	return "", false
+}
+
 // Introspection is a node's announcement of itself
 // (ModelNodeIntrospectionEvent).
 type Introspection struct {
@@ -184,11 +195,18 @@ func reqTime(kind, field string, v []byte) (time.Time, error) {
 	if v == nil {
 		return time.Time{}, payloadError(kind, field, "missing")
 	}
-	s := jsonobj.Str(v)
-	if s == "" {
+	b := jsonobj.Bytes(v)
+	if len(b) == 0 {
 		return time.Time{}, payloadError(kind, field, "missing")
 	}
-	return bus.ParseTimeField("payload."+field, s)
+	t, err := bus.ParseTimeBytes(field, b)
+	if err != nil {
+		var de *bus.DecodeError
+		if errors.As(err, &de) {
+			de.Field = "payload." + field // named here, so that the good path builds no string
+		}
+	}
+	return t, err
 }
 
 // text returns the value of a raw JSON string, or "" for nil.
@@ -325,11 +343,14 @@ func DecodeHeartbeat(data []byte) (*Heartbeat, error) {
 	if h.NodeID, err = reqUUID(kind, "node_id", nodeID); err != nil {
 		return nil, err
 	}
-	if t := text(nodeType); t != "" {
-		if !validNodeType(t) {
-			return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", t, NodeTypes))
+	if nodeType != nil {
+		if b := jsonobj.Bytes(nodeType); len(b) > 0 {
+			t, ok := knownNodeType(b)
+			if !ok {
+				return nil, payloadError(kind, "node_type", fmt.Sprintf("%q is not one of %v", b, NodeTypes))
+			}
+			h.NodeType = t
 		}
-		h.NodeType = t
 	}
 	if version != nil {
 		var v bus.Version

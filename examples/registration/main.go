@@ -82,6 +82,7 @@ type options struct {
 	bus       string
 	brokers   string
 	httpAddr  string
+	memprof   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -104,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka `brokers` for -bus kafka, comma-separated host:port")
 	fs.StringVar(&o.consul, "consul", "", "Consul agent `address` (host:port); the default is an in-memory registry")
 	fs.StringVar(&o.httpAddr, "http", "", "serve the status page (/), the read API (/v1/), /metrics, /healthz and /readyz on `addr` (host:port), and keep serving after the simulation until interrupted")
+	fs.StringVar(&o.memprof, "memprofile", "", "after the simulation, with the store and the bus still open, collect garbage and write a heap profile to `file` (go tool pprof), and print the live heap per node on stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

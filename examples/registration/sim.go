@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +78,9 @@ func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) (er
 		if err := s.execute(ctx, true); err != nil {
 			return err
 		}
+		if err := s.writeHeapProfile(); err != nil {
+			return err
+		}
 		return s.report(ctx, stdout, time.Since(start))
 	}
 	// -http: the runtime and the server run until interrupted, past the
@@ -87,6 +92,9 @@ func runSimulation(ctx context.Context, o options, stdout, stderr io.Writer) (er
 	stopRuntime := s.w.start(outer)
 	defer func() { err = errors.Join(err, stopRuntime(), stopHTTP()) }()
 	if err := s.execute(ctx, false); err != nil {
+		return err
+	}
+	if err := s.writeHeapProfile(); err != nil {
 		return err
 	}
 	if err := s.report(ctx, stdout, time.Since(start)); err != nil {
@@ -497,4 +505,29 @@ func (b readingBus) PartitionCount(ctx context.Context, topic string) (int32, er
 // ReadPartition is the bus beneath's.
 func (b readingBus) ReadPartition(ctx context.Context, topic string, partition int32, h bus.Handler, opts ...bus.ReadOption) error {
 	return b.pr.ReadPartition(ctx, topic, partition, h, opts...)
+}
+
+// writeHeapProfile writes -memprofile: a heap profile taken after a
+// collection, while the world (bus, store, runtime's state) and the
+// simulated nodes are still referenced, and the live heap per node on
+// stderr.
+func (s *simulation) writeHeapProfile() error {
+	if s.o.memprof == "" {
+		return nil
+	}
+	f, err := os.Create(s.o.memprof) //nolint:gosec // the path is the operator's own -memprofile flag
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(s.stderr, "live heap after GC: %d MiB, %d bytes per node (%d nodes); goroutine stacks %d MiB (%d goroutines); heap profile in %s\n",
+		ms.HeapAlloc>>20, ms.HeapAlloc/uint64(len(s.nodes)), len(s.nodes), ms.StackInuse>>20, runtime.NumGoroutine(), s.o.memprof)
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	runtime.KeepAlive(s)
+	return f.Close()
 }

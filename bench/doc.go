@@ -25,6 +25,12 @@
 // Usage, from this directory:
 //
 //	go run . [-quick] [-only memory,kafka,postgres,runtime,decide] [-rounds N]
+//	go run . -scale [-scale-sizes 10000,100000,1000000]
+//
+// -scale runs the scale curve instead: at each fleet size the Runtime's
+// rate (memory bus into the memory store and into Postgres), the memory
+// store's live heap and the Postgres table's size per node, and the time
+// and plans of one overdue sweep, with how each grows.
 //
 // The table goes to stdout, progress lines to stderr. The postgres and
 // runtime benchmarks need PostgreSQL: the DSN comes from -pg, else

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -38,6 +39,10 @@ type options struct {
 	postgres postgresParams
 	runtime  runtimeParams
 	node     nodeParams
+
+	// scaleMode (-scale) runs the scale curve instead of the benchmarks.
+	scaleMode bool
+	scale     scaleParams
 }
 
 func main() {
@@ -75,9 +80,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.quick {
 		mode = "quick"
 	}
+	if o.scaleMode {
+		mode = "scale"
+	}
 	p.printf("mode %s, %d rounds, GOMAXPROCS %d, %s", mode, o.rounds, runtime.GOMAXPROCS(0), runtime.Version())
 	var t table
+	if o.scaleMode {
+		p.printf("scale: starting, sizes %v", o.scale.sizes)
+		if err := benchScale(ctx, o, p, &t); err != nil {
+			p.printf("scale: failed: %v", err)
+			t.fail("scale", err)
+		}
+	}
 	for _, name := range benchmarks {
+		if o.scaleMode {
+			break
+		}
 		if !slices.Contains(o.only, name) {
 			continue
 		}
@@ -142,6 +160,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dsn, "pg", "", "PostgreSQL DSN (default $REGISTRAR_TEST_PG, else "+defaultDSN+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed (by default only a failed benchmark does)")
+	fs.BoolVar(&o.scaleMode, "scale", false, "run the scale curve instead of the benchmarks (not part of -quick nor of the default run): "+
+		"at each -scale-sizes fleet size, the Runtime's rate, the memory store's and the Postgres table's bytes per node, and one overdue sweep")
+	sizes := fs.String("scale-sizes", joinInts(defaultScaleSizes), "comma-separated fleet sizes of -scale")
+	fs.IntVar(&o.scale.overdue, "scale-overdue", 1000, "projections overdue when -scale times a sweep (the same at every size)")
+	fs.BoolVar(&o.scale.postgres, "scale-pg", true, "with -scale, also run the Runtime from the memory bus into Postgres at each size")
 	filter := fs.String("filter", "", "run only the contenders whose name matches this regular expression (for profiling: ratios become n/a)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -169,6 +192,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.filter = re
 	}
+	for f := range strings.SplitSeq(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-scale-sizes: %q is not a positive count", f)
+		}
+		o.scale.sizes = append(o.scale.sizes, n)
+	}
+	slices.Sort(o.scale.sizes)
+	if o.scale.overdue < 1 {
+		return o, fmt.Errorf("-scale-overdue %d: want at least 1", o.scale.overdue)
+	}
+	o.scale.sweeps = 15
 	if o.rounds < 0 {
 		return o, fmt.Errorf("-rounds %d is negative", o.rounds)
 	}
@@ -281,4 +316,13 @@ func figure(v float64, unit string) string {
 		return rate(v, unit)
 	}
 	return fmt.Sprintf("%.0f %s", v, unit)
+}
+
+// joinInts writes ns comma-separated.
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

@@ -55,8 +55,18 @@ func benchMemory(ctx context.Context, o options, p *progress, t *table) error {
 		Ratio: ratioText(pairedRatio(res[2], res[1]), "gochannel")})
 	t.add(row{Contender: cs[1].name + " (baseline)", Figure: rate(median(res[1]), "msgs/s"), Spread: spread(res[1]),
 		Note: "OutputChannelBuffer = msgs, as watermill's own benchmark"})
+	// The memory store's footprint, cheaply (a few hundred milliseconds):
+	// -scale measures it up to a million nodes.
+	_, _, perNode := seedMemoryStore(storeCheckNodes)
+	t.add(row{Contender: "registrar effects/memory Store, live heap", Figure: fmt.Sprintf("%.0f B/projection", perNode),
+		Target: "≤ 2 KB", Result: t.check("memory store ≤ 2 KB live heap per projection", perNode <= maxStoreBytes),
+		Note: fmt.Sprintf("%d active projections, after GC; -scale measures 10k to 1M", storeCheckNodes)})
 	return nil
 }
+
+// storeCheckNodes is how many projections the memory benchmark stores to
+// measure the memory store's bytes per projection.
+const storeCheckNodes = 10_000
 
 // memoryWorkload is the messages both buses carry.
 type memoryWorkload struct {

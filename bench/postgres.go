@@ -79,9 +79,14 @@ func (d *benchDB) seed(ctx context.Context, prefix string, n int) ([]uuid.UUID, 
 	}
 	ids := make([]uuid.UUID, n)
 	for i := range ids {
-		ids[i] = uuid.UUID(md5.Sum([]byte(prefix + strconv.Itoa(i+1)))) //nolint:gosec // See the import.
+		ids[i] = seedID(prefix, i+1)
 	}
 	return ids, d.vacuum(ctx)
+}
+
+// seedID is the id the seed statements give row i: md5(prefix || i)::uuid.
+func seedID(prefix string, i int) uuid.UUID {
+	return uuid.UUID(md5.Sum([]byte(prefix + strconv.Itoa(i)))) //nolint:gosec // See the import.
 }
 
 // vacuum cleans the table, so that the dead rows one contender left do not

@@ -52,7 +52,7 @@ type pipeline struct {
 	name    string
 	bus     *countingBus
 	rt      *registrar.RegistrationRuntime
-	store   *countingStore
+	store   *storeCounters
 	nodes   []uuid.UUID
 	beats   []int // heartbeats sent so far, by node index
 	topic   string
@@ -102,7 +102,7 @@ func benchRuntime(ctx context.Context, o options, p *progress, t *table) (err er
 			return nil, err
 		}
 		store := &countingStore{Store: pgStore}
-		pl := &pipeline{name: name, bus: newCountingBus(b), store: store, nodes: nodes, beats: make([]int, len(nodes)),
+		pl := &pipeline{name: name, bus: newCountingBus(b), store: &store.storeCounters, nodes: nodes, beats: make([]int, len(nodes)),
 			topic: hbTopic, pubs: pubs, perCall: perCall}
 		exec, err := registrationEffects(ctx, db, pl)
 		if err != nil {
@@ -312,6 +312,13 @@ func registrationEffects(ctx context.Context, db *benchDB, pl *pipeline) (*inten
 	if err != nil {
 		return nil, err
 	}
+	return newExecutor(ctx, pl, up, upd)
+}
+
+// newExecutor returns the executor of pl's Runtime: up for the upserts,
+// upd for the updates, and an in-memory registry for the consul.* intents
+// in which pl's nodes are registered, as registrationEffects describes.
+func newExecutor(ctx context.Context, pl *pipeline, up, upd intent.IntentEffect) (*intent.Executor, error) {
 	exec := intent.NewExecutor()
 	reg := memeffects.NewRegistry(memeffects.RegistryConfig{})
 	for _, id := range pl.nodes {
@@ -339,7 +346,8 @@ func registrationEffects(ctx context.Context, db *benchDB, pl *pipeline) (*inten
 // messages are encoded before the clock starts; each node's heartbeats are
 // published by one goroutine, in order, ten simulated seconds apart, so
 // every one of them applies. With record, the round's batch sizes are kept
-// for the table.
+// for the table. A nil db is a pipeline into the memory store: nothing to
+// vacuum.
 func (pl *pipeline) round(ctx context.Context, db *benchDB, n int, record bool) (float64, error) {
 	byPub := make([][]*bus.Message, pl.pubs)
 	for k := range n {
@@ -350,8 +358,10 @@ func (pl *pipeline) round(ctx context.Context, db *benchDB, n int, record bool) 
 		}
 		byPub[i%pl.pubs] = append(byPub[i%pl.pubs], m)
 	}
-	if err := db.vacuum(ctx); err != nil {
-		return 0, err
+	if db != nil {
+		if err := db.vacuum(ctx); err != nil {
+			return 0, err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, runtimeTimeout)
 	defer cancel()
@@ -498,21 +508,48 @@ func (c *countingBus) SubscribeBatch(ctx context.Context, group string, topics [
 // writes they carry and its LoadMany calls.
 type countingStore struct {
 	*postgres.Store
+	storeCounters
+}
+
+// storeCounters are a counting store's counts.
+type storeCounters struct {
 	commits, writes, loads atomic.Int64
 	commitNanos            atomic.Int64
 }
 
+// count counts one Commit of n writes that started at start.
+func (c *storeCounters) count(n int, start time.Time) {
+	c.commits.Add(1)
+	c.writes.Add(int64(n))
+	c.commitNanos.Add(int64(time.Since(start)))
+}
+
 // Commit counts one call of len(ws) writes.
 func (c *countingStore) Commit(ctx context.Context, ws []dispatch.Write) ([]dispatch.WriteResult, error) {
-	c.commits.Add(1)
-	c.writes.Add(int64(len(ws)))
-	start := time.Now()
-	defer func() { c.commitNanos.Add(int64(time.Since(start))) }()
+	defer c.count(len(ws), time.Now())
 	return c.Store.Commit(ctx, ws)
 }
 
 // LoadMany counts one call.
 func (c *countingStore) LoadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*registration.Projection, error) {
+	c.loads.Add(1)
+	return c.Store.LoadMany(ctx, ids)
+}
+
+// countingMemoryStore is countingStore for the memory store (-scale).
+type countingMemoryStore struct {
+	*memeffects.Store
+	storeCounters
+}
+
+// Commit counts one call of len(ws) writes.
+func (c *countingMemoryStore) Commit(ctx context.Context, ws []dispatch.Write) ([]dispatch.WriteResult, error) {
+	defer c.count(len(ws), time.Now())
+	return c.Store.Commit(ctx, ws)
+}
+
+// LoadMany counts one call.
+func (c *countingMemoryStore) LoadMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*registration.Projection, error) {
 	c.loads.Add(1)
 	return c.Store.LoadMany(ctx, ids)
 }

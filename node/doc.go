@@ -71,6 +71,13 @@
 // is computed when Run starts: after a topic gained partitions, run the
 // node again.
 //
+// Many nodes in one process (a simulation, a gateway for many devices) can
+// share their reads: with [WithSharedReads], the nodes of one [SharedReads]
+// read each topic partition once between them, and each message is handed
+// only to the nodes it is keyed for, without a goroutine per node and
+// topic. Without it, every node on a partition is handed every message of
+// it, so n nodes in one process cost n²/P message hand-offs.
+//
 // # Time
 //
 // Timestamps, uptime, heartbeat intervals and retry waits follow the

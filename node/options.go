@@ -49,6 +49,7 @@ type config struct {
 	sourceTool      string
 	propagator      hooks.Propagator
 	shutdownTimeout time.Duration // 0: no announcement
+	shared          *SharedReads
 
 	// From the contract (or the reducer's defaults).
 	ackTimeout, livenessInterval, livenessWindow time.Duration
@@ -179,6 +180,13 @@ func WithShutdownTimeout(d time.Duration) Option {
 // id, whose introspection refreshes it).
 func WithoutShutdownAnnouncement() Option {
 	return optionFunc(func(c *config) { c.shutdownTimeout = 0 })
+}
+
+// WithSharedReads makes the node read its events through s, one read per
+// topic partition shared with the other nodes of s, instead of reads of its
+// own (see [SharedReads]). A nil s keeps the node's own reads.
+func WithSharedReads(s *SharedReads) Option {
+	return optionFunc(func(c *config) { c.shared = s })
 }
 
 func newConfig(opts []Option) (config, error) {

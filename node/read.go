@@ -17,6 +17,7 @@ import (
 // readers are the reads of one Run.
 type readers struct {
 	cancel context.CancelFunc // ends the reads
+	leave  func()             // leaves the shared reads; nil without
 	wg     sync.WaitGroup
 	failed chan struct{} // closed on the first error
 	once   sync.Once
@@ -44,6 +45,9 @@ func (r *readers) wait() { r.wg.Wait() }
 // stop ends the reads and waits for them.
 func (r *readers) stop() {
 	r.cancel()
+	if r.leave != nil {
+		r.leave()
+	}
 	r.wg.Wait()
 }
 
@@ -82,6 +86,9 @@ func (n *Node) startReaders(ctx context.Context) (*readers, error) {
 }
 
 func (n *Node) positionReaders(ctx context.Context, rd *readers) error {
+	if n.cfg.shared != nil {
+		return n.joinShared(ctx, n.cfg.shared, rd)
+	}
 	pr, ok := n.b.(bus.PartitionReader)
 	if !ok {
 		return n.startGroup(ctx, rd)

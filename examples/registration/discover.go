@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	registrar "github.com/registrar-go/registrar"
+	"github.com/registrar-go/registrar/bus"
+	membus "github.com/registrar-go/registrar/bus/memory"
 	"github.com/registrar-go/registrar/discovery"
 	"github.com/registrar-go/registrar/reducer/registration"
 )
@@ -25,6 +28,9 @@ type discovered struct {
 // store missing. Nodes the store does not hold are counted as others: on
 // Kafka the topic keeps earlier runs' snapshots.
 func (s *simulation) discover(ctx context.Context) (discovered, error) {
+	if s.live != nil {
+		return s.live.discover(ctx, s)
+	}
 	topic := registrar.SnapshotTopic(s.w.contract)
 	if topic == "" {
 		return discovered{}, errors.New("the contract publishes no snapshots")
@@ -87,4 +93,80 @@ func (s *simulation) compare(ctx context.Context, c *discovery.Client) (discover
 		return d, fmt.Errorf("the discovery view differs from the store for %d of %d nodes:\n%s", n, len(all), strings.Join(diffs, "\n"))
 	}
 	return d, nil
+}
+
+// discoveryGroup is the consumer group of the live discovery client.
+const discoveryGroup = "registrar-example-discovery"
+
+// liveDiscovery is a discovery client that reads the snapshot topic
+// through a consumer group from before the first node starts. The memory
+// bus has no compacted topics: its retention drops old snapshots, so a
+// client that read the topic from the oldest message after the run would
+// miss nodes; a group holds back retention until it handled every
+// snapshot, so the client sees them all while the bus keeps only a
+// bounded window.
+type liveDiscovery struct {
+	c      *discovery.Client
+	mb     *membus.Bus
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// groupOnly hides the bus's partition reads, so that the discovery client
+// reads through a consumer group.
+type groupOnly struct{ bus.EventBus }
+
+// startDiscovery starts the live discovery client on the memory bus and
+// waits until its group was assigned the topic; on other buses it does
+// nothing. The world's closers stop it.
+func (s *simulation) startDiscovery() error {
+	mb, ok := s.w.bus.(*membus.Bus)
+	topic := registrar.SnapshotTopic(s.w.contract)
+	if !ok || topic == "" {
+		return nil
+	}
+	c, err := discovery.New(groupOnly{mb}, discovery.WithTopic(topic), discovery.WithGroup(discoveryGroup))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &liveDiscovery{c: c, mb: mb, cancel: cancel, done: make(chan error, 1)}
+	go func() { l.done <- c.Run(ctx) }()
+	select {
+	case <-c.Ready():
+	case err := <-l.done:
+		cancel()
+		return fmt.Errorf("discovery client: %w", err)
+	}
+	s.live = l
+	s.w.closers = append(s.w.closers, func() error {
+		l.cancel()
+		return <-l.done
+	})
+	return nil
+}
+
+// discover waits until the client's group handled every snapshot
+// published so far, and compares its view with the store.
+func (l *liveDiscovery) discover(ctx context.Context, s *simulation) (discovered, error) {
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		behind := int64(0)
+		for _, p := range l.mb.ConsumerLag(discoveryGroup) {
+			behind += p.Lag
+		}
+		if behind == 0 {
+			break
+		}
+		select {
+		case err := <-l.done:
+			l.done <- err
+			return discovered{}, fmt.Errorf("discovery client: %w", err)
+		case <-ctx.Done():
+			return discovered{}, fmt.Errorf("discovery client not caught up (%d snapshots behind): %w", behind, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return s.compare(ctx, l.c)
 }

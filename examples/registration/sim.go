@@ -58,6 +58,9 @@ type simulation struct {
 	stderr io.Writer
 	tty    bool
 	phase  atomic.Value // string
+	// live is the discovery client that reads the snapshot topic through
+	// a consumer group from the start, on the memory bus; nil on Kafka.
+	live *liveDiscovery
 	// swept counts the timeout checks the sweeper published; with the
 	// inputs the nodes and the malformed messages published, they are the
 	// messages the runtime must handle.
@@ -163,6 +166,20 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 			s.tty = true
 		}
 	}
+	// The nodes read their events through one read per topic partition,
+	// shared: with reads of their own, every node would be handed every
+	// message of its partitions (n²/partitions in all) and hold a goroutine
+	// per topic.
+	shared := node.WithSharedReads(nil)
+	if pr, ok := w.bus.(bus.PartitionReader); ok {
+		sr := node.NewSharedReads(pr, nil)
+		w.closers = append(w.closers, sr.Close)
+		shared = node.WithSharedReads(sr)
+	}
+	if err := s.startDiscovery(); err != nil {
+		w.close()
+		return nil, err
+	}
 	nExpire := int(math.Round(o.expire * float64(o.nodes)))
 	types := registration.NodeTypes[:4]
 	for i := range o.nodes {
@@ -175,7 +192,7 @@ func newSimulation(ctx context.Context, o options, stderr io.Writer) (*simulatio
 			// The summary reports the registry as the simulated nodes
 			// leave it when the simulation stops them: kept, not removed
 			// by shutdown announcements.
-			node.WithoutShutdownAnnouncement())
+			node.WithoutShutdownAnnouncement(), shared)
 		if err != nil {
 			w.close()
 			return nil, err

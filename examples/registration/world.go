@@ -87,7 +87,10 @@ func (w *world) open(ctx context.Context, cfg worldConfig) (err error) {
 	}
 	switch cfg.bus {
 	case "", "memory":
-		b, err := membus.New(membus.Config{Now: cfg.clock, Logger: log, RetentionMessages: 1 << 20, RetentionBytes: 1 << 30})
+		// The bus's default retention bounds what it keeps: the runtime's
+		// and the discovery client's groups hold back only what they have
+		// not handled yet (see simulation.startDiscovery).
+		b, err := membus.New(membus.Config{Now: cfg.clock, Logger: log})
 		if err != nil {
 			return err
 		}

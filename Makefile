@@ -8,7 +8,7 @@ TESTFLAGS ?= -race -timeout 30m
 # page's screenshots).
 ARTIFACTS ?= $(CURDIR)/.artifacts
 
-.PHONY: browser test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick
+.PHONY: browser test unit soak lint vet fmt-check tools mocks mocks-check consul postgres bench bench-quick bench-scale
 
 # test runs every test, against a real PostgreSQL server, a real Consul agent
 # (built once and cached by scripts/consul.sh), Kafka's wire protocol (kfake,
@@ -75,3 +75,8 @@ bench:
 
 bench-quick:
 	cd bench && REGISTRAR_TEST_PG="$$(../scripts/postgres.sh)" $(GO) run . -quick
+
+# bench-scale measures the scale curve at 10k, 100k and 1M nodes (about 12
+# minutes, a few GB of RAM); it is part of neither bench nor bench-quick.
+bench-scale:
+	cd bench && REGISTRAR_TEST_PG="$$(../scripts/postgres.sh)" $(GO) run . -scale

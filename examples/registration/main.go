@@ -9,6 +9,7 @@
 //
 //	go run ./examples/registration                  # 100 nodes, 10% expire, live progress and a table
 //	go run ./examples/registration -nodes 1000 -json
+//	go run ./examples/registration -nodes 100000 -memprofile heap.pprof   # then go tool pprof -top heap.pprof
 //	go run ./examples/registration -replay messages.jsonl
 //	go run ./examples/registration -bus kafka -brokers 127.0.0.1:9092
 //	go run ./examples/registration -http 127.0.0.1:8089       # then open http://127.0.0.1:8089/ (the status page), curl /v1/nodes, /metrics, /healthz, /readyz; Ctrl-C ends it

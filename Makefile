@@ -76,7 +76,7 @@ bench:
 bench-quick:
 	cd bench && REGISTRAR_TEST_PG="$$(../scripts/postgres.sh)" $(GO) run . -quick
 
-# bench-scale measures the scale curve at 10k, 100k and 1M nodes (about 12
+# bench-scale measures the scale curve at 10k, 100k and 1M nodes (6 to 12
 # minutes, a few GB of RAM); it is part of neither bench nor bench-quick.
 bench-scale:
 	cd bench && REGISTRAR_TEST_PG="$$(../scripts/postgres.sh)" $(GO) run . -scale

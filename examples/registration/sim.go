@@ -256,9 +256,13 @@ func (s *simulation) run(ctx context.Context, nodeErrs <-chan error) error {
 	if window == 0 {
 		window = registration.DefaultLivenessWindow
 	}
+	// The run lasts until the last node to pause has been silent for the
+	// window and two steps more: a node whose first heartbeat came late
+	// (jitter, a loaded machine) pauses late, and its deadline is later.
 	total := 25*time.Second + window + 2*heartbeatStep
-	for elapsed := time.Duration(0); elapsed < total; elapsed += heartbeatStep {
-		s.phase.Store(fmt.Sprintf("heartbeats t+%s", elapsed+heartbeatStep))
+	for elapsed := time.Duration(0); elapsed < total; {
+		elapsed += heartbeatStep
+		s.phase.Store(fmt.Sprintf("heartbeats t+%s", elapsed))
 		s.clock.Advance(heartbeatStep)
 		if err := s.settle(ctx, nodeErrs); err != nil {
 			return err
@@ -266,6 +270,7 @@ func (s *simulation) run(ctx context.Context, nodeErrs <-chan error) error {
 		for _, nd := range s.nodes {
 			if nd.expires && !nd.Paused() && nd.Stats().Heartbeats >= 1 {
 				nd.Pause()
+				total = max(total, elapsed+window+2*heartbeatStep)
 			}
 		}
 	}

@@ -227,7 +227,7 @@ func (o *options) sizes() {
 		o.kafka = kafkaParams{msgs: 50_000, publishers: 4096, callSize: 256, callers: 32, payload: 128, keys: 1000,
 			lightMsgs: 1_000, lightPublishers: 8}
 		o.postgres = postgresParams{rows: 10_000, single: 1_000, batched: 12_800, batchSize: 256}
-		o.runtime = runtimeParams{memHeartbeats: 30_000, kafkaHeartbeats: 15_000, publishers: 8, kafkaPublishers: 256}
+		o.runtime = runtimeParams{memHeartbeats: 20_000, kafkaHeartbeats: 10_000, publishers: 8, kafkaPublishers: 256}
 		o.node = nodeParams{nodes: 1_000, interval: 50 * time.Millisecond, window: 2 * time.Second}
 		return
 	}

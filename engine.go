@@ -326,7 +326,9 @@ func (r *Runtime[S]) apply(ctx context.Context, msgs []*bus.Message, ins []reduc
 	for i := range ins {
 		ids[i] = ins[i].EntityID
 	}
-	defer r.locks.lock(ids).unlock()
+	held := r.locks.lock(ids)
+	defer held.unlock()
+	ids = held.ids // sorted, each entity once
 	evolver, canEvolve := r.red.(reducer.Evolver[S])
 	states := make(map[uuid.UUID]S, len(ins))
 	misses := r.cache.get(ids, states)

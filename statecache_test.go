@@ -134,6 +134,26 @@ func TestStateCacheSkipsTheReads(t *testing.T) {
 	}
 }
 
+// TestStateCacheBatchOfOneNodeReadsNothing: a micro-batch that holds a
+// cached node twice reads nothing either (the entity locks deduplicate the
+// batch's ids; nothing but the node's own id is looked up).
+func TestStateCacheBatchOfOneNodeReadsNothing(t *testing.T) {
+	store := &readCountingStore{Store: memory.NewStore(memory.StoreConfig{})}
+	rig := newCacheRig(t, store)
+	node := uuid.New()
+	rig.activate(node)
+	rig.heartbeat(node, t0.Add(10*time.Second))
+	store.loads.Store(0)
+	store.pending.Store(0)
+	batch := []*bus.Message{rig.heartbeatMessage(node, t0.Add(20*time.Second)), rig.heartbeatMessage(node, t0.Add(30*time.Second))}
+	if err := rig.rt.HandleBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if l, p := store.loads.Load(), store.pending.Load(); l != 0 || p != 0 {
+		t.Fatalf("a batch of a cached node's heartbeats made %d LoadMany and %d Pending calls, want none", l, p)
+	}
+}
+
 // TestStateCacheLosesToAnotherWriter: a second Runtime on the same store
 // removes a node the first one has cached. The first one's next heartbeat
 // is decided on its stale entry, conflicts, and is decided again against the

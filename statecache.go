@@ -105,13 +105,6 @@ func (c *stateCache[S]) clear() {
 	c.mu.Unlock()
 }
 
-// len returns the number of entries.
-func (c *stateCache[S]) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
-
 // dedupe returns ids without repeats, in the order of first appearance,
 // reusing ids' array.
 func dedupe(ids []uuid.UUID) []uuid.UUID {

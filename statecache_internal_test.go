@@ -55,3 +55,10 @@ func TestStateCacheIsClearedOnRevoke(t *testing.T) {
 		t.Fatalf("after a revocation the cache holds %d entries", n)
 	}
 }
+
+// len returns the number of entries.
+func (c *stateCache[S]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -98,6 +98,18 @@ func (d *benchDB) vacuum(ctx context.Context) error {
 	return nil
 }
 
+// rawHeartbeatSQL is the hand-written heartbeat update the benchmarks
+// measure registrar against: $1 the ids, $2 the heartbeats, $3 the liveness
+// deadlines, $4 the updated_at values; no guard but the state and the
+// monotonic heartbeat, no per-row results.
+func (d *benchDB) rawHeartbeatSQL() string {
+	return `UPDATE ` + d.table + ` AS t
+		SET last_heartbeat_at = v.hb, liveness_deadline = v.dl, updated_at = v.ua
+		FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS v(entity_id, hb, dl, ua)
+		WHERE t.entity_id = v.entity_id AND t.domain = 'registration' AND t.current_state = 'active'
+		  AND (t.last_heartbeat_at IS NULL OR t.last_heartbeat_at < v.hb)`
+}
+
 // heartbeatIntent is the update the reducer decides for a heartbeat of an
 // active node at time at (see registration.Reducer.Decide).
 func heartbeatIntent(id uuid.UUID, at time.Time) intent.Intent {
@@ -136,11 +148,7 @@ func benchPostgres(ctx context.Context, o options, p *progress, t *table) (err e
 		cursor++
 		return id
 	}
-	rawSQL := `UPDATE ` + db.table + ` AS t
-		SET last_heartbeat_at = v.hb, liveness_deadline = v.dl, updated_at = v.ua
-		FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS v(entity_id, hb, dl, ua)
-		WHERE t.entity_id = v.entity_id AND t.domain = 'registration' AND t.current_state = 'active'
-		  AND (t.last_heartbeat_at IS NULL OR t.last_heartbeat_at < v.hb)`
+	rawSQL := db.rawHeartbeatSQL()
 
 	// Each contender builds its intents (or arrays) outside the clock and
 	// starts on a freshly vacuumed table.

@@ -231,11 +231,7 @@ func newRawUnnest(ctx context.Context, db *benchDB, n int) (*rawUnnest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rawUnnest{ids: ids, sql: `UPDATE ` + db.table + ` AS t
-		SET last_heartbeat_at = v.hb, liveness_deadline = v.dl, updated_at = v.ua
-		FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS v(entity_id, hb, dl, ua)
-		WHERE t.entity_id = v.entity_id AND t.domain = 'registration' AND t.current_state = 'active'
-		  AND (t.last_heartbeat_at IS NULL OR t.last_heartbeat_at < v.hb)`}, nil
+	return &rawUnnest{ids: ids, sql: db.rawHeartbeatSQL()}, nil
 }
 
 // round heartbeats every row once and returns rows per second.

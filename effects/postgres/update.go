@@ -186,23 +186,7 @@ func (r *updateReq) args() []any {
 
 // updateStatement writes the guarded UPDATE of one row (no RETURNING).
 func (e *Update) updateStatement(b *strings.Builder, s updateShape) {
-	b.WriteString("UPDATE ")
-	b.WriteString(e.n.table)
-	b.WriteString(" SET ")
-	i, hb := 3, 0
-	for c := range s.set.Each() {
-		if i > 3 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteColumn(c.Name()))
-		b.WriteString(" = $")
-		b.WriteString(strconv.Itoa(i))
-		b.WriteString(columnCast(c, e.n))
-		if c == registration.ColLastHeartbeatAt {
-			hb = i
-		}
-		i++
-	}
+	i, hb := writeUpdateSet(b, e.n, s.set)
 	b.WriteString(" WHERE entity_id = $1 AND domain = $2")
 	if s.hasExpected {
 		b.WriteString(" AND current_state = $")
@@ -228,6 +212,31 @@ func (e *Update) updateStatement(b *strings.Builder, s updateShape) {
 
 // columnCast is the cast a bind parameter of column c gets, so that the
 // parameter's type is one pgx knows (text, not the schema's enum).
+// writeUpdateSet writes "UPDATE <table> SET <col> = $3::<type>, ..." for
+// the columns cols, their values bound from $3 on ($1 and $2 are the entity
+// and the domain), and returns the next parameter's number and that of
+// last_heartbeat_at (0 if cols lack it).
+func writeUpdateSet(b *strings.Builder, n names, cols registration.Columns) (next, hb int) {
+	b.WriteString("UPDATE ")
+	b.WriteString(n.table)
+	b.WriteString(" SET ")
+	i := 3
+	for c := range cols.Each() {
+		if i > 3 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteColumn(c.Name()))
+		b.WriteString(" = $")
+		b.WriteString(strconv.Itoa(i))
+		b.WriteString(columnCast(c, n))
+		if c == registration.ColLastHeartbeatAt {
+			hb = i
+		}
+		i++
+	}
+	return i, hb
+}
+
 func columnCast(c registration.Columns, n names) string {
 	switch c {
 	case registration.ColCurrentState:

@@ -158,20 +158,7 @@ func (e *Upsert) upsertStatement(b *strings.Builder, s upsertShape) {
 // updateStatement writes the UPDATE of an upsert with an expected state:
 // $1 entity, $2 domain, $3.. the shape's columns, then the expected state.
 func (e *Upsert) updateStatement(b *strings.Builder, s upsertShape) {
-	b.WriteString("UPDATE ")
-	b.WriteString(e.n.table)
-	b.WriteString(" SET ")
-	i := 3
-	for c := range s.cols.Each() {
-		if i > 3 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteColumn(c.Name()))
-		b.WriteString(" = $")
-		b.WriteString(strconv.Itoa(i))
-		b.WriteString(columnCast(c, e.n))
-		i++
-	}
+	i, _ := writeUpdateSet(b, e.n, s.cols)
 	b.WriteString(" WHERE entity_id = $1 AND domain = $2 AND current_state = $")
 	b.WriteString(strconv.Itoa(i))
 	b.WriteString("::text::")

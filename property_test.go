@@ -42,7 +42,7 @@ type workflow struct {
 	nextCheck int // index into the recorder's timeout-check messages
 }
 
-func newWorkflow(t tb) *workflow {
+func newWorkflow(t tb, opts ...registrar.Option) *workflow {
 	t.Helper()
 	w := &workflow{
 		rec:      &bustest.Recorder{},
@@ -56,7 +56,7 @@ func newWorkflow(t tb) *workflow {
 	}
 	c := contract.Default()
 	rt, err := registrar.NewRegistration(c, w.rec, w.store, exec, registrar.RegistrationConfig{NoSweeper: true},
-		registrar.WithClock(func() time.Time { return w.clock }))
+		append([]registrar.Option{registrar.WithClock(func() time.Time { return w.clock })}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
